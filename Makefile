@@ -1,0 +1,40 @@
+# The counter study, stage by stage.
+#
+#   make              build every stage
+#   make run          the tour: each stage's narrated demo, in order
+#   make test         install what is missing, build, run every suite
+#   make test-03      one stage's suite (test-core: the runtime's own)
+#   make bench        the benchmarks, C against BEAM
+#   make SAN=address,undefined test   or   make SAN=thread test
+STAGES := $(sort $(wildcard [0-9][0-9]_*))
+export SAN
+
+all: $(STAGES)
+
+$(STAGES):
+	@$(MAKE) --no-print-directory -C $@
+
+run: all
+	@for s in $(STAGES); do \
+	    printf '\n==================== %s ====================\n' $$s; \
+	    $(MAKE) --no-print-directory -s -C $$s run || exit 1; \
+	done
+	@printf '\nNext: make test (every suite), or <stage>/<program> --shell\n'
+
+deps:
+	@bash .ci/deps
+
+test: deps
+	@$(MAKE) --no-print-directory -C tests test
+
+test-%: deps
+	@$(MAKE) --no-print-directory -C tests test-$*
+
+bench: deps
+	@$(MAKE) --no-print-directory -C tests bench
+
+clean:
+	rm -rf build
+	@for s in $(STAGES); do $(MAKE) --no-print-directory -s -C $$s clean; done
+
+.PHONY: all run deps test bench clean $(STAGES)

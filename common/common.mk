@@ -1,0 +1,43 @@
+# common/common.mk - build settings every stage and the tests share.
+#
+# Include it from a Makefile one level below the project root. It defines:
+#   ROOT     the project root
+#   SAN      sanitizers to build with (address,undefined or thread); empty: none
+#   BUILD    where objects go: build/plain, or build/<sanitizers>
+#   BIN      where a stage's program goes: the stage folder, or BUILD/<stage>
+#   CORE     the core library (common/), with the rule that builds it
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+comma := ,
+VARIANT := $(if $(SAN),$(subst $(comma),-,$(SAN)),plain)
+BUILD := $(ROOT)/build/$(VARIANT)
+
+CC ?= cc
+OPT ?= -O2
+CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -pthread \
+          -I$(ROOT)/common -MMD -MP
+LDFLAGS :=
+LDLIBS := -pthread
+ifneq ($(SAN),)
+CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -DERL_SANITIZE
+LDFLAGS += -fsanitize=$(SAN)
+endif
+
+CORE_SRCS := $(sort $(wildcard $(ROOT)/common/*.c))
+CORE_ASM := $(ROOT)/common/switch_$(shell uname -m).S
+CORE_OBJS := $(patsubst $(ROOT)/%.c,$(BUILD)/%.o,$(CORE_SRCS)) \
+             $(patsubst $(ROOT)/%.S,$(BUILD)/%.o,$(wildcard $(CORE_ASM)))
+CORE := $(BUILD)/common/libcore.a
+
+$(CORE): $(CORE_OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/%.o: $(ROOT)/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: $(ROOT)/%.S
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+-include $(CORE_OBJS:.o=.d)

@@ -1,0 +1,183 @@
+/*
+ * erl.h - lightweight processes, as the erlang module has them.
+ *
+ * erl_spawn is erlang:spawn, erl_send is Pid ! Msg, erl_receive is receive.
+ *
+ * A few scheduler threads run many processes, each on its own small stack.
+ * A process waiting in erl_receive holds no thread. Processes share nothing:
+ * every message is copied into the receiver.
+ *
+ * Any plain thread (main(), a test body) may use this API too: on first use it
+ * gets a pid and a mailbox of its own. A plain thread cannot be killed by an
+ * exit signal; it always traps exits and gets {'EXIT', Pid, Reason} messages.
+ *
+ * Timeouts, everywhere: milliseconds; 0 = do not wait; ERL_INFINITY = forever.
+ */
+#ifndef ERL_H
+#define ERL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "term.h"
+
+#define ERL_INFINITY (-1)
+
+/* ---- The runtime --------------------------------------------------------- */
+
+struct erl_options {
+    int schedulers;     /* scheduler threads; 0 = one per online core */
+    size_t stack_size;  /* bytes of stack per process; 0 = the default */
+    size_t max_procs;   /* processes alive at once; 0 = the default (2^20) */
+};
+
+/* Starts the runtime. opts may be NULL for the defaults. Returns 0, or -1 with
+ * errno set (EALREADY if it is running, ENOMEM, or pthread_create's error). */
+int erl_start(const struct erl_options *opts);
+
+/* Kills every process (reason kill), waits for them to go, joins the
+ * schedulers and frees everything the runtime allocated. The calling plain
+ * thread's own pid dies too. This function can't fail. */
+void erl_stop(void);
+
+/* The number of scheduler threads, or 0 when the runtime is not running. */
+int erl_schedulers(void);
+
+/* ---- Processes ----------------------------------------------------------- */
+
+typedef void (*erl_fn)(term arg);
+
+enum erl_spawn_flags {
+    ERL_LINK = 1,       /* link the new process to the caller */
+    ERL_MONITOR = 2,    /* monitor it; the reference goes to *ref */
+};
+
+/* Starts a process running fn(arg); arg is copied into the new process. The
+ * process ends normally when fn returns. name labels it in listings.
+ * Returns its pid, or NONE with errno EAGAIN when max_procs are alive. */
+term erl_spawn_opt(const char *name, erl_fn fn, term arg, int flags, term *ref);
+
+#define erl_spawn(fn, arg) erl_spawn_opt(#fn, (fn), (arg), 0, NULL)
+#define erl_spawn_link(fn, arg) erl_spawn_opt(#fn, (fn), (arg), ERL_LINK, NULL)
+#define erl_spawn_monitor(fn, arg, ref) \
+    erl_spawn_opt(#fn, (fn), (arg), ERL_MONITOR, (ref))
+
+/* The caller's pid. In a plain thread, creates one on first use. */
+term erl_self(void);
+
+/* True when the caller is a process run by a scheduler (not a plain thread). */
+bool erl_in_process(void);
+
+/* True when pid names a process of this node that has not yet exited. */
+bool erl_is_alive(term pid);
+
+/* Lets the other runnable processes run first. */
+void erl_yield(void);
+
+/* Waits ms milliseconds without holding a thread (receive after ms). */
+void erl_sleep(int ms);
+
+/* ---- Messages ------------------------------------------------------------ */
+
+/* Sends a copy of msg to dest: a pid, or an atom naming a registered process.
+ * A send to a pid never fails: to a dead process the message is dropped.
+ * Returns 0, or -1 with errno ESRCH when dest is a name that is not
+ * registered (Erlang raises badarg there) and EINVAL when it is neither. */
+int erl_send(term dest, term msg);
+
+/* Takes the first message that matches pattern (ANY takes the first of all),
+ * leaving the others in order; waits up to timeout_ms for one to arrive.
+ * Returns the message, or NONE on timeout. The message is the caller's until
+ * erl_drop or erl_heap_release; VARs in pattern are bound to its parts. */
+term erl_receive(term pattern, int timeout_ms);
+
+/* Gives a received message (or a term_keep copy) back. Immediate terms need
+ * no dropping; dropping one does nothing. */
+void erl_drop(term msg);
+
+/* The process heap: received messages and kept terms, oldest first.
+ * erl_heap_mark() names the current end; erl_heap_release(mark) drops
+ * everything received or kept after it. */
+typedef struct heap_block *erl_heap_mark_t;
+erl_heap_mark_t erl_heap_mark(void);
+void erl_heap_release(erl_heap_mark_t mark);
+
+/* Copies t into the caller's heap (see term.h). Returns the copy; immediate
+ * terms are returned as they are. */
+term term_keep(term t);
+
+/* Messages waiting in the caller's mailbox. */
+size_t erl_queue_len(void);
+
+/* A reference unique for the life of the node. This function can't fail. */
+term erl_make_ref(void);
+
+/* ---- Names --------------------------------------------------------------- */
+
+/* register(Name, Pid). Returns 0, or -1 with errno EEXIST if the name is
+ * taken or the process already has a name, ESRCH if pid is not alive,
+ * EINVAL if name is not an atom or is 'undefined'. */
+int erl_register(term name, term pid);
+
+/* unregister(Name). Returns 0, or -1 with errno ESRCH if it is not registered. */
+int erl_unregister(term name);
+
+/* whereis(Name): the pid, or NONE. */
+term erl_whereis(term name);
+
+/* ---- Links, monitors and exits ------------------------------------------ */
+
+/* link(Pid). Linking to a dead process delivers an exit signal with reason
+ * noproc to the caller. Returns 0, or -1 with errno EINVAL if pid is not a pid. */
+int erl_link(term pid);
+
+/* unlink(Pid). Returns 0. */
+int erl_unlink(term pid);
+
+/* monitor(process, PidOrName). Returns the monitor reference. When the target
+ * ends (or is already gone) the caller gets {'DOWN', Ref, process, Pid, Reason}. */
+term erl_monitor(term target);
+
+/* demonitor(Ref, [flush]) when flush: no 'DOWN' for ref is left behind. */
+void erl_demonitor(term ref, bool flush);
+
+/* process_flag(trap_exit, On). Returns the previous value. */
+bool erl_trap_exit(bool on);
+
+/* exit(Pid, Reason): sends an exit signal. */
+void erl_exit(term pid, term reason);
+
+/* exit(Reason): ends the calling process with reason. A plain thread cannot
+ * end this way: it panics. */
+_Noreturn void erl_exit_self(term reason);
+
+/* The reason a crashed process is given for a fault in its own code:
+ * badarith for SIGFPE, {signal, segv} and so on for the others. */
+
+/* ---- Looking around ------------------------------------------------------ */
+
+struct erl_proc_info {
+    term pid;
+    const char *name;       /* the function it was spawned with */
+    term registered;        /* registered name, or NONE */
+    const char *status;     /* "running", "runnable", "waiting" or "exiting" */
+    size_t queue_len;       /* messages in its mailbox */
+    size_t links;           /* processes linked to it */
+    bool trap_exit;         /* process_flag(trap_exit) */
+};
+
+/* Calls fn for every live process, in pid order. Returns the count. */
+size_t erl_processes(void (*fn)(const struct erl_proc_info *info, void *ctx),
+                     void *ctx);
+
+/* Registered names; calls fn for each (name, pid). Returns the count. */
+size_t erl_registered(void (*fn)(term name, term pid, void *ctx), void *ctx);
+
+/* Processes alive right now. */
+size_t erl_process_count(void);
+
+/* Marks a function whose fault is deliberate (a demo of a crash), so that the
+ * undefined-behaviour sanitizer lets the hardware report it instead. */
+#define ERL_DELIBERATE_FAULT __attribute__((noinline, no_sanitize("undefined")))
+
+#endif

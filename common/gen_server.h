@@ -1,0 +1,97 @@
+/*
+ * gen_server.h - the generic server behaviour, as OTP's gen_server.
+ *
+ * The behaviour owns the process: spawning, the receive loop, replies,
+ * timeouts and termination. A callback module holds only the logic.
+ *
+ * Messages on the wire are OTP's, so an Erlang node can talk to a C server:
+ *   call   {'$gen_call', {From, Tag}, Request}   answered by {Tag, Reply}
+ *   cast   {'$gen_cast', Request}
+ *   system {system, {From, Tag}, Request}        (the sys module)
+ *
+ * Lifetimes: callbacks return terms that must outlive their stack frame:
+ * immediates (integers, atoms, pids, refs), parts of the request or state they
+ * were given, or term_keep() copies. The behaviour copies the new state into
+ * storage of its own and releases everything else after each callback.
+ */
+#ifndef GEN_SERVER_H
+#define GEN_SERVER_H
+
+#include "erl.h"
+
+#define GEN_DEFAULT_TIMEOUT 5000    /* ms, as gen_server:call/2 */
+
+enum gen_action {
+    GEN_OK,             /* init: {ok, State} */
+    GEN_IGNORE,         /* init: ignore */
+    GEN_REPLY,          /* {reply, Reply, State} */
+    GEN_NOREPLY,        /* {noreply, State} */
+    GEN_STOP,           /* {stop, Reason, State} or {stop, Reason, Reply, State} */
+};
+
+/* What a callback returns: one of OTP's return tuples as a C value. */
+typedef struct gen_result {
+    enum gen_action action;
+    term state;         /* the new state (not for GEN_IGNORE) */
+    term reply;         /* GEN_REPLY; GEN_STOP from handle_call; else NONE */
+    term reason;        /* GEN_STOP, and init's {stop, Reason}; else NONE */
+} gen_result;
+
+static inline gen_result gen_ok(term state) {
+    return (gen_result){GEN_OK, state, NONE, NONE};
+}
+static inline gen_result gen_ignore(void) {
+    return (gen_result){GEN_IGNORE, NONE, NONE, NONE};
+}
+static inline gen_result gen_reply(term reply, term state) {
+    return (gen_result){GEN_REPLY, state, reply, NONE};
+}
+static inline gen_result gen_noreply(term state) {
+    return (gen_result){GEN_NOREPLY, state, NONE, NONE};
+}
+static inline gen_result gen_stop(term reason, term state) {
+    return (gen_result){GEN_STOP, state, NONE, reason};
+}
+static inline gen_result gen_stop_reply(term reason, term reply, term state) {
+    return (gen_result){GEN_STOP, state, reply, reason};
+}
+
+/* A callback module. NULL callbacks get OTP's defaults: handle_info logs and
+ * ignores, terminate does nothing, code_change is the identity. */
+struct gen_server_module {
+    const char *name;   /* module name, shown by sys and in crash reports */
+    gen_result (*init)(term args);                      /* ok | ignore | stop */
+    gen_result (*handle_call)(term request, term from, term state);
+    gen_result (*handle_cast)(term request, term state);
+    gen_result (*handle_info)(term info, term state);
+    void (*terminate)(term reason, term state);
+    gen_result (*code_change)(term old_vsn, term state, term extra); /* ok */
+};
+
+/* Starts a server and waits for init to return. name is an atom to register
+ * locally, or NONE. flags: ERL_LINK links it to the caller (start_link).
+ * Returns the pid, or NONE with *error set (if error is not NULL) to: ignore,
+ * the reason init stopped with, or {already_started, Pid}. */
+term gen_server_start(term name, const struct gen_server_module *mod, term args,
+                      int flags, term *error);
+
+#define gen_server_start_link(name, mod, args, error) \
+    gen_server_start((name), (mod), (args), ERL_LINK, (error))
+
+/* Sends Request and waits for the reply. server: pid or registered name.
+ * Returns the reply (in the caller's heap), or NONE with *error set to noproc,
+ * timeout, or the reason the server exited with during the call. */
+term gen_server_call(term server, term request, int timeout_ms, term *error);
+
+/* Sends Request without waiting. Never fails, as gen_server:cast. */
+void gen_server_cast(term server, term request);
+
+/* Replies to a call whose handle_call returned GEN_NOREPLY; from is the From
+ * the callback was given. */
+void gen_server_reply(term from, term reply);
+
+/* Stops the server with reason and waits until it has terminated.
+ * Returns 0, or -1 with *error set to noproc or timeout. */
+int gen_server_stop(term server, term reason, int timeout_ms, term *error);
+
+#endif

@@ -1,0 +1,37 @@
+# common/stage.mk - how a stage folder builds its program.
+#
+# A stage Makefile sets STAGE (its folder name), PROG (the program name),
+# LIB_SRCS (the chapter's modules, which the tests link too) and MAIN_SRC
+# (main.c: the demo and the shell), then includes this file.
+include $(dir $(lastword $(MAKEFILE_LIST)))common.mk
+
+BIN := $(if $(SAN),$(BUILD)/$(STAGE),$(ROOT)/$(STAGE))
+LIB_OBJS := $(patsubst %.c,$(BUILD)/$(STAGE)/%.o,$(LIB_SRCS))
+MAIN_OBJ := $(patsubst %.c,$(BUILD)/$(STAGE)/%.o,$(MAIN_SRC))
+STAGE_LIB := $(BUILD)/$(STAGE)/lib$(STAGE).a
+
+all: $(BIN)/$(PROG) $(STAGE_LIB)
+
+$(BIN)/$(PROG): $(MAIN_OBJ) $(STAGE_LIB) $(CORE)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(STAGE_LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+# Runs the narrated demo.
+run: $(BIN)/$(PROG)
+	$(BIN)/$(PROG)
+
+# Opens the interactive shell.
+shell: $(BIN)/$(PROG)
+	$(BIN)/$(PROG) --shell
+
+clean:
+	rm -f $(ROOT)/$(STAGE)/$(PROG)
+	rm -rf $(ROOT)/build/*/$(STAGE)
+
+-include $(LIB_OBJS:.o=.d) $(MAIN_OBJ:.o=.d)
+
+.PHONY: all run shell clean
