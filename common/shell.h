@@ -1,0 +1,99 @@
+/*
+ * shell.h - a small prompt like the Erlang shell's, and demo narration.
+ *
+ * A stage describes its commands in a table; the shell parses a line into
+ * words, finds the command, checks how many arguments it got and runs it.
+ * Every stage also gets the built-ins of erl's shell:
+ *
+ *   i        the processes: pid, function, registered name, status, messages
+ *   regs     the registered names
+ *   flush    prints and empties the shell's own mailbox, as flush() does
+ *   help     the commands
+ *   quit, q  leaves the shell (so does end of input)
+ *
+ * A line is words separated by blanks: "tick 5". A line starting with % is
+ * a comment. The shell runs in the calling thread, which has a pid of its own
+ * (a plain thread, see erl.h), so messages sent to erl_self() land in the
+ * shell's mailbox.
+ */
+#ifndef SHELL_H
+#define SHELL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "term.h"
+
+#define SHELL_MAX_LINE 1024     /* bytes in one line, with the newline */
+#define SHELL_MAX_WORDS 16      /* words in one line, the command included */
+
+/* What running one line came to. */
+enum shell_status {
+    SHELL_OK = 0,       /* the line ran, or was empty or a comment */
+    SHELL_ERROR,        /* the command ran and failed; it printed why */
+    SHELL_UNKNOWN,      /* no command has that name */
+    SHELL_BADARGS,      /* too few, too many or malformed arguments */
+    SHELL_QUIT,         /* quit or q */
+};
+
+/* One command of a stage. argv[0] is the command's name and argv[1..argc-1]
+ * its arguments; the shell has checked min_args <= argc - 1 <= max_args.
+ * run prints its result to out and returns a shell_status: SHELL_OK, or
+ * SHELL_ERROR / SHELL_BADARGS after printing what went wrong. */
+struct shell_cmd {
+    const char *name;   /* the word that runs it, e.g. "tick" */
+    const char *args;   /* usage of its arguments, e.g. "N" or "[MS]"; "" */
+    const char *help;   /* one line: what it does */
+    int min_args;       /* fewest arguments it accepts */
+    int max_args;       /* most arguments it accepts */
+    int (*run)(int argc, char **argv, FILE *out);
+};
+
+/* A stage's shell. */
+struct shell {
+    const char *banner;             /* printed when the loop starts; NULL: none */
+    const struct shell_cmd *cmds;   /* the stage's commands, ended by {NULL} */
+};
+
+/* Runs one line: parses it, checks it and runs the command, which prints to
+ * out. Errors name the bad input and suggest help. line need not end in a
+ * newline and is not modified. This function can't fail: every problem is
+ * reported in the returned status. */
+enum shell_status shell_exec(const struct shell *sh, const char *line, FILE *out);
+
+/* Prints the banner, then reads lines from in, prompting "1> ", "2> " ...
+ * on out, until quit or end of input. Returns 0, or 74 (EX_IOERR) if reading
+ * in failed. */
+int shell_loop(const struct shell *sh, FILE *in, FILE *out);
+
+/* ---- Arguments ----------------------------------------------------------- */
+
+/* Parses s as a decimal integer: an optional sign and digits, nothing else.
+ * Returns 0 and stores it in *v, or -1 with errno EINVAL (empty, blanks or
+ * junk such as "5x") or ERANGE (outside int64_t). */
+int shell_parse_int(const char *s, int64_t *v);
+
+/* shell_parse_int for command arguments: on failure prints
+ *   ** tick: "5x" is not an integer (type help for the commands)
+ * to out and returns -1; cmd names the command. */
+int shell_int_arg(FILE *out, const char *cmd, const char *arg, int64_t *v);
+
+/* A term from a word: an integer if it parses as one, else an atom.
+ * Returns NONE if the word is too long for an atom (255 bytes). */
+term shell_parse_term(const char *word);
+
+/* ---- Narration for demos ------------------------------------------------- */
+
+/* Prints a line of narration to stdout as an Erlang comment: "%% ...". */
+void demo_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints a shell exchange to stdout: the expression after a numbered prompt,
+ * then its value, the way erl shows "1> counter:read().\n3". */
+void demo_show_term(const char *expr, term value);
+
+/* As demo_show_term, with a printf-formatted text for the result (for
+ * exceptions and timeouts: "** exception error: ..."). */
+void demo_show_text(const char *expr, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif
