@@ -1,0 +1,102 @@
+/*
+ * shell_cmds.c - the counter's commands for the shell.
+ * Each prints what the Erlang shell would: true, ok, the count, or
+ * "** exception error: ..." when the call would raise.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "counter.h"
+#include "shell_cmds.h"
+
+/* Prints the exception the Erlang call raises for errno err. Returns
+ * SHELL_ERROR. */
+static int exception(FILE *out, int err)
+{
+    if (err == ESRCH)
+        fputs("** exception error: bad argument: "
+              "no process registered as counter\n", out);
+    else if (err == EEXIST)
+        fputs("** exception error: bad argument: "
+              "the name counter is already registered\n", out);
+    else
+        fprintf(out, "** exception error: %s\n", strerror(err));
+    return SHELL_ERROR;
+}
+
+static int cmd_start(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    if (counter_start() < 0)
+        return exception(out, errno);
+    fputs("true\n", out);
+    return SHELL_OK;
+}
+
+static int cmd_tick(int argc, char **argv, FILE *out)
+{
+    (void)argc;
+    int64_t n;
+    if (shell_int_arg(out, argv[0], argv[1], &n) < 0)
+        return SHELL_BADARGS;
+    if (counter_tick(n) < 0)
+        return exception(out, errno);
+    fputs("ok\n", out);
+    return SHELL_OK;
+}
+
+static int cmd_read(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    term count = counter_read();
+    if (is_none(count))
+        return exception(out, errno);
+    term_print(out, count);
+    fputc('\n', out);
+    erl_drop(count);
+    return SHELL_OK;
+}
+
+static int cmd_stop(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    if (counter_stop() < 0)
+        return exception(out, errno);
+    fputs("ok\n", out);
+    return SHELL_OK;
+}
+
+/* self() ! Term: puts a message in the shell's own mailbox, where the next
+ * read takes it for the count. */
+static int cmd_stray(int argc, char **argv, FILE *out)
+{
+    (void)argc;
+    term t = shell_parse_term(argv[1]);
+    if (is_none(t)) {
+        fprintf(out, "** stray: \"%.32s...\" is too long for an atom "
+                "(type help for the commands)\n", argv[1]);
+        return SHELL_BADARGS;
+    }
+    erl_send(erl_self(), t);
+    term_print(out, t);
+    fputc('\n', out);
+    return SHELL_OK;
+}
+
+static const struct shell_cmd cmds[] = {
+    {"start", "", "counter:start(): spawn loop(0), register it as counter",
+     0, 0, cmd_start},
+    {"tick", "N", "counter:tick(N): send {tick, N, self()}", 1, 1, cmd_tick},
+    {"read", "", "counter:read(): send {read, self()}, take the first message",
+     0, 0, cmd_read},
+    {"stop", "", "counter:stop(): send {stop, self()}", 0, 0, cmd_stop},
+    {"stray", "TERM", "self() ! TERM (an integer or an atom): bait for read",
+     1, 1, cmd_stray},
+    {NULL, NULL, NULL, 0, 0, NULL},
+};
+
+const struct shell counter_shell = {
+    .banner = "01_simple: a counter process with spawn, send and receive. "
+              "Type help for the commands.",
+    .cmds = cmds,
+};

@@ -1,0 +1,15 @@
+/*
+ * shell_cmds.h - the counter's commands for the shell (see common/shell.h).
+ *
+ *   start, tick N, read, stop    counter:start() ... counter:stop()
+ *   stray TERM                   self() ! TERM: a message read() will take
+ */
+#ifndef SHELL_CMDS_H
+#define SHELL_CMDS_H
+
+#include "shell.h"
+
+/* The stage's shell: the commands above plus the built-ins. */
+extern const struct shell counter_shell;
+
+#endif
