@@ -91,7 +91,17 @@ void gen_server_cast(term server, term request);
 void gen_server_reply(term from, term reply);
 
 /* Stops the server with reason and waits until it has terminated.
- * Returns 0, or -1 with *error set to noproc or timeout. */
+ * Returns 0, or -1 with *error set to noproc or timeout, or to the reason the
+ * server exited with if that was not the reason asked for (terminate crashed,
+ * or something else killed it first), as proc_lib:stop exits with it. */
 int gen_server_stop(term server, term reason, int timeout_ms, term *error);
+
+/* gen:call/4: sends {Label, {self(), Tag}, Request} and waits for {Tag, Reply}.
+ * gen_server_call is gen_call with the label '$gen_call'; sys.c uses 'system'.
+ * The tag is a monitor reference on the server, so the caller also learns
+ * when it dies. Returns and fails as gen_server_call (and with calling_self
+ * when server is the caller). A reply that arrives after a timeout stays in
+ * the caller's mailbox, as on OTP before aliases. */
+term gen_call(term server, term label, term request, int timeout_ms, term *error);
 
 #endif
