@@ -1,0 +1,147 @@
+/*
+ * main.c - 02_rpc: the narrated demo (default) or the shell (--shell).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "counter.h"
+#include "counter_lite.h"
+#include "rpc.h"
+#include "shell_cmds.h"
+
+#define EX_USAGE 64
+#define EX_SOFTWARE 70
+
+/* read(), shown as the shell would show it. */
+static void show_read(void)
+{
+    int64_t count;
+    if (counter_read(&count) < 0)
+        demo_show_text("counter:read().", "** exception error: %s",
+                       errno == ESRCH ? "bad argument: no process registered as counter"
+                                      : strerror(errno));
+    else
+        demo_show_term("counter:read().", INT(count));
+}
+
+/* flush(), shown as the shell would show it. */
+static void show_flush(void)
+{
+    char *text;
+    size_t len;
+    FILE *f = open_memstream(&text, &len);
+    term msg;
+    if (!f)
+        return;
+    while (!is_none(msg = erl_receive(ANY, 0))) {
+        fputs("Shell got ", f);
+        term_print(f, msg);
+        fputc('\n', f);
+        erl_drop(msg);
+    }
+    fputs("ok", f);
+    fclose(f);
+    demo_show_text("flush().", "%s", text);
+    free(text);
+}
+
+static void demo_basics(void)
+{
+    demo_say("Same counter, same API; the sends and receives now live in rpc.");
+    demo_say("read() sends {read, {self(), Ref}}, Ref a fresh reference, and");
+    demo_say("takes only {Ref, Count}: a selective receive on the tag.");
+    demo_show_term("counter:start().", counter_start() == 0 ? ATOM("true") : ATOM("false"));
+    counter_tick(2);
+    demo_show_term("counter:tick(2).", ATOM("ok"));
+    counter_tick(3);
+    demo_show_term("counter:tick(3).", ATOM("ok"));
+    show_read();
+}
+
+static void demo_stray(void)
+{
+    demo_say("01's trap: a stray message in our mailbox before the read.");
+    erl_send(erl_self(), INT(999));
+    demo_show_term("self() ! 999.", INT(999));
+    show_read();
+    demo_say("read() returned the count; the stray is still there, untouched:");
+    show_flush();
+}
+
+static void demo_timeout(void)
+{
+    term pid = erl_whereis(ATOM("counter"));
+    term ref = erl_monitor(pid);
+    demo_show_term("Pid = whereis(counter).", pid);
+    counter_stop();
+    demo_show_term("counter:stop().", ATOM("ok"));
+    erl_drop(erl_receive(TUPLE(ATOM("DOWN"), ref, ANY, ANY, ANY), ERL_INFINITY));
+    demo_say("The server is gone. A call to its old pid is sent into the void;");
+    demo_say("instead of waiting forever, rpc_call gives up after its timeout:");
+    term r = rpc_call(pid, ATOM("read"), 500);
+    if (is_none(r) && errno == ETIMEDOUT)
+        demo_show_text("counter:rpc_call(Pid, read, 500).",
+                       "** exception error: timeout: no reply within 500 ms");
+    else
+        demo_show_term("counter:rpc_call(Pid, read, 500).", r);
+    demo_say("By name, the send itself fails, as in 01:");
+    show_read();
+}
+
+static void demo_lite(void)
+{
+    int64_t count = -1;
+    demo_say("gen_server_lite: the loop made generic, the counter reduced to");
+    demo_say("callbacks handle_call(read), handle_cast({tick, N}), handle_cast(stop).");
+    demo_show_term("counter_lite:start().",
+                   counter_lite_start() == 0 ? ATOM("true") : ATOM("false"));
+    counter_lite_tick(7);
+    demo_show_term("counter_lite:tick(7).", ATOM("ok"));
+    counter_lite_read(&count);
+    demo_show_term("counter_lite:read().", INT(count));
+    counter_lite_stop();
+    demo_show_term("counter_lite:stop().", ATOM("ok"));
+    demo_say("03_gen_server replaces it with the real behaviour.");
+}
+
+static int demo(void)
+{
+    demo_basics();              /* start, tick, read through rpc */
+    demo_stray();               /* the stray message no longer fools read */
+    demo_timeout();             /* a call to a dead server times out */
+    demo_lite();                /* the same counter on a generic server */
+    demo_say("Try it yourself: %s --shell", "02_rpc/counter");
+    return 0;
+}
+
+static void usage(FILE *out)
+{
+    fputs("usage: counter [--shell]\n"
+          "  (no option)  run the narrated demo\n"
+          "  --shell      an interactive prompt; type help there\n", out);
+}
+
+int main(int argc, char **argv)
+{
+    int shell = argc == 2 && strcmp(argv[1], "--shell") == 0;
+    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc > 2 || (argc == 2 && !shell)) {
+        int bad = strcmp(argv[1], "--shell") == 0 ? 2 : 1;
+        fprintf(stderr, "counter: unknown option \"%s\"\n", argv[bad]);
+        usage(stderr);
+        return EX_USAGE;
+    }
+    if (erl_start(NULL) < 0) {                  /* the scheduler threads */
+        perror("counter: erl_start");
+        return EX_SOFTWARE;
+    }
+    int status = shell ? shell_loop(&counter_shell, stdin, stdout)
+                       : demo();
+    erl_stop();                                 /* every process goes */
+    return status;
+}
