@@ -5,6 +5,9 @@
 # (main.c: the demo and the shell), then includes this file.
 include $(dir $(lastword $(MAKEFILE_LIST)))common.mk
 
+# common.mk defines the core's rules first; the stage's program is the goal.
+.DEFAULT_GOAL := all
+
 BIN := $(if $(SAN),$(BUILD)/$(STAGE),$(ROOT)/$(STAGE))
 LIB_OBJS := $(patsubst %.c,$(BUILD)/$(STAGE)/%.o,$(LIB_SRCS))
 MAIN_OBJ := $(patsubst %.c,$(BUILD)/$(STAGE)/%.o,$(MAIN_SRC))
