@@ -9,28 +9,56 @@
 #include "counter.h"
 #include "shell_cmds.h"
 
-/* Prints the exception the Erlang call raises for errno err. Returns
- * SHELL_ERROR. */
-static int exception(FILE *out, int err)
+/* Prints the exception the Erlang call raises for errno err; name is the
+ * registered name the call went to. Returns SHELL_ERROR. */
+static int exception(FILE *out, const char *name, int err)
 {
     if (err == ESRCH)
-        fputs("** exception error: bad argument: "
-              "no process registered as counter\n", out);
+        fprintf(out, "** exception error: bad argument: "
+                "no process registered as %s\n", name);
     else if (err == EEXIST)
-        fputs("** exception error: bad argument: "
-              "the name counter is already registered\n", out);
+        fprintf(out, "** exception error: bad argument: "
+                "the name %s is already registered\n", name);
     else
         fprintf(out, "** exception error: %s\n", strerror(err));
     return SHELL_ERROR;
 }
 
+/* Prints "true" or the exception, for a start function's result rc. */
+static int started(FILE *out, const char *name, int rc)
+{
+    if (rc < 0)
+        return exception(out, name, errno);
+    fputs("true\n", out);
+    return SHELL_OK;
+}
+
+/* Prints "ok" or the exception, for a stop or tick's result rc. */
+static int sent(FILE *out, const char *name, int rc)
+{
+    if (rc < 0)
+        return exception(out, name, errno);
+    fputs("ok\n", out);
+    return SHELL_OK;
+}
+
+/* Prints the message read took, or the exception when it is NONE. */
+static int got(FILE *out, const char *name, term t)
+{
+    if (is_none(t))
+        return exception(out, name, errno);
+    term_print(out, t);
+    fputc('\n', out);
+    erl_drop(t);
+    return SHELL_OK;
+}
+
+/* ---- counter ------------------------------------------------------------- */
+
 static int cmd_start(int argc, char **argv, FILE *out)
 {
     (void)argc, (void)argv;
-    if (counter_start() < 0)
-        return exception(out, errno);
-    fputs("true\n", out);
-    return SHELL_OK;
+    return started(out, "counter", counter_start());
 }
 
 static int cmd_tick(int argc, char **argv, FILE *out)
@@ -39,31 +67,19 @@ static int cmd_tick(int argc, char **argv, FILE *out)
     int64_t n;
     if (shell_int_arg(out, argv[0], argv[1], &n) < 0)
         return SHELL_BADARGS;
-    if (counter_tick(n) < 0)
-        return exception(out, errno);
-    fputs("ok\n", out);
-    return SHELL_OK;
+    return sent(out, "counter", counter_tick(n));
 }
 
 static int cmd_read(int argc, char **argv, FILE *out)
 {
     (void)argc, (void)argv;
-    term count = counter_read();
-    if (is_none(count))
-        return exception(out, errno);
-    term_print(out, count);
-    fputc('\n', out);
-    erl_drop(count);
-    return SHELL_OK;
+    return got(out, "counter", counter_read());
 }
 
 static int cmd_stop(int argc, char **argv, FILE *out)
 {
     (void)argc, (void)argv;
-    if (counter_stop() < 0)
-        return exception(out, errno);
-    fputs("ok\n", out);
-    return SHELL_OK;
+    return sent(out, "counter", counter_stop());
 }
 
 /* self() ! Term: puts a message in the shell's own mailbox, where the next
