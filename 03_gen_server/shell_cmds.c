@@ -1,0 +1,168 @@
+/*
+ * shell_cmds.c - the counter's commands for the shell.
+ * Each prints what the Erlang shell would: {ok, Pid}, ok, the count, or
+ * "** exception exit: ..." when the call would exit the caller.
+ *
+ * The shell is a plain thread, so it traps exits: when a counter it
+ * start_linked dies, the shell is not taken with it; {'EXIT', Pid, Reason}
+ * waits in its mailbox instead (type flush to see it).
+ */
+#include <string.h>
+
+#include "counter.h"
+#include "shell_cmds.h"
+#include "sys.h"
+
+/* Prints the exit a failed gen_server call raises in Erlang:
+ *   ** exception exit: {noproc,{gen_server,call,[counter,read]}}
+ * Returns SHELL_ERROR. */
+static int call_exit(FILE *out, term why, const char *fn, term args)
+{
+    fputs("** exception exit: ", out);
+    term_print(out, TUPLE(why, TUPLE(ATOM("gen_server"), atom_from(fn), args)));
+    fputc('\n', out);
+    return SHELL_ERROR;
+}
+
+/* Prints t and a newline. Returns SHELL_OK. */
+static int show(FILE *out, term t)
+{
+    term_print(out, t);
+    fputc('\n', out);
+    return SHELL_OK;
+}
+
+static int cmd_start(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    term error;
+    term pid = counter_start_link(&error);
+    if (is_none(pid)) {
+        show(out, TUPLE(ATOM("error"), error));
+        return SHELL_ERROR;
+    }
+    return show(out, TUPLE(ATOM("ok"), pid));
+}
+
+static int cmd_tick(int argc, char **argv, FILE *out)
+{
+    (void)argc;
+    int64_t n;
+    if (shell_int_arg(out, argv[0], argv[1], &n) < 0)
+        return SHELL_BADARGS;
+    counter_tick(n);
+    return show(out, ATOM("ok"));
+}
+
+static int cmd_read(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    term error;
+    term count = counter_read(&error);
+    if (is_none(count))
+        return call_exit(out, error, "call",
+                         LIST(COUNTER, ATOM("read")));
+    return show(out, count);
+}
+
+static int cmd_stop(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    counter_stop();
+    return show(out, ATOM("ok"));
+}
+
+static int cmd_crash(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    counter_crash();
+    return show(out, ATOM("ok"));
+}
+
+static int cmd_slow(int argc, char **argv, FILE *out)
+{
+    (void)argc;
+    int64_t ms;
+    if (shell_int_arg(out, argv[0], argv[1], &ms) < 0)
+        return SHELL_BADARGS;
+    if (ms < 0 || ms > 60000) {
+        fprintf(out, "** slow: %s ms is outside 0..60000 (type help for the "
+                "commands)\n", argv[1]);
+        return SHELL_BADARGS;
+    }
+    term error;
+    term reply = counter_slow((int)ms, GEN_DEFAULT_TIMEOUT, &error);
+    if (is_none(reply))
+        return call_exit(out, error, "call",
+                         LIST(COUNTER, TUPLE(ATOM("sleep"), INT(ms)),
+                              INT(GEN_DEFAULT_TIMEOUT)));
+    return show(out, reply);
+}
+
+static int cmd_trace(int argc, char **argv, FILE *out)
+{
+    (void)argc;
+    bool on = strcmp(argv[1], "on") == 0;
+    if (!on && strcmp(argv[1], "off") != 0) {
+        fprintf(out, "** trace: \"%s\" is neither on nor off (type help for "
+                "the commands)\n", argv[1]);
+        return SHELL_BADARGS;
+    }
+    term error;
+    if (sys_trace(COUNTER, on, GEN_DEFAULT_TIMEOUT, &error) < 0)
+        return call_exit(out, error, "call", LIST(COUNTER, ATOM("trace")));
+    return show(out, ATOM("ok"));
+}
+
+static int cmd_state(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    term error;
+    term state = sys_get_state(COUNTER, GEN_DEFAULT_TIMEOUT, &error);
+    if (is_none(state))
+        return call_exit(out, error, "call", LIST(COUNTER, ATOM("get_state")));
+    return show(out, state);
+}
+
+/* stats [on|off|get]: sys:statistics(counter, true | false | get). */
+static int cmd_stats(int argc, char **argv, FILE *out)
+{
+    const char *arg = argc > 1 ? argv[1] : "get";
+    term flag = strcmp(arg, "on") == 0    ? ATOM("true")
+                : strcmp(arg, "off") == 0 ? ATOM("false")
+                : strcmp(arg, "get") == 0 ? ATOM("get")
+                                          : NONE;
+    if (is_none(flag)) {
+        fprintf(out, "** stats: \"%s\" is not on, off or get (type help for "
+                "the commands)\n", arg);
+        return SHELL_BADARGS;
+    }
+    term error;
+    term reply = sys_statistics(COUNTER, flag, GEN_DEFAULT_TIMEOUT, &error);
+    if (is_none(reply))
+        return call_exit(out, error, "call", LIST(COUNTER, ATOM("statistics")));
+    return show(out, reply);
+}
+
+static const struct shell_cmd cmds[] = {
+    {"start", "", "counter:start_link(): start the server, linked to the shell",
+     0, 0, cmd_start},
+    {"tick", "N", "counter:tick(N): cast {tick, N}", 1, 1, cmd_tick},
+    {"read", "", "counter:read(): call read (timeout 5000 ms)", 0, 0, cmd_read},
+    {"stop", "", "counter:stop(): cast stop; it stops with normal", 0, 0, cmd_stop},
+    {"crash", "", "cast crash: the counter stops with reason boom", 0, 0,
+     cmd_crash},
+    {"slow", "MS", "call {sleep, MS}: over 5000 ms the call times out", 1, 1,
+     cmd_slow},
+    {"trace", "on|off", "sys:trace(counter, true | false)", 1, 1, cmd_trace},
+    {"state", "", "sys:get_state(counter)", 0, 0, cmd_state},
+    {"stats", "[on|off|get]", "sys:statistics(counter, true | false | get)",
+     0, 1, cmd_stats},
+    {NULL, NULL, NULL, 0, 0, NULL},
+};
+
+const struct shell counter_shell = {
+    .banner = "03_gen_server: the counter as a gen_server. "
+              "Type help for the commands.",
+    .cmds = cmds,
+};
