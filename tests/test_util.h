@@ -1,0 +1,207 @@
+/*
+ * test_util.h - helpers the core's suites share.
+ *
+ * Fixtures that start and stop the runtime, waiting for a message or a
+ * death with a generous deadline, a clock, and "agent": a process the test
+ * thread drives by messages (link, trap exits, crash, answer pings), so a
+ * suite can put a process in any state and watch what happens to it.
+ *
+ * Everything here is static, because tests/Makefile links each suite from
+ * its own .c file alone.
+ */
+#ifndef TEST_UTIL_H
+#define TEST_UTIL_H
+
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "erl.h"
+
+/* How long a test waits for something that must happen, in ms. Generous
+ * because the machine may be loaded; a passing test never waits this long. */
+#define WAIT_MS 10000
+
+/* Heavy counts are divided by this under the sanitizers, which make every
+ * spawn and message several times slower. */
+#ifdef ERL_SANITIZE
+#define SAN_DIVISOR 10
+#else
+#define SAN_DIVISOR 1
+#endif
+
+/* ---- Fixtures ------------------------------------------------------------ */
+
+static inline void start_with(int schedulers) {
+    struct erl_options opts = {.schedulers = schedulers};
+    cr_assert_eq(erl_start(&opts), 0, "erl_start(.schedulers = %d) failed",
+                 schedulers);
+}
+
+/* The default runtime: one scheduler per core. */
+static inline void start_runtime(void) { start_with(0); }
+static inline void start_one_scheduler(void) { start_with(1); }
+static inline void start_two_schedulers(void) { start_with(2); }
+static inline void stop_runtime(void) { erl_stop(); }
+
+/* ---- Small tools --------------------------------------------------------- */
+
+/* Formats t into a buffer that lives to the end of the enclosing statement;
+ * for assertion messages. */
+static inline const char *test_fmt(term t, char *buf, size_t n) {
+    term_format(buf, n, t);
+    return buf;
+}
+#define FMT(t) test_fmt((t), (char[512]){0}, 512)
+
+/* Monotonic time in nanoseconds. */
+static inline int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline term bool_atom(bool b) { return b ? ATOM("true") : ATOM("false"); }
+
+/* Receives the first message matching pattern, failing the test when none
+ * comes within WAIT_MS. what names the awaited message in the failure. */
+static inline term await(term pattern, const char *what) {
+    term m = erl_receive(pattern, WAIT_MS);
+    cr_assert(!is_none(m), "no %s within %d ms", what, WAIT_MS);
+    return m;
+}
+
+/* Waits for {'DOWN', ref, process, _, Reason} and returns Reason, which
+ * stays valid until the message is dropped. */
+static inline term await_down(term ref) {
+    term reason = NONE;
+    term m = erl_receive(TUPLE(ATOM("DOWN"), ref, ATOM("process"), ANY,
+                               VAR(&reason)), WAIT_MS);
+    cr_assert(!is_none(m), "no 'DOWN' for %s within %d ms", FMT(ref), WAIT_MS);
+    return reason;
+}
+
+/* Waits for the 'DOWN' of ref and asserts its reason is expected. */
+static inline void expect_down(term ref, term expected) {
+    term reason = await_down(ref);
+    cr_assert(term_eq(reason, expected), "'DOWN' reason %s, expected %s",
+              FMT(reason), FMT(expected));
+}
+
+/* No message matching pattern is waiting (checked without waiting). */
+static inline void expect_no_message(term pattern) {
+    term m = erl_receive(pattern, 0);
+    cr_assert(is_none(m), "unexpected message %s", FMT(m));
+}
+
+/* ---- Faults -------------------------------------------------------------- */
+
+/* Integer division by a zero the compiler cannot see: SIGFPE on x86-64. */
+ERL_DELIBERATE_FAULT static int divide_by(volatile int divisor) {
+    return 1000 / divisor;
+}
+
+/* A load through a NULL the compiler cannot see: SIGSEGV. */
+ERL_DELIBERATE_FAULT static int load_null(void) {
+    volatile int *volatile p = NULL;
+    return *p;
+}
+
+/* ---- The agent process --------------------------------------------------- */
+
+/*
+ * agent(Owner) serves these messages until it ends:
+ *   {ping, From}             From ! {pong, Self}
+ *   {trap, From, Bool}       trap_exit(Bool); From ! {trapping, Self, Previous}
+ *   {link, From, Pid}        link(Pid); From ! {linked, Self}
+ *   {unlink, From, Pid}      unlink(Pid); From ! {unlinked, Self}
+ *   {send_exit, From, P, R}  exit(P, R); From ! {sent_exit, Self}
+ *   {exit, Reason}           exit(Reason)
+ *   {divide, N}              Owner ! {quotient, Self, 1000 div N}
+ *                            (N = 0: dies with badarith)
+ *   segv                     loads through NULL
+ *   stop                     returns: ends with reason normal
+ * Anything else (an {'EXIT', Pid, Reason} when trapping, for instance) goes
+ * to Owner as {got, Self, Msg}.
+ */
+static inline bool agent_command(term msg, term owner);
+
+static inline void agent(term owner) {
+    for (;;) {
+        term msg = erl_receive(ANY, ERL_INFINITY);
+        if (is_atom_named(msg, "stop"))
+            return;
+        if (!agent_command(msg, owner))
+            erl_send(owner, TUPLE(ATOM("got"), erl_self(), msg));
+        erl_drop(msg);
+    }
+}
+
+/* Runs one agent command; false when msg is not one. */
+static inline bool agent_command(term msg, term owner) {
+    term from, pid, reason, on;
+    if (match(msg, TUPLE(ATOM("ping"), VAR(&from))))
+        erl_send(from, TUPLE(ATOM("pong"), erl_self()));
+    else if (match(msg, TUPLE(ATOM("trap"), VAR(&from), VAR(&on))))
+        erl_send(from, TUPLE(ATOM("trapping"), erl_self(),
+                             bool_atom(erl_trap_exit(is_atom_named(on, "true")))));
+    else if (match(msg, TUPLE(ATOM("link"), VAR(&from), VAR(&pid)))) {
+        erl_link(pid);
+        erl_send(from, TUPLE(ATOM("linked"), erl_self()));
+    } else if (match(msg, TUPLE(ATOM("unlink"), VAR(&from), VAR(&pid)))) {
+        erl_unlink(pid);
+        erl_send(from, TUPLE(ATOM("unlinked"), erl_self()));
+    } else if (match(msg, TUPLE(ATOM("send_exit"), VAR(&from), VAR(&pid),
+                                VAR(&reason)))) {
+        erl_exit(pid, reason);
+        erl_send(from, TUPLE(ATOM("sent_exit"), erl_self()));
+    } else if (match(msg, TUPLE(ATOM("exit"), VAR(&reason))))
+        erl_exit_self(reason);
+    else if (match(msg, TUPLE(ATOM("divide"), VAR(&on))))
+        erl_send(owner, TUPLE(ATOM("quotient"), erl_self(),
+                              INT(divide_by((int)on.u.integer))));
+    else if (is_atom_named(msg, "segv"))
+        load_null();
+    else
+        return false;
+    return true;
+}
+
+/* Starts an agent owned by the caller. */
+static inline term agent_start(void) { return erl_spawn(agent, erl_self()); }
+
+/* True when pid answers a ping within WAIT_MS. */
+static inline bool ping(term pid) {
+    erl_send(pid, TUPLE(ATOM("ping"), erl_self()));
+    term m = erl_receive(TUPLE(ATOM("pong"), pid), WAIT_MS);
+    return !is_none(m);
+}
+
+/* Sets the agent's trap_exit flag and returns its previous value. */
+static inline bool agent_trap(term pid, bool on) {
+    term prev;
+    erl_send(pid, TUPLE(ATOM("trap"), erl_self(), bool_atom(on)));
+    await(TUPLE(ATOM("trapping"), pid, VAR(&prev)), "trap_exit answer");
+    return is_atom_named(prev, "true");
+}
+
+/* Makes the agent link to target and waits until it has. */
+static inline void agent_link(term pid, term target) {
+    erl_send(pid, TUPLE(ATOM("link"), erl_self(), target));
+    await(TUPLE(ATOM("linked"), pid), "link answer");
+}
+
+/* Makes the agent unlink from target and waits until it has. */
+static inline void agent_unlink(term pid, term target) {
+    erl_send(pid, TUPLE(ATOM("unlink"), erl_self(), target));
+    await(TUPLE(ATOM("unlinked"), pid), "unlink answer");
+}
+
+/* Waits for the message the agent forwarded: {got, pid, Msg}; returns Msg. */
+static inline term await_forwarded(term pid, const char *what) {
+    term msg;
+    await(TUPLE(ATOM("got"), pid, VAR(&msg)), what);
+    return msg;
+}
+
+#endif
