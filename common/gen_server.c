@@ -360,7 +360,7 @@ static term result_term(gen_result r)
         v[n++] = r.reason;
     if (!is_none(r.reply))
         v[n++] = r.reply;
-    if (r.action != GEN_IGNORE)
+    if (!is_none(r.state))
         v[n++] = r.state;
     return term_keep(term_tuple(v, n));
 }
@@ -381,16 +381,20 @@ static _Noreturn void undef(struct server *s, const char *fn, term args, term la
     server_stop(s, reason, s->state, last, NONE, NONE);
 }
 
-/* True when r is a well-formed result of a callback that may return the
- * actions in the mask (1 << GEN_...); only handle_call (call) may stop with
- * a reply. */
-static bool result_ok(gen_result r, unsigned mask, bool call)
+/* Which callback returned a result: they allow different shapes. */
+enum callback { CB_INIT, CB_CALL, CB_OTHER };
+
+/* True when r is a well-formed result of callback cb, which may return the
+ * actions in the mask (1 << GEN_...). Only handle_call may stop with a
+ * reply; only init stops without a state ({stop, Reason}). */
+static bool result_ok(gen_result r, unsigned mask, enum callback cb)
 {
     if ((unsigned)r.action > GEN_STOP || !(mask & (1u << r.action)))
         return false;
-    if (r.action != GEN_IGNORE && is_none(r.state))
+    bool stateless = r.action == GEN_IGNORE || (cb == CB_INIT && r.action == GEN_STOP);
+    if (!stateless && is_none(r.state))
         return false;
-    bool reply_ok = r.action == GEN_REPLY || (call && r.action == GEN_STOP);
+    bool reply_ok = r.action == GEN_REPLY || (cb == CB_CALL && r.action == GEN_STOP);
     if (r.action == GEN_REPLY ? is_none(r.reply) : !reply_ok && !is_none(r.reply))
         return false;
     return r.action != GEN_STOP || !is_none(r.reason);
@@ -407,7 +411,7 @@ static void handle_call(struct server *s, term msg, term req, term from)
     if (!s->mod->handle_call)
         undef(s, "handle_call", LIST(req, from, s->state), msg);
     gen_result r = s->mod->handle_call(req, from, s->state);
-    if (!result_ok(r, NOREPLY_OR_STOP | (1u << GEN_REPLY), true))
+    if (!result_ok(r, NOREPLY_OR_STOP | (1u << GEN_REPLY), CB_CALL))
         bad_return(s, r, msg);
     if (r.action == GEN_STOP)
         server_stop(s, r.reason, r.state, msg, from, r.reply);
@@ -436,7 +440,7 @@ static void handle_async(struct server *s, term msg, term req, bool cast)
         return;
     }
     gen_result r = fn(req, s->state);
-    if (!result_ok(r, NOREPLY_OR_STOP, false))
+    if (!result_ok(r, NOREPLY_OR_STOP, CB_OTHER))
         bad_return(s, r, msg);
     if (r.action == GEN_STOP)
         server_stop(s, r.reason, r.state, msg, NONE, NONE);
@@ -508,7 +512,7 @@ static void sys_code_change(struct server *s, term from, term req)
         return;
     }
     gen_result r = mod->code_change(element(3, req), s->state, element(4, req));
-    if (!result_ok(r, 1u << GEN_OK, false)) {
+    if (!result_ok(r, 1u << GEN_OK, CB_OTHER)) {
         term why = r.action == GEN_STOP && !is_none(r.reason) ? r.reason
                    : TUPLE(ATOM("bad_return_value"), result_term(r));
         gen_server_reply(from, TUPLE(ATOM("error"), why));
@@ -622,7 +626,7 @@ static void init_failed(struct server *s, term result)
 /* Acts on init's result; returns only when the server is to run. */
 static void init_done(struct server *s, gen_result r)
 {
-    if (!result_ok(r, (1u << GEN_OK) | (1u << GEN_IGNORE) | (1u << GEN_STOP), false)) {
+    if (!result_ok(r, (1u << GEN_OK) | (1u << GEN_IGNORE) | (1u << GEN_STOP), CB_INIT)) {
         term reason = TUPLE(ATOM("bad_return_value"), result_term(r));
         init_failed(s, TUPLE(ATOM("error"), reason));
         erl_exit_self(reason);
