@@ -1,0 +1,255 @@
+/*
+ * mailbox.c - send, receive, and the process heap.
+ *
+ * A mailbox has two parts. The inbox, guarded by the process's lock, is where
+ * senders append signals. The queue belongs to the process alone: receive
+ * moves the inbox into it (taking effect of links, monitors and exit signals
+ * on the way, in arrival order) and then scans it for a match. A message
+ * taken by receive becomes a block of the process heap, where it stays until
+ * dropped, released, or the process dies.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "panic.h"
+#include "proc.h"
+
+#define REDUCTIONS 2000     /* sends and receives between two yields */
+
+/* ---- Blocks -------------------------------------------------------------- */
+
+struct heap_block *block_new(enum signal_kind kind, term from, term ref, term body) {
+    size_t extra = term_heap_size(body);
+    struct heap_block *b = malloc(sizeof *b + extra);
+    if (!b)
+        panic("out of memory for a %zu-byte message", extra);
+    b->next = b->prev = NULL;
+    b->kind = (uint8_t)kind;
+    b->linked = false;
+    b->from = from;
+    b->ref = ref;
+    b->body = term_copy_into(body, b->data);
+    return b;
+}
+
+/* The block holding a received boxed term: its contents start b->data. */
+static struct heap_block *block_of(term t) {
+    return (struct heap_block *)((char *)t.u.elements - offsetof(struct heap_block, data));
+}
+
+void heap_link(struct proc *p, struct heap_block *b) {
+    b->next = NULL;
+    b->prev = p->heap_newest;
+    if (p->heap_newest)
+        p->heap_newest->next = b;
+    else
+        p->heap_oldest = b;
+    p->heap_newest = b;
+}
+
+static void heap_unlink(struct proc *p, struct heap_block *b) {
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        p->heap_oldest = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    else
+        p->heap_newest = b->prev;
+}
+
+static void free_chain(struct heap_block *b) {
+    while (b) {
+        struct heap_block *next = b->next;
+        free(b);
+        b = next;
+    }
+}
+
+void heap_free_all(struct proc *p) {
+    free_chain(p->heap_oldest);
+    p->heap_oldest = p->heap_newest = NULL;
+    free_chain(p->queue.head);
+    p->queue.head = NULL;
+    p->queue.tail = &p->queue.head;
+}
+
+void erl_drop(term msg) {
+    if (!term_is_boxed(msg))
+        return;
+    struct proc *p = proc_current();
+    struct heap_block *b = block_of(msg);
+    heap_unlink(p, b);
+    free(b);
+}
+
+erl_heap_mark_t erl_heap_mark(void) { return proc_current()->heap_newest; }
+
+void erl_heap_release(erl_heap_mark_t mark) {
+    struct proc *p = proc_current();
+    while (p->heap_newest && p->heap_newest != mark) {
+        struct heap_block *b = p->heap_newest;
+        heap_unlink(p, b);
+        free(b);
+    }
+}
+
+term term_keep(term t) {
+    if (!term_is_boxed(t))
+        return t;
+    struct proc *p = proc_current();
+    struct heap_block *b = block_new(SIG_MESSAGE, NONE, NONE, t);
+    heap_link(p, b);
+    return b->body;
+}
+
+/* ---- Sending ------------------------------------------------------------- */
+
+bool signal_deliver(term pid, struct heap_block *b) {
+    struct proc *p = proc_lock_pid(pid);
+    if (!p)
+        return false;
+    *p->inbox.tail = b;
+    p->inbox.tail = &b->next;
+    if (b->kind == SIG_MESSAGE)
+        atomic_fetch_add_explicit(&p->queue_len, 1, memory_order_relaxed);
+    else if (b->kind == SIG_EXIT)
+        atomic_store(&p->exit_pending, true);
+    bool wake = p->state == PROC_WAITING;
+    if (wake && p->wakeup)
+        pthread_cond_signal(p->wakeup);
+    else if (wake)
+        p->state = PROC_RUNNABLE;
+    pthread_mutex_unlock(&p->lock);
+    if (wake && !p->wakeup)
+        sched_enqueue(p);
+    return true;
+}
+
+bool signal_send(term pid, enum signal_kind kind, term ref, term body, bool linked) {
+    struct proc *me = proc_me();
+    struct heap_block *b = block_new(kind, me ? me->pid : NONE, ref, body);
+    b->linked = linked;
+    if (signal_deliver(pid, b))
+        return true;
+    free(b);
+    return false;
+}
+
+/* Spends one reduction; yields when the budget is gone. */
+static void spend(struct proc *p) {
+    if (p->fn && --p->reductions <= 0) {
+        p->reductions = REDUCTIONS;
+        sched_switch(p, SWITCH_YIELD);
+        if (atomic_load(&p->exit_pending))
+            proc_take_inbox(p);
+    }
+}
+
+int erl_send(term dest, term msg) {
+    term pid = dest;
+    if (dest.type == TERM_ATOM) {
+        pid = erl_whereis(dest);
+        if (is_none(pid)) {
+            errno = ESRCH;
+            return -1;
+        }
+    } else if (dest.type != TERM_PID) {
+        errno = EINVAL;
+        return -1;
+    }
+    signal_send(pid, SIG_MESSAGE, NONE, msg, false);
+    struct proc *me = proc_me();
+    if (me)
+        spend(me);
+    return 0;
+}
+
+void erl_yield(void) {
+    struct proc *p = proc_me();
+    if (!p || !p->fn) {
+        sched_yield();
+        return;
+    }
+    p->reductions = REDUCTIONS;
+    sched_switch(p, SWITCH_YIELD);
+    if (atomic_load(&p->exit_pending))
+        proc_take_inbox(p);
+}
+
+/* ---- Receiving ----------------------------------------------------------- */
+
+/* A scheduled process waits for a signal or the deadline (0: none).
+ * Returns false when the deadline passed. */
+static bool wait_scheduled(struct proc *p, int64_t deadline) {
+    if (deadline && now_ns() >= deadline)
+        return false;
+    p->deadline = deadline;
+    p->timed_out = false;
+    sched_switch(p, SWITCH_WAIT);
+    if (deadline)
+        timer_cancel(p);
+    p->deadline = 0;
+    return !p->timed_out;
+}
+
+/* A plain thread waits on its condition variable. */
+static bool wait_thread(struct proc *p, int64_t deadline) {
+    struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
+    bool in_time = true;
+    pthread_mutex_lock(&p->lock);
+    while (!p->inbox.head && in_time) {
+        p->state = PROC_WAITING;
+        if (deadline)
+            in_time = pthread_cond_timedwait(p->wakeup, &p->lock, &ts) != ETIMEDOUT;
+        else
+            pthread_cond_wait(p->wakeup, &p->lock);
+    }
+    p->state = PROC_RUNNING;
+    bool got = p->inbox.head != NULL;
+    pthread_mutex_unlock(&p->lock);
+    return got;
+}
+
+/* Takes the message *at out of the queue, into the heap if it is boxed. */
+static term take(struct proc *p, struct heap_block **at) {
+    struct heap_block *b = *at;
+    *at = b->next;
+    if (p->queue.tail == &b->next)
+        p->queue.tail = at;
+    atomic_fetch_sub_explicit(&p->queue_len, 1, memory_order_relaxed);
+    term msg = b->body;
+    if (term_is_boxed(msg))
+        heap_link(p, b);
+    else
+        free(b);
+    spend(p);
+    return msg;
+}
+
+term erl_receive(term pattern, int timeout_ms) {
+    struct proc *p = proc_current();
+    int64_t deadline = timeout_ms > 0 ? now_ns() + (int64_t)timeout_ms * 1000000 : 0;
+    struct heap_block **scan = &p->queue.head;
+    bool timed_out = false;
+    for (;;) {
+        proc_take_inbox(p);
+        for (; *scan; scan = &(*scan)->next)
+            if (match((*scan)->body, pattern))
+                return take(p, scan);
+        if (timeout_ms == 0 || timed_out)
+            return NONE;
+        timed_out = !(p->fn ? wait_scheduled(p, deadline) : wait_thread(p, deadline));
+    }
+}
+
+size_t erl_queue_len(void) {
+    return atomic_load(&proc_current()->queue_len);
+}
+
+void erl_sleep(int ms) {
+    erl_receive(erl_make_ref(), ms);    /* a fresh ref: no message matches */
+}

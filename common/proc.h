@@ -1,0 +1,217 @@
+/*
+ * proc.h - the runtime's insides: processes, signals, schedulers.
+ *
+ * Not for stage code: stages use erl.h.
+ */
+#ifndef PROC_H
+#define PROC_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "erl.h"
+#include "fiber.h"
+
+/* ---- Signals: what one process sends another ----------------------------- */
+
+enum signal_kind {
+    SIG_MESSAGE,    /* an ordinary message: body */
+    SIG_EXIT,       /* exit signal from a link or exit/2: body is the reason */
+    SIG_LINK,       /* from wants to be linked */
+    SIG_UNLINK,     /* from unlinked */
+    SIG_MONITOR,    /* from monitors us under ref */
+    SIG_DEMONITOR,  /* from no longer monitors us under ref */
+    SIG_DOWN,       /* the process from, monitored under ref, ended: body */
+};
+
+/* A signal in a mailbox, and, once received, a block of the process heap.
+ * Allocated by the sender with the body's boxed contents behind it. */
+struct heap_block {
+    struct heap_block *next;    /* mailbox: the next signal; heap: newer block */
+    struct heap_block *prev;    /* heap: the older block; mailbox: unused */
+    uint8_t kind;               /* enum signal_kind */
+    bool linked;                /* SIG_EXIT: sent because of a link, not exit/2 */
+    term from;                  /* the sending process */
+    term ref;                   /* MONITOR, DEMONITOR, DOWN: the reference */
+    term body;                  /* MESSAGE: the message; EXIT, DOWN: reason */
+    _Alignas(16) char data[];   /* body's boxed contents (term_copy_into) */
+};
+
+/* A queue of signals, oldest first. */
+struct signal_queue {
+    struct heap_block *head;    /* oldest, or NULL */
+    struct heap_block **tail;   /* where the next one is linked */
+};
+
+/* ---- Processes ----------------------------------------------------------- */
+
+enum proc_state {
+    PROC_FREE,      /* the slot holds no process */
+    PROC_RUNNING,   /* running on a scheduler (or a plain thread) */
+    PROC_RUNNABLE,  /* in a run queue */
+    PROC_WAITING,   /* in receive, with nothing to take */
+    PROC_EXITING,   /* dying: takes no more signals */
+};
+
+/* Why a process switched back to its scheduler. */
+enum proc_switch {
+    SWITCH_YIELD,   /* still runnable: queue it again */
+    SWITCH_WAIT,    /* waiting for a signal or its timer */
+    SWITCH_EXIT,    /* gone: free its stack and slot */
+};
+
+/* A link or a monitor: the other process, and the monitor's reference. */
+struct relation {
+    term pid;       /* the other process (a pid; for a name monitor, {Name, Node}) */
+    term ref;       /* monitors: the reference; links: NONE */
+};
+
+/* A growable array of relations. */
+struct relations {
+    struct relation *v;     /* items, or NULL */
+    size_t n;               /* items used */
+    size_t cap;             /* items allocated */
+};
+
+struct scheduler;
+
+struct proc {
+    /* p->lock must be held when using these: */
+    pthread_mutex_t lock;
+    uint32_t serial;            /* pid serial; bumped when the slot is freed */
+    uint8_t state;              /* enum proc_state */
+    bool timed_out;             /* the receive timer fired for wait_seq */
+    struct signal_queue inbox;  /* signals not yet looked at by the process */
+    pthread_cond_t *wakeup;     /* plain threads: signalled on a new signal;
+                                   NULL for processes run by schedulers */
+
+    /* Set at spawn; read-only while the process lives: */
+    term pid;                   /* its own pid */
+    const char *name;           /* the function it was spawned with */
+    erl_fn fn;                  /* entry function; NULL for a plain thread */
+    struct fiber fiber;         /* stack and saved context (not for threads) */
+    term arg;                   /* fn's argument (boxed parts in the heap) */
+
+    /* Only the process itself touches these: */
+    struct signal_queue queue;  /* messages taken from the inbox, in order */
+    struct heap_block *heap_oldest, *heap_newest;  /* received and kept terms */
+    struct relations links;     /* processes linked to it */
+    struct relations watchers;  /* monitors others hold on it */
+    struct relations monitors;  /* monitors it holds on others */
+    _Atomic bool trap_exit;     /* process_flag(trap_exit); read by listings */
+    int reductions;             /* work left before it must yield */
+    term registered;            /* its registered name, or NONE (registry lock) */
+
+    /* The scheduler and the timer touch these (see sched.c): */
+    enum proc_switch why;       /* why it last switched to its scheduler */
+    struct scheduler *sched;    /* the scheduler running or last running it */
+    struct proc *run_next;      /* next in a run queue */
+    uint64_t wait_seq;          /* counts the waits; a timer fires for one */
+    int64_t deadline;           /* ns on CLOCK_MONOTONIC of the armed timer */
+    long timer_index;           /* position in the timer heap, -1 if none */
+
+    /* Anyone may read these at any time: */
+    _Atomic size_t queue_len;   /* messages in inbox and queue (approximate) */
+    _Atomic size_t link_count;  /* links.n, for listings */
+    _Atomic bool exit_pending;  /* an exit signal waits in the inbox */
+};
+
+/* The process running on this thread: a scheduled process, or the plain
+ * thread's own; NULL for a scheduler between processes. */
+extern _Thread_local struct proc *current_proc;
+
+/* The process a pid names, locked, or NULL if it is gone. */
+struct proc *proc_lock_pid(term pid);
+
+/* Ends the calling process with reason (a copy is kept). Never returns. */
+_Noreturn void proc_die(term reason);
+
+/* Takes what is in the inbox: messages move to the queue, other signals take
+ * effect (links, monitors, exit signals — which may end the process). */
+void proc_take_inbox(struct proc *p);
+
+/* ---- Schedulers (sched.c) ----------------------------------------------- */
+
+/* Starts n scheduler threads. Returns 0, or -1 with errno set. */
+int sched_start(int n);
+
+/* Stops and joins the schedulers once no scheduled process is left. */
+void sched_stop(void);
+
+/* Queues a runnable process (its state is PROC_RUNNABLE) on a scheduler and
+ * wakes one if needed. This function can't fail. */
+void sched_enqueue(struct proc *p);
+
+/* From a process: switch to its scheduler for why. Returns when resumed
+ * (never for SWITCH_EXIT). */
+void sched_switch(struct proc *p, enum proc_switch why);
+
+/* Disarms p's receive timer if it is still armed. */
+void timer_cancel(struct proc *p);
+
+/* Monotonic time in nanoseconds. */
+int64_t now_ns(void);
+
+/* True when a scheduler is running p at this moment (for listings). */
+bool sched_is_running(const struct proc *p);
+
+/* ---- Process internals shared by the core's files ----------------------- */
+
+/* Called by a scheduler when a process it ran has exited (process.c). */
+void proc_free_slot(struct proc *p);
+
+/* The caller's process, creating a plain thread's on first use. */
+struct proc *proc_current(void);
+
+/* The caller's process, or NULL if it has none (yet). */
+struct proc *proc_me(void);
+
+/* Marks the calling thread as one of this runtime's schedulers. */
+void proc_scheduler_thread(void);
+
+/* Adds a link or monitor to r; panics when out of memory. */
+void relations_add(struct relations *r, term pid, term ref);
+
+/* Frees p's links, monitors and inbox without telling anyone. */
+void signals_free(struct proc *p);
+
+/* Registry: the name pid is registered under, or NONE. */
+term registry_name_of(term pid);
+
+/* A new signal block holding a copy of body, or panics when out of memory. */
+struct heap_block *block_new(enum signal_kind kind, term from, term ref, term body);
+
+/* Puts b in the mailbox of the process pid names. Returns false (and keeps
+ * b) when there is no such live process. */
+bool signal_deliver(term pid, struct heap_block *b);
+
+/* Sends a signal of kind to pid; a copy of body goes. Returns false when pid
+ * is not alive. */
+bool signal_send(term pid, enum signal_kind kind, term ref, term body, bool linked);
+
+/* Puts b in the caller's own heap, newest. */
+void heap_link(struct proc *p, struct heap_block *b);
+
+/* Frees every block of p's heap and its queue. */
+void heap_free_all(struct proc *p);
+
+/* Settles p's links, monitors and pending signals for its death by reason. */
+void signals_settle(struct proc *p, term reason);
+
+/* Registry: drops p's name if it has one. */
+void registry_forget(struct proc *p);
+
+/* Registry: frees every entry (at erl_stop). */
+void registry_clear(void);
+
+/* Atoms the core uses often. */
+#define A_NORMAL ATOM("normal")
+#define A_KILL ATOM("kill")
+#define A_KILLED ATOM("killed")
+#define A_NOPROC ATOM("noproc")
+
+/* True once erl_stop has begun: processes are being killed. */
+extern _Atomic bool runtime_stopping;
+
+#endif

@@ -1,0 +1,442 @@
+/*
+ * process.c - the process table, spawning, dying, and the runtime's life.
+ *
+ * Every process lives in a slot of one big table. A pid is the slot's index
+ * and the slot's serial, which grows each time the slot is freed, so a stale
+ * pid never reaches the slot's next process. The table is mapped once and
+ * never moves, so a sender may lock a slot even while its process dies.
+ */
+#include <errno.h>
+#include <time.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "crash.h"
+#include "panic.h"
+#include "proc.h"
+
+#define DEFAULT_MAX_PROCS ((size_t)1 << 20)
+#define DEFAULT_STACK ((size_t)64 * 1024)
+#define SANITIZER_STACK ((size_t)256 * 1024)
+/* A freed slot waits behind this many others before it is used again, so
+ * its serial wraps only after billions of spawns. */
+#define QUARANTINE 4096
+#define REDUCTIONS 2000     /* sends and receives between two yields */
+
+_Thread_local struct proc *current_proc;
+_Atomic bool runtime_stopping;
+
+static struct {
+    struct proc *table;         /* max slots, mapped once */
+    size_t max;                 /* slots in table */
+    bool running;               /* between erl_start and erl_stop */
+    uint64_t generation;        /* counts erl_start calls */
+    pthread_key_t thread_key;   /* ends a plain thread's process at its exit */
+
+    /* procs.lock must be held when using these: */
+    pthread_mutex_t lock;
+    pthread_cond_t all_gone;    /* signalled when scheduled drops to 0 */
+    uint32_t *free_ring;        /* freed slot indexes, oldest first */
+    size_t free_head, free_count;   /* ring position and length */
+    _Atomic size_t used;        /* slots ever handed out (a high-water mark) */
+    size_t scheduled;           /* live processes run by schedulers */
+    _Atomic size_t live;        /* live processes, plain threads' included */
+} procs = {.lock = PTHREAD_MUTEX_INITIALIZER, .all_gone = PTHREAD_COND_INITIALIZER};
+
+/* The plain thread's process and the generation it belongs to. */
+static _Thread_local uint64_t thread_generation;
+
+static term make_pid(uint32_t num, uint32_t serial) {
+    return (term){.type = TERM_PID, .u.id = (uint64_t)num << 32 | serial};
+}
+
+static uint32_t pid_num(term pid) { return (uint32_t)(pid.u.id >> 32); }
+
+/* ---- Slots --------------------------------------------------------------- */
+
+/* A free slot, locked, or NULL when max_procs are alive. */
+static struct proc *slot_alloc(void) {
+    pthread_mutex_lock(&procs.lock);
+    struct proc *p = NULL;
+    size_t used = atomic_load(&procs.used);
+    if (procs.free_count > QUARANTINE || (used == procs.max && procs.free_count)) {
+        p = &procs.table[procs.free_ring[procs.free_head]];
+        procs.free_head = (procs.free_head + 1) % procs.max;
+        procs.free_count--;
+    } else if (used < procs.max) {
+        p = &procs.table[used];
+        pthread_mutex_init(&p->lock, NULL);
+        atomic_store(&procs.used, used + 1);
+    }
+    pthread_mutex_unlock(&procs.lock);
+    if (p)
+        pthread_mutex_lock(&p->lock);
+    return p;
+}
+
+/* Gives slot p (already PROC_FREE) back. */
+static void slot_release(struct proc *p) {
+    pthread_mutex_lock(&procs.lock);
+    size_t tail = (procs.free_head + procs.free_count) % procs.max;
+    procs.free_ring[tail] = (uint32_t)(p - procs.table);
+    procs.free_count++;
+    pthread_mutex_unlock(&procs.lock);
+}
+
+struct proc *proc_lock_pid(term pid) {
+    if (pid.type != TERM_PID || pid.node != 0 || pid_num(pid) >= atomic_load(&procs.used))
+        return NULL;
+    struct proc *p = &procs.table[pid_num(pid)];
+    pthread_mutex_lock(&p->lock);
+    if (p->pid.u.id == pid.u.id && p->state != PROC_FREE && p->state != PROC_EXITING)
+        return p;
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Fills a freshly allocated, locked slot for a new process. */
+static void proc_init(struct proc *p, const char *name, erl_fn fn) {
+    uint32_t serial = p->serial;
+    uint64_t wait_seq = p->wait_seq;    /* keeps counting: see timer_fire */
+    /* Everything after the (held) lock starts from zero. */
+    memset((char *)p + sizeof p->lock, 0, sizeof *p - sizeof p->lock);
+    p->serial = serial;
+    p->wait_seq = wait_seq;
+    p->pid = make_pid((uint32_t)(p - procs.table), serial);
+    p->name = name;
+    p->fn = fn;
+    p->inbox.tail = &p->inbox.head;
+    p->queue.tail = &p->queue.head;
+    p->registered = NONE;
+    p->reductions = REDUCTIONS;
+    p->timer_index = -1;
+    atomic_fetch_add(&procs.live, 1);
+}
+
+void proc_free_slot(struct proc *p) {
+    pthread_mutex_lock(&p->lock);
+    p->serial++;
+    p->pid = make_pid((uint32_t)(p - procs.table), p->serial);
+    p->state = PROC_FREE;
+    if (p->wakeup) {    /* a plain thread's: nobody signals a free slot */
+        pthread_cond_destroy(p->wakeup);
+        free(p->wakeup);
+        p->wakeup = NULL;
+    }
+    pthread_mutex_unlock(&p->lock);
+    slot_release(p);
+    if (p->fn) {
+        pthread_mutex_lock(&procs.lock);
+        if (--procs.scheduled == 0)
+            pthread_cond_broadcast(&procs.all_gone);
+        pthread_mutex_unlock(&procs.lock);
+    }
+}
+
+/* ---- Spawning ------------------------------------------------------------ */
+
+/* The first code a process runs, on its own stack. */
+static void proc_entry(void *arg) {
+    struct proc *p = arg;
+    fiber_started(&p->fiber);
+    p->fn(p->arg);
+    proc_die(A_NORMAL);
+}
+
+/* Gives the new process its copy of arg: boxed parts go in its heap. */
+static void give_arg(struct proc *p, term arg) {
+    p->arg = arg;
+    if (!term_is_boxed(arg))
+        return;
+    struct heap_block *b = block_new(SIG_MESSAGE, NONE, NONE, arg);
+    heap_link(p, b);
+    p->arg = b->body;
+}
+
+/* Links or monitors child to parent as the spawn flags ask. */
+static void relate_at_spawn(struct proc *parent, struct proc *child, int flags, term *ref) {
+    if (flags & ERL_LINK) {
+        relations_add(&parent->links, child->pid, NONE);
+        relations_add(&child->links, parent->pid, NONE);
+        atomic_store(&parent->link_count, parent->links.n);
+        atomic_store(&child->link_count, 1);
+    }
+    if (flags & ERL_MONITOR) {
+        term r = erl_make_ref();
+        relations_add(&parent->monitors, child->pid, r);
+        relations_add(&child->watchers, parent->pid, r);
+        if (ref)
+            *ref = r;
+    }
+}
+
+term erl_spawn_opt(const char *name, erl_fn fn, term arg, int flags, term *ref) {
+    if (!procs.running || atomic_load(&runtime_stopping)) {
+        errno = EAGAIN;
+        return NONE;
+    }
+    struct proc *parent = (flags & (ERL_LINK | ERL_MONITOR)) ? proc_current() : proc_me();
+    char *stack = stack_get();
+    if (!stack)
+        return NONE;
+    struct proc *p = slot_alloc();
+    if (!p) {
+        stack_put(stack);
+        errno = EAGAIN;
+        return NONE;
+    }
+    proc_init(p, name, fn);
+    p->state = PROC_RUNNABLE;
+    term pid = p->pid;
+    p->fiber.stack = stack;
+    p->fiber.size = stack_pool_size();
+    fiber_make(&p->fiber, proc_entry, p);
+    give_arg(p, arg);
+    relate_at_spawn(parent, p, flags, ref);
+    pthread_mutex_lock(&procs.lock);
+    procs.scheduled++;
+    pthread_mutex_unlock(&procs.lock);
+    pthread_mutex_unlock(&p->lock);
+    sched_enqueue(p);
+    return pid;
+}
+
+/* ---- Plain threads ------------------------------------------------------- */
+
+void proc_scheduler_thread(void) { thread_generation = procs.generation; }
+
+struct proc *proc_me(void) {
+    return thread_generation == procs.generation ? current_proc : NULL;
+}
+
+/* Ends a plain thread's process at the thread's exit. */
+static void thread_done(void *arg) {
+    struct proc *p = arg;
+    if (!procs.running || proc_me() != p)
+        return;
+    signals_settle(p, A_NORMAL);
+    heap_free_all(p);
+    atomic_fetch_sub(&procs.live, 1);
+    current_proc = NULL;
+    proc_free_slot(p);
+}
+
+/* Creates the calling plain thread's process. */
+static struct proc *thread_proc_new(void) {
+    if (!procs.running)
+        panic("the runtime is not running: call erl_start first");
+    struct proc *p = slot_alloc();
+    if (!p)
+        panic("no process slot left for a plain thread (max_procs reached)");
+    proc_init(p, "(thread)", NULL);
+    p->state = PROC_RUNNING;
+    atomic_store(&p->trap_exit, true);
+    p->wakeup = malloc(sizeof *p->wakeup);
+    if (!p->wakeup)
+        panic("out of memory for a plain thread's process");
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(p->wakeup, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_unlock(&p->lock);
+    current_proc = p;
+    thread_generation = procs.generation;
+    pthread_setspecific(procs.thread_key, p);
+    return p;
+}
+
+struct proc *proc_current(void) {
+    struct proc *p = proc_me();
+    return p ? p : thread_proc_new();
+}
+
+term erl_self(void) { return proc_current()->pid; }
+
+bool erl_in_process(void) {
+    struct proc *p = proc_me();
+    return p && p->fn;
+}
+
+bool erl_is_alive(term pid) {
+    struct proc *p = proc_lock_pid(pid);
+    if (p)
+        pthread_mutex_unlock(&p->lock);
+    return p != NULL;
+}
+
+size_t erl_process_count(void) { return atomic_load(&procs.live); }
+
+/* ---- Dying --------------------------------------------------------------- */
+
+void proc_die(term reason) {
+    struct proc *p = proc_me();
+    if (!p || !p->fn)
+        panic("erl_exit_self called from a plain thread, which cannot exit");
+    signals_settle(p, reason);
+    heap_free_all(p);
+    atomic_fetch_sub(&procs.live, 1);
+    sched_switch(p, SWITCH_EXIT);
+    panic("a dead process was resumed");
+}
+
+void erl_exit_self(term reason) { proc_die(reason); }
+
+/* ---- Listings ------------------------------------------------------------ */
+
+static const char *status_name(const struct proc *p, int state) {
+    if (p->fn && sched_is_running(p))
+        return "running";
+    switch (state) {
+    case PROC_RUNNING: return "running";
+    case PROC_RUNNABLE: return "runnable";
+    case PROC_WAITING: return "waiting";
+    default: return "exiting";
+    }
+}
+
+size_t erl_processes(void (*fn)(const struct erl_proc_info *, void *), void *ctx) {
+    size_t count = 0, used = atomic_load(&procs.used);
+    for (size_t i = 0; i < used; i++) {
+        struct proc *p = &procs.table[i];
+        pthread_mutex_lock(&p->lock);
+        int state = p->state;
+        struct erl_proc_info info = {.pid = p->pid, .name = p->name};
+        pthread_mutex_unlock(&p->lock);
+        if (state == PROC_FREE)
+            continue;
+        info.registered = registry_name_of(info.pid);
+        info.status = status_name(p, state);
+        info.queue_len = atomic_load(&p->queue_len);
+        info.links = atomic_load(&p->link_count);
+        info.trap_exit = atomic_load(&p->trap_exit);
+        count++;
+        if (fn)
+            fn(&info, ctx);
+    }
+    return count;
+}
+
+/* ---- Starting and stopping ----------------------------------------------- */
+
+static size_t stack_size_for(const struct erl_options *o) {
+    if (o && o->stack_size)
+        return o->stack_size;
+#ifdef ERL_SANITIZE
+    return SANITIZER_STACK;
+#else
+    return DEFAULT_STACK;
+#endif
+}
+
+static void *map_lazily(size_t bytes) {
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+int erl_start(const struct erl_options *opts) {
+    if (procs.running) {
+        errno = EALREADY;
+        return -1;
+    }
+    procs.max = opts && opts->max_procs ? opts->max_procs : DEFAULT_MAX_PROCS;
+    procs.table = map_lazily(procs.max * sizeof *procs.table);
+    procs.free_ring = map_lazily(procs.max * sizeof *procs.free_ring);
+    if (!procs.table || !procs.free_ring)
+        goto error1;
+    procs.free_head = procs.free_count = procs.scheduled = 0;
+    atomic_store(&procs.used, 0);
+    atomic_store(&procs.live, 0);
+    stack_pool_init(stack_size_for(opts));
+    if (crash_init() < 0 || pthread_key_create(&procs.thread_key, thread_done) != 0)
+        goto error1;
+    int n = opts && opts->schedulers > 0 ? opts->schedulers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    atomic_store(&runtime_stopping, false);
+    procs.generation++;
+    procs.running = true;
+    if (sched_start(n > 0 ? n : 1) < 0)
+        goto error2;
+    return 0;
+error2:
+    procs.running = false;
+    pthread_key_delete(procs.thread_key);
+error1:
+    if (procs.table)
+        munmap(procs.table, procs.max * sizeof *procs.table);
+    if (procs.free_ring)
+        munmap(procs.free_ring, procs.max * sizeof *procs.free_ring);
+    procs.table = NULL;
+    procs.free_ring = NULL;
+    if (!errno)
+        errno = ENOMEM;
+    return -1;
+}
+
+/* Sends kill to every scheduled process still alive. */
+static void kill_all(void) {
+    size_t used = atomic_load(&procs.used);
+    for (size_t i = 0; i < used; i++) {
+        struct proc *p = &procs.table[i];
+        pthread_mutex_lock(&p->lock);
+        term pid = p->pid;
+        bool alive = p->fn && p->state != PROC_FREE && p->state != PROC_EXITING;
+        pthread_mutex_unlock(&p->lock);
+        if (alive)
+            erl_exit(pid, A_KILL);
+    }
+}
+
+/* Frees what plain threads' processes still hold. */
+static void free_thread_procs(void) {
+    size_t used = atomic_load(&procs.used);
+    for (size_t i = 0; i < used; i++) {
+        struct proc *p = &procs.table[i];
+        if (p->state != PROC_FREE && !p->fn) {
+            heap_free_all(p);
+            signals_free(p);
+            p->state = PROC_FREE;
+        }
+        if (p->wakeup) {
+            pthread_cond_destroy(p->wakeup);
+            free(p->wakeup);
+            p->wakeup = NULL;
+        }
+        pthread_mutex_destroy(&p->lock);
+    }
+    current_proc = NULL;
+}
+
+void erl_stop(void) {
+    if (!procs.running)
+        return;
+    atomic_store(&runtime_stopping, true);
+    pthread_mutex_lock(&procs.lock);
+    while (procs.scheduled > 0) {
+        pthread_mutex_unlock(&procs.lock);
+        kill_all();
+        pthread_mutex_lock(&procs.lock);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&procs.all_gone, &procs.lock, &ts);
+    }
+    pthread_mutex_unlock(&procs.lock);
+    sched_stop();
+    free_thread_procs();
+    registry_clear();
+    stack_pool_free();
+    munmap(procs.table, procs.max * sizeof *procs.table);
+    munmap(procs.free_ring, procs.max * sizeof *procs.free_ring);
+    procs.table = NULL;
+    procs.free_ring = NULL;
+    pthread_key_delete(procs.thread_key);
+    procs.running = false;
+    procs.generation++;     /* every thread's old process is gone */
+}

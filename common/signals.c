@@ -1,0 +1,322 @@
+/*
+ * signals.c - links, monitors and exit signals.
+ *
+ * Everything here travels as a signal in the target's mailbox, in order with
+ * its messages, and takes effect when the target takes its inbox: a process
+ * only ever changes its own tables. Exit signals follow Erlang's rules:
+ *
+ *   reason   receiver traps exits        receiver does not
+ *   normal   gets {'EXIT', Pid, normal}  nothing happens
+ *   kill     dies with reason killed     dies with reason killed   (exit/2 only)
+ *   other    gets {'EXIT', Pid, Other}   dies with reason Other
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "panic.h"
+#include "proc.h"
+
+/* ---- Relations ----------------------------------------------------------- */
+
+void relations_add(struct relations *r, term pid, term ref) {
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 4;
+        struct relation *v = realloc(r->v, cap * sizeof *v);
+        if (!v)
+            panic("out of memory for %zu links or monitors", cap);
+        r->v = v;
+        r->cap = cap;
+    }
+    r->v[r->n++] = (struct relation){pid, ref};
+}
+
+/* The index of the relation whose pid (for links) or ref (for monitors) is
+ * key, or -1. */
+static long relations_find(const struct relations *r, term key, bool by_ref) {
+    for (size_t i = 0; i < r->n; i++)
+        if (term_eq(by_ref ? r->v[i].ref : r->v[i].pid, key))
+            return (long)i;
+    return -1;
+}
+
+static void relations_remove_at(struct relations *r, long i) {
+    r->v[i] = r->v[--r->n];
+}
+
+/* Removes the relation with key; returns true if there was one. */
+static bool relations_remove(struct relations *r, term key, bool by_ref) {
+    long i = relations_find(r, key, by_ref);
+    if (i >= 0)
+        relations_remove_at(r, i);
+    return i >= 0;
+}
+
+static void relations_free(struct relations *r) {
+    free(r->v);
+    *r = (struct relations){0};
+}
+
+static void count_links(struct proc *p) {
+    atomic_store_explicit(&p->link_count, p->links.n, memory_order_relaxed);
+}
+
+/* ---- Taking the inbox ---------------------------------------------------- */
+
+static void queue_append(struct proc *p, struct heap_block *b) {
+    b->next = NULL;
+    *p->queue.tail = b;
+    p->queue.tail = &b->next;
+}
+
+/* Turns signal b into the message msg, appended to p's queue. */
+static void become_message(struct proc *p, struct heap_block *b, term msg) {
+    struct heap_block *m = block_new(SIG_MESSAGE, b->from, NONE, msg);
+    free(b);
+    queue_append(p, m);
+    atomic_fetch_add_explicit(&p->queue_len, 1, memory_order_relaxed);
+}
+
+/* Puts rest back in front of the inbox, for the death that follows. */
+static void inbox_push_back(struct proc *p, struct heap_block *rest) {
+    if (!rest)
+        return;
+    struct heap_block *last = rest;
+    while (last->next)
+        last = last->next;
+    pthread_mutex_lock(&p->lock);
+    last->next = p->inbox.head;
+    if (!p->inbox.head)
+        p->inbox.tail = &last->next;
+    p->inbox.head = rest;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* An exit signal reached p. Returns the reason p must die with, or NONE.
+ * *counts is false when the signal is void: its link was already gone. */
+static term exit_effect(struct proc *p, struct heap_block *b, bool *counts) {
+    term reason = b->body;
+    *counts = !b->linked || relations_remove(&p->links, b->from, false);
+    count_links(p);
+    if (!*counts)
+        return NONE;
+    if (!b->linked && is_atom_named(reason, "kill"))
+        return p->fn ? A_KILLED : NONE;
+    if (atomic_load(&p->trap_exit) || !p->fn)
+        return NONE;
+    if (is_atom_named(reason, "normal"))
+        return !b->linked && term_eq(b->from, p->pid) ? A_NORMAL : NONE;
+    return reason;
+}
+
+/* Handles one signal; returns the reason p must now die with, or NONE. */
+static term take_signal(struct proc *p, struct heap_block *b) {
+    switch (b->kind) {
+    case SIG_MESSAGE:
+        queue_append(p, b);
+        return NONE;
+    case SIG_EXIT: {
+        bool counts;
+        term die = exit_effect(p, b, &counts);
+        if (!is_none(die))
+            return die;     /* b is freed by the caller, after copying die */
+        if (counts && (atomic_load(&p->trap_exit) || !p->fn))
+            become_message(p, b, TUPLE(ATOM("EXIT"), b->from, b->body));
+        else
+            free(b);
+        return NONE;
+    }
+    case SIG_LINK:
+        if (relations_find(&p->links, b->from, false) < 0)
+            relations_add(&p->links, b->from, NONE);
+        count_links(p);
+        break;
+    case SIG_UNLINK:
+        relations_remove(&p->links, b->from, false);
+        count_links(p);
+        break;
+    case SIG_MONITOR:
+        relations_add(&p->watchers, b->from, b->ref);
+        break;
+    case SIG_DEMONITOR:
+        relations_remove(&p->watchers, b->ref, true);
+        break;
+    case SIG_DOWN: {
+        long i = relations_find(&p->monitors, b->ref, true);
+        if (i < 0)
+            break;  /* demonitored: the notice is void */
+        relations_remove_at(&p->monitors, i);
+        /* It names the pid, or {Name, Node} for a name that was not there. */
+        term name_node[] = {b->from, ATOM("nonode@nohost")};
+        term object = is_atom(b->from) ? term_tuple(name_node, 2) : b->from;
+        become_message(p, b, TUPLE(ATOM("DOWN"), b->ref, ATOM("process"), object, b->body));
+        return NONE;
+    }
+    }
+    free(b);
+    return NONE;
+}
+
+void proc_take_inbox(struct proc *p) {
+    pthread_mutex_lock(&p->lock);
+    struct heap_block *b = p->inbox.head;
+    p->inbox.head = NULL;
+    p->inbox.tail = &p->inbox.head;
+    atomic_store(&p->exit_pending, false);
+    pthread_mutex_unlock(&p->lock);
+    while (b) {
+        struct heap_block *next = b->next;
+        term die = take_signal(p, b);
+        if (!is_none(die)) {
+            inbox_push_back(p, next);
+            term reason = term_keep(die);   /* b may hold it */
+            free(b);
+            proc_die(reason);
+        }
+        b = next;
+    }
+}
+
+/* ---- Death --------------------------------------------------------------- */
+
+/* Answers the link and monitor requests still in a dead process's inbox. */
+static void answer_pending(struct heap_block *b, term reason) {
+    while (b) {
+        struct heap_block *next = b->next;
+        if (b->kind == SIG_LINK)
+            signal_send(b->from, SIG_EXIT, NONE, reason, true);
+        else if (b->kind == SIG_MONITOR)
+            signal_send(b->from, SIG_DOWN, b->ref, reason, false);
+        free(b);
+        b = next;
+    }
+}
+
+void signals_settle(struct proc *p, term reason) {
+    pthread_mutex_lock(&p->lock);
+    p->state = PROC_EXITING;
+    struct heap_block *pending = p->inbox.head;
+    p->inbox.head = NULL;
+    p->inbox.tail = &p->inbox.head;
+    pthread_mutex_unlock(&p->lock);
+    registry_forget(p);
+    answer_pending(pending, reason);
+    for (size_t i = 0; i < p->links.n; i++)
+        signal_send(p->links.v[i].pid, SIG_EXIT, NONE, reason, true);
+    for (size_t i = 0; i < p->watchers.n; i++)
+        signal_send(p->watchers.v[i].pid, SIG_DOWN, p->watchers.v[i].ref, reason, false);
+    for (size_t i = 0; i < p->monitors.n; i++)
+        if (is_pid(p->monitors.v[i].pid))
+            signal_send(p->monitors.v[i].pid, SIG_DEMONITOR, p->monitors.v[i].ref, NONE, false);
+    signals_free(p);
+}
+
+void signals_free(struct proc *p) {
+    relations_free(&p->links);
+    relations_free(&p->watchers);
+    relations_free(&p->monitors);
+    count_links(p);
+    pthread_mutex_lock(&p->lock);
+    struct heap_block *b = p->inbox.head;
+    p->inbox.head = NULL;
+    p->inbox.tail = &p->inbox.head;
+    pthread_mutex_unlock(&p->lock);
+    while (b) {
+        struct heap_block *next = b->next;
+        free(b);
+        b = next;
+    }
+}
+
+/* ---- The API ------------------------------------------------------------- */
+
+term erl_make_ref(void) {
+    static _Atomic uint64_t next_ref = 1;
+    return (term){.type = TERM_REF, .u.id = atomic_fetch_add(&next_ref, 1)};
+}
+
+bool erl_trap_exit(bool on) {
+    return atomic_exchange(&proc_current()->trap_exit, on);
+}
+
+/* Delivers an exit signal from pid to p itself (the target was not there). */
+static void exit_from_nowhere(struct proc *p, term pid, term reason) {
+    struct heap_block *b = block_new(SIG_EXIT, pid, NONE, reason);
+    b->linked = true;
+    relations_add(&p->links, pid, NONE);    /* consumed by the signal */
+    if (!signal_deliver(p->pid, b))
+        free(b);
+}
+
+int erl_link(term pid) {
+    if (!is_pid(pid)) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct proc *p = proc_current();
+    if (term_eq(pid, p->pid) || relations_find(&p->links, pid, false) >= 0)
+        return 0;
+    if (signal_send(pid, SIG_LINK, NONE, NONE, false)) {
+        relations_add(&p->links, pid, NONE);
+        count_links(p);
+    } else {
+        exit_from_nowhere(p, pid, A_NOPROC);
+    }
+    return 0;
+}
+
+int erl_unlink(term pid) {
+    struct proc *p = proc_current();
+    if (relations_remove(&p->links, pid, false))
+        signal_send(pid, SIG_UNLINK, NONE, NONE, false);
+    count_links(p);
+    return 0;
+}
+
+term erl_monitor(term target) {
+    struct proc *p = proc_current();
+    term ref = erl_make_ref();
+    term pid = is_atom(target) ? erl_whereis(target) : target;
+    relations_add(&p->monitors, pid, ref);
+    if (!is_pid(pid) || !signal_send(pid, SIG_MONITOR, ref, NONE, false)) {
+        /* Already gone: the 'DOWN' comes at once, reason noproc. */
+        struct heap_block *b = block_new(SIG_DOWN, is_pid(pid) ? pid : target, ref, A_NOPROC);
+        if (!signal_deliver(p->pid, b))
+            free(b);
+    }
+    return ref;
+}
+
+/* Removes a 'DOWN' for ref from p's queue (demonitor's flush). */
+static void flush_down(struct proc *p, term ref) {
+    proc_take_inbox(p);
+    for (struct heap_block **at = &p->queue.head; *at; at = &(*at)->next) {
+        term r;
+        if (match((*at)->body, TUPLE(ATOM("DOWN"), VAR(&r), ANY, ANY, ANY)) && term_eq(r, ref)) {
+            struct heap_block *b = *at;
+            *at = b->next;
+            if (p->queue.tail == &b->next)
+                p->queue.tail = at;
+            atomic_fetch_sub(&p->queue_len, 1);
+            free(b);
+            return;
+        }
+    }
+}
+
+void erl_demonitor(term ref, bool flush) {
+    struct proc *p = proc_current();
+    long i = relations_find(&p->monitors, ref, true);
+    if (i >= 0) {
+        term pid = p->monitors.v[i].pid;
+        relations_remove_at(&p->monitors, i);
+        if (is_pid(pid))
+            signal_send(pid, SIG_DEMONITOR, ref, NONE, false);
+    }
+    if (flush)
+        flush_down(p, ref);
+}
+
+void erl_exit(term pid, term reason) {
+    proc_current();     /* the signal names its sender */
+    signal_send(pid, SIG_EXIT, NONE, reason, false);
+}
