@@ -37,6 +37,14 @@ static term await_down(term ref)
     return reason;
 }
 
+/* Narrates "text T" with the term t written in Erlang syntax. */
+static void say_term(const char *text, term t)
+{
+    char buf[256];
+    term_format(buf, sizeof buf, t);
+    demo_say("%s %s", text, buf);
+}
+
 /* Waits for the counter to be gone, so what the demo prints next does not
  * depend on timing. */
 static void await_counter_gone(void)
@@ -126,7 +134,7 @@ static void demo_starter_crash(void)
     term ref = erl_monitor(counter);
     erl_send(client, TUPLE(ATOM("crash"), ATOM("oops")));
     demo_show_term("Client ! {crash, oops}.", TUPLE(ATOM("crash"), ATOM("oops")));
-    demo_show_term("%% the counter died with", await_down(ref));
+    say_term("The counter died with reason", await_down(ref));
 }
 
 static void demo_counter_crash(void)
@@ -138,15 +146,14 @@ static void demo_counter_crash(void)
     term ref = erl_monitor(client);
     counter_crash();
     demo_show_term("counter:crash().", ATOM("ok"));
-    demo_show_term("%% the client died with", await_down(ref));
+    say_term("The client died with reason", await_down(ref));
     demo_say("A client that traps exits survives and gets a message instead:");
     client = spawn_client(true, &counter);
-    demo_show_term("process_flag(trap_exit, true).", ATOM("false"));
     counter_crash();
     demo_show_term("counter:crash().", ATOM("ok"));
     term msg;
     erl_receive(TUPLE(ATOM("client_got"), VAR(&msg)), ERL_INFINITY);
-    demo_show_term("%% the client received", msg);
+    say_term("The client received", msg);
 }
 
 static void demo_timeout(void)

@@ -519,8 +519,8 @@ static void sys_code_change(struct server *s, term from, term req)
         return;
     }
     s->mod = mod;
+    gen_server_reply(from, ATOM("ok"));   /* before store frees the message */
     server_store(s, r.state);
-    gen_server_reply(from, ATOM("ok"));
 }
 
 /* {system, From, Request}: the sys module's requests, answered {Tag, Reply}. */
@@ -531,8 +531,9 @@ static void handle_system(struct server *s, term msg, term from, term req)
         gen_server_reply(from, s->state);
     } else if (match(req, TUPLE(ATOM("replace_state"), VAR(&fn), VAR(&arg)))) {
         sys_state_fn f = (sys_state_fn)(intptr_t)fn.u.integer;
-        server_store(s, f(s->state, arg));
-        gen_server_reply(from, s->state);
+        term next = f(s->state, arg);
+        gen_server_reply(from, next);   /* before store frees the message */
+        server_store(s, next);
     } else if (is_atom_named(req, "suspend") || is_atom_named(req, "resume")) {
         s->suspended = is_atom_named(req, "suspend");
         gen_server_reply(from, ATOM("ok"));
