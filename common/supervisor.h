@@ -114,13 +114,18 @@ struct sup_flags {
  *   {already_started, Pid}   name is taken
  *   {bad_start_spec, Why}    the flags or specs make no sense
  *   or the reason the supervisor died with while starting.
- * The error is in the caller's heap (erl_heap_release frees it). */
+ * The error is a copy in the caller's heap: erl_drop frees it. */
 term supervisor_start(term name, struct sup_flags flags,
                       const struct sup_child_spec *specs, size_t n,
                       int link_flags, term *error);
 
-#define supervisor_start_link(name, flags, specs, n, error) \
-    supervisor_start((name), (flags), (specs), (n), ERL_LINK, (error))
+/* A function, not a macro, so that flags can be a compound literal. */
+static inline term supervisor_start_link(term name, struct sup_flags flags,
+                                         const struct sup_child_spec *specs,
+                                         size_t n, term *error)
+{
+    return supervisor_start(name, flags, specs, n, ERL_LINK, error);
+}
 
 /* Stops the supervisor: it stops its children, newest first, and exits with
  * reason (normal, usually). Waits until it has exited, up to timeout_ms.
@@ -130,8 +135,9 @@ int supervisor_stop(term sup, term reason, int timeout_ms, term *error);
 /* ---- Children ------------------------------------------------------------ */
 /* sup is a pid or a registered name. Each call waits for the answer without
  * a time limit, as OTP's do. When the supervisor is gone or dies during the
- * call, they fail with *error set to noproc or its exit reason. Errors are
- * in the caller's heap (erl_heap_release frees them). */
+ * call, they fail with *error set to noproc or its exit reason. An error is
+ * a copy in the caller's heap, a block of its own: erl_drop frees it, and
+ * nothing else the call received is left behind. */
 
 /* Adds a child and starts it (supervisor:start_child(Sup, Spec)). Returns its
  * pid, or the atom undefined when its start function returned ignore, or
@@ -163,9 +169,9 @@ term supervisor_restart_child(term sup, term id, term *error);
 
 /* The children, newest first, as OTP lists them: a list of
  * {Id, Pid | undefined | restarting, worker | supervisor, []}
- * (Id is undefined for simple_one_for_one instances). The list is the reply
- * message itself: erl_drop it when done. Returns NONE with *error set when
- * the call fails. */
+ * (Id is undefined for simple_one_for_one instances). The list is a copy in
+ * the caller's heap, a block of its own: erl_drop it when done. Returns NONE
+ * with *error set when the call fails. */
 term supervisor_which_children(term sup, term *error);
 
 struct sup_counts {
