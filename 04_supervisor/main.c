@@ -1,0 +1,134 @@
+/*
+ * main.c - 04_supervisor: the narrated demo (default) or the shell (--shell).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "counter.h"
+#include "counter_sup.h"
+#include "shell_cmds.h"
+
+#define EX_USAGE 64
+#define EX_SOFTWARE 70
+
+/* ---- Helpers ------------------------------------------------------------- */
+
+/* read(), shown as the shell would show it. */
+static void show_read(void)
+{
+    term count = counter_read(NULL);
+    demo_show_term("counter:read().", is_none(count) ? ATOM("error") : count);
+}
+
+/* One crash: tick to 5, crash the counter with crash(), wait for the
+ * supervisor to start a new one, read it. Returns false when the supervisor
+ * gave up instead. */
+static bool crash_once(const char *expr, term (*crash)(void), bool narrate)
+{
+    if (narrate) {
+        counter_tick(5);
+        demo_show_term("counter:tick(5).", ATOM("ok"));
+        show_read();
+    }
+    term old = crash();
+    if (narrate)
+        demo_show_term(expr, ATOM("ok"));
+    term pid = counter_sup_await_restart(old, NULL);
+    if (is_none(pid))
+        return false;
+    if (narrate) {
+        char a[64], b[64];
+        term_format(a, sizeof a, old);
+        term_format(b, sizeof b, pid);
+        demo_say("counter %s is gone; counter_sup started %s:", a, b);
+        show_read();
+    }
+    return true;
+}
+
+/* ---- The demo ------------------------------------------------------------ */
+
+static void demo_start(void)
+{
+    demo_say("counter_sup supervises the counter: one_for_one, at most 10");
+    demo_say("restarts in 3600 s; the child is permanent, shutdown 2000 ms.");
+    demo_show_term("counter_sup:start_link(0).",
+                   TUPLE(ATOM("ok"), counter_sup_start_link(0, NULL)));
+    demo_say("The tree:");
+    counter_sup_draw(stdout, NULL);
+}
+
+static void demo_crashes(void)
+{
+    demo_say("Crash the counter four ways. Each time the supervisor starts a");
+    demo_say("new one, with a new pid, at the initial value: the count is lost.");
+    demo_say("1. kill: an exit signal nothing can trap.");
+    crash_once("exit(whereis(counter), kill).", counter_kill, true);
+    demo_say("2. an error: the counter calls exit(boom).");
+    crash_once("counter:error().", counter_error, true);
+    demo_say("3. a tick that divides by zero: SIGFPE, reason badarith.");
+    crash_once("counter:divide(0).", counter_divzero, true);
+    demo_say("4. a tick that reads address 0: SIGSEGV, reason {signal, segv}.");
+    demo_say("   Only the counter dies; the program goes on.");
+    crash_once("counter:load(0).", counter_nullptr, true);
+    term kids = supervisor_which_children(COUNTER_SUP, NULL);
+    demo_show_term("supervisor:which_children(counter_sup).", kids);
+    erl_drop(kids);
+}
+
+static void demo_give_up(void)
+{
+    demo_say("Four restarts so far. Six more are allowed within the hour;");
+    demo_say("the 11th crash makes counter_sup give up and exit with shutdown.");
+    term ref = erl_monitor(COUNTER_SUP);
+    int crashes = 4;
+    while (crash_once("", counter_kill, false))
+        crashes++;
+    crashes++;
+    term reason;
+    erl_receive(TUPLE(ATOM("DOWN"), ref, ANY, ANY, VAR(&reason)), ERL_INFINITY);
+    char r[64];
+    term_format(r, sizeof r, reason);
+    demo_say("After crash %d, counter_sup exited with reason %s.", crashes, r);
+    show_read();
+}
+
+static int demo(void)
+{
+    supervisor_set_report(stdout);  /* reports in line with the narration */
+    demo_start();               /* start_link, the tree */
+    demo_crashes();             /* kill, error, divzero, nullptr: restarts */
+    demo_give_up();             /* the 11th crash: the supervisor gives up */
+    demo_say("Try it yourself: %s --shell", "04_supervisor/counter");
+    return 0;
+}
+
+static void usage(FILE *out)
+{
+    fputs("usage: counter [--shell]\n"
+          "  (no option)  run the narrated demo\n"
+          "  --shell      an interactive prompt; type help there\n", out);
+}
+
+int main(int argc, char **argv)
+{
+    int shell = argc == 2 && strcmp(argv[1], "--shell") == 0;
+    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc > 2 || (argc == 2 && !shell)) {
+        int bad = strcmp(argv[1], "--shell") == 0 ? 2 : 1;
+        fprintf(stderr, "counter: unknown option \"%s\"\n", argv[bad]);
+        usage(stderr);
+        return EX_USAGE;
+    }
+    if (erl_start(NULL) < 0) {                  /* the scheduler threads */
+        perror("counter: erl_start");
+        return EX_SOFTWARE;
+    }
+    int status = shell ? shell_loop(&counter_shell, stdin, stdout)
+                       : demo();
+    erl_stop();                                 /* every process goes */
+    return status;
+}

@@ -1,0 +1,178 @@
+/*
+ * shell_cmds.c - the supervised counter's commands for the shell.
+ * Each prints what the Erlang shell would, and after a crash, what the
+ * supervisor did about it: the counter's new pid, or that it gave up.
+ *
+ * The shell is a plain thread, so it traps exits: when the supervisor it
+ * start_linked gives up, the shell gets {'EXIT', Sup, shutdown} (see flush).
+ */
+#include <string.h>
+
+#include "counter.h"
+#include "counter_sup.h"
+#include "shell_cmds.h"
+
+/* Prints t and a newline. Returns SHELL_OK. */
+static int show(FILE *out, term t)
+{
+    term_print(out, t);
+    fputc('\n', out);
+    return SHELL_OK;
+}
+
+/* Prints "** exception exit: {Why,{Module,Function,Args}}". Returns SHELL_ERROR. */
+static int call_exit(FILE *out, term why, term mfa)
+{
+    fputs("** exception exit: ", out);
+    term_print(out, TUPLE(why, mfa));
+    fputc('\n', out);
+    return SHELL_ERROR;
+}
+
+static int cmd_start(int argc, char **argv, FILE *out)
+{
+    int64_t initial = 0;
+    if (argc > 1 && shell_int_arg(out, argv[0], argv[1], &initial) < 0)
+        return SHELL_BADARGS;
+    term error;
+    term pid = counter_sup_start_link(initial, &error);
+    if (is_none(pid)) {
+        show(out, TUPLE(ATOM("error"), error));
+        return SHELL_ERROR;
+    }
+    return show(out, TUPLE(ATOM("ok"), pid));
+}
+
+static int cmd_tick(int argc, char **argv, FILE *out)
+{
+    (void)argc;
+    int64_t n;
+    if (shell_int_arg(out, argv[0], argv[1], &n) < 0)
+        return SHELL_BADARGS;
+    counter_tick(n);
+    return show(out, ATOM("ok"));
+}
+
+static int cmd_read(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    term error;
+    term count = counter_read(&error);
+    if (is_none(count))
+        return call_exit(out, error, TUPLE(ATOM("gen_server"), ATOM("call"),
+                                           LIST(COUNTER, ATOM("read"))));
+    return show(out, count);
+}
+
+/* After a crash aimed at old: waits for the restart and says what happened. */
+static int after_crash(FILE *out, term old, term result)
+{
+    if (is_none(old)) {
+        fputs("** no process is registered as counter (type start)\n", out);
+        return SHELL_ERROR;
+    }
+    show(out, result);
+    term error;
+    term pid = counter_sup_await_restart(old, &error);
+    char a[64], b[256];
+    term_format(a, sizeof a, old);
+    if (is_none(pid)) {
+        term_format(b, sizeof b, error);
+        fprintf(out, "%% counter %s died; counter_sup gave up (%s)\n", a, b);
+        return SHELL_OK;
+    }
+    term_format(b, sizeof b, pid);
+    fprintf(out, "%% counter %s died; counter_sup restarted it as %s\n", a, b);
+    return SHELL_OK;
+}
+
+static int cmd_stop(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    term old = erl_whereis(COUNTER);
+    counter_stop();
+    return after_crash(out, old, ATOM("ok"));
+}
+
+static int cmd_kill(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    return after_crash(out, counter_kill(), ATOM("true"));
+}
+
+static int cmd_error(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    return after_crash(out, counter_error(), ATOM("ok"));
+}
+
+static int cmd_divzero(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    return after_crash(out, counter_divzero(), ATOM("ok"));
+}
+
+static int cmd_nullptr(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    return after_crash(out, counter_nullptr(), ATOM("ok"));
+}
+
+static int cmd_children(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    term error;
+    term kids = supervisor_which_children(COUNTER_SUP, &error);
+    if (is_none(kids))
+        return call_exit(out, error, TUPLE(ATOM("gen_server"), ATOM("call"),
+                                           LIST(COUNTER_SUP, ATOM("which_children"))));
+    show(out, kids);
+    erl_drop(kids);
+    return SHELL_OK;
+}
+
+static int cmd_tree(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    term error;
+    if (counter_sup_draw(out, &error) < 0)
+        return call_exit(out, error, TUPLE(ATOM("gen_server"), ATOM("call"),
+                                           LIST(COUNTER_SUP, ATOM("which_children"))));
+    return SHELL_OK;
+}
+
+static int cmd_shutdown(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    term error;
+    if (supervisor_stop(COUNTER_SUP, ATOM("normal"), 10000, &error) < 0)
+        return call_exit(out, error, TUPLE(ATOM("proc_lib"), ATOM("stop"),
+                                           LIST(COUNTER_SUP)));
+    return show(out, ATOM("ok"));
+}
+
+static const struct shell_cmd cmds[] = {
+    {"start", "[Initial]", "counter_sup:start_link(Initial): the supervisor "
+     "and its counter (Initial 0)", 0, 1, cmd_start},
+    {"tick", "N", "counter:tick(N): cast {tick, N}", 1, 1, cmd_tick},
+    {"read", "", "counter:read(): call read", 0, 0, cmd_read},
+    {"stop", "", "counter:stop(): it stops normal, and, permanent, comes back",
+     0, 0, cmd_stop},
+    {"kill", "", "exit(whereis(counter), kill)", 0, 0, cmd_kill},
+    {"error", "", "the counter calls exit(boom)", 0, 0, cmd_error},
+    {"divzero", "", "a tick that divides by zero: badarith", 0, 0, cmd_divzero},
+    {"nullptr", "", "a tick that reads address 0: {signal, segv}", 0, 0,
+     cmd_nullptr},
+    {"children", "", "supervisor:which_children(counter_sup)", 0, 0,
+     cmd_children},
+    {"tree", "", "draw the supervision tree", 0, 0, cmd_tree},
+    {"shutdown", "", "stop counter_sup: it stops the counter first", 0, 0,
+     cmd_shutdown},
+    {NULL, NULL, NULL, 0, 0, NULL},
+};
+
+const struct shell counter_shell = {
+    .banner = "04_supervisor: the counter under counter_sup. "
+              "Type help for the commands.",
+    .cmds = cmds,
+};
