@@ -123,16 +123,13 @@ char *stack_get(void) {
     char *stack = pool.free;
     pool.free = *(char **)stack;
     pthread_mutex_unlock(&pool.lock);
+    return stack_reuse(stack);
+}
+
+char *stack_reuse(char *stack) {
     san_stack_clean(stack, pool.stack_size);
     *(uint64_t *)stack = CANARY;
     return stack;
-}
-
-void stack_put(char *stack) {
-    pthread_mutex_lock(&pool.lock);
-    *(char **)stack = pool.free;
-    pool.free = stack;
-    pthread_mutex_unlock(&pool.lock);
 }
 
 bool stack_intact(const char *stack) {

@@ -51,8 +51,9 @@ size_t stack_pool_size(void);
  * cost no memory. */
 char *stack_get(void);
 
-/* Returns a stack to the pool. This function can't fail. */
-void stack_put(char *stack);
+/* Makes a stack that ran a process ready for the next one (its canary back,
+ * the sanitizers' view of it clean). Returns it. This function can't fail. */
+char *stack_reuse(char *stack);
 
 /* True when the stack's lowest word still holds its canary. */
 bool stack_intact(const char *stack);

@@ -139,8 +139,7 @@ bool signal_send(term pid, enum signal_kind kind, term ref, term body, bool link
     return false;
 }
 
-/* Spends one reduction; yields when the budget is gone. */
-static void spend(struct proc *p) {
+void proc_spend(struct proc *p) {
     if (p->fn && --p->reductions <= 0) {
         p->reductions = REDUCTIONS;
         sched_switch(p, SWITCH_YIELD);
@@ -164,7 +163,7 @@ int erl_send(term dest, term msg) {
     signal_send(pid, SIG_MESSAGE, NONE, msg, false);
     struct proc *me = proc_me();
     if (me)
-        spend(me);
+        proc_spend(me);
     return 0;
 }
 
@@ -226,7 +225,7 @@ static term take(struct proc *p, struct heap_block **at) {
         heap_link(p, b);
     else
         free(b);
-    spend(p);
+    proc_spend(p);
     return msg;
 }
 
@@ -236,10 +235,13 @@ term erl_receive(term pattern, int timeout_ms) {
     struct heap_block **scan = &p->queue.head;
     bool timed_out = false;
     for (;;) {
-        proc_take_inbox(p);
+        /* The queue holds older messages than the inbox: scan it first, and
+         * take the inbox (under its lock) only when nothing there matches. */
         for (; *scan; scan = &(*scan)->next)
             if (match((*scan)->body, pattern))
                 return take(p, scan);
+        if (proc_take_inbox(p))
+            continue;
         if (timeout_ms == 0 || timed_out)
             return NONE;
         timed_out = !(p->fn ? wait_scheduled(p, deadline) : wait_thread(p, deadline));

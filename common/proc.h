@@ -102,6 +102,7 @@ struct proc {
     _Atomic bool trap_exit;     /* process_flag(trap_exit); read by listings */
     int reductions;             /* work left before it must yield */
     term registered;            /* its registered name, or NONE (registry lock) */
+    _Atomic bool named;         /* registered is not NONE; read without the lock */
 
     /* The scheduler and the timer touch these (see sched.c): */
     enum proc_switch why;       /* why it last switched to its scheduler */
@@ -124,12 +125,17 @@ extern _Thread_local struct proc *current_proc;
 /* The process a pid names, locked, or NULL if it is gone. */
 struct proc *proc_lock_pid(term pid);
 
+/* Spends one reduction of scheduled process p; yields when the budget is
+ * gone, so that a process that loops sending cannot starve the others. */
+void proc_spend(struct proc *p);
+
 /* Ends the calling process with reason (a copy is kept). Never returns. */
 _Noreturn void proc_die(term reason);
 
 /* Takes what is in the inbox: messages move to the queue, other signals take
- * effect (links, monitors, exit signals — which may end the process). */
-void proc_take_inbox(struct proc *p);
+ * effect (links, monitors, exit signals — which may end the process).
+ * Returns false when the inbox was empty. */
+bool proc_take_inbox(struct proc *p);
 
 /* ---- Schedulers (sched.c) ----------------------------------------------- */
 

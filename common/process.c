@@ -41,7 +41,7 @@ static struct {
     uint32_t *free_ring;        /* freed slot indexes, oldest first */
     size_t free_head, free_count;   /* ring position and length */
     _Atomic size_t used;        /* slots ever handed out (a high-water mark) */
-    size_t scheduled;           /* live processes run by schedulers */
+    _Atomic size_t scheduled;   /* live processes run by schedulers */
     _Atomic size_t live;        /* live processes, plain threads' included */
 } procs = {.lock = PTHREAD_MUTEX_INITIALIZER, .all_gone = PTHREAD_COND_INITIALIZER};
 
@@ -100,10 +100,12 @@ struct proc *proc_lock_pid(term pid) {
 static void proc_init(struct proc *p, const char *name, erl_fn fn) {
     uint32_t serial = p->serial;
     uint64_t wait_seq = p->wait_seq;    /* keeps counting: see timer_fire */
+    char *stack = p->fiber.stack;       /* a slot keeps its stack for reuse */
     /* Everything after the (held) lock starts from zero. */
     memset((char *)p + sizeof p->lock, 0, sizeof *p - sizeof p->lock);
     p->serial = serial;
     p->wait_seq = wait_seq;
+    p->fiber.stack = stack;
     p->pid = make_pid((uint32_t)(p - procs.table), serial);
     p->name = name;
     p->fn = fn;
@@ -127,10 +129,9 @@ void proc_free_slot(struct proc *p) {
     }
     pthread_mutex_unlock(&p->lock);
     slot_release(p);
-    if (p->fn) {
+    if (p->fn && atomic_fetch_sub(&procs.scheduled, 1) == 1 && atomic_load(&runtime_stopping)) {
         pthread_mutex_lock(&procs.lock);
-        if (--procs.scheduled == 0)
-            pthread_cond_broadcast(&procs.all_gone);
+        pthread_cond_broadcast(&procs.all_gone);
         pthread_mutex_unlock(&procs.lock);
     }
 }
@@ -178,16 +179,19 @@ term erl_spawn_opt(const char *name, erl_fn fn, term arg, int flags, term *ref) 
         return NONE;
     }
     struct proc *parent = (flags & (ERL_LINK | ERL_MONITOR)) ? proc_current() : proc_me();
-    char *stack = stack_get();
-    if (!stack)
-        return NONE;
     struct proc *p = slot_alloc();
     if (!p) {
-        stack_put(stack);
         errno = EAGAIN;
         return NONE;
     }
     proc_init(p, name, fn);
+    char *stack = p->fiber.stack ? stack_reuse(p->fiber.stack) : stack_get();
+    if (!stack) {
+        p->state = PROC_FREE;
+        pthread_mutex_unlock(&p->lock);
+        slot_release(p);
+        return NONE;
+    }
     p->state = PROC_RUNNABLE;
     term pid = p->pid;
     p->fiber.stack = stack;
@@ -195,11 +199,11 @@ term erl_spawn_opt(const char *name, erl_fn fn, term arg, int flags, term *ref) 
     fiber_make(&p->fiber, proc_entry, p);
     give_arg(p, arg);
     relate_at_spawn(parent, p, flags, ref);
-    pthread_mutex_lock(&procs.lock);
-    procs.scheduled++;
-    pthread_mutex_unlock(&procs.lock);
+    atomic_fetch_add(&procs.scheduled, 1);
     pthread_mutex_unlock(&p->lock);
     sched_enqueue(p);
+    if (parent && parent->fn)
+        proc_spend(parent);
     return pid;
 }
 
@@ -347,7 +351,8 @@ int erl_start(const struct erl_options *opts) {
     procs.free_ring = map_lazily(procs.max * sizeof *procs.free_ring);
     if (!procs.table || !procs.free_ring)
         goto error1;
-    procs.free_head = procs.free_count = procs.scheduled = 0;
+    procs.free_head = procs.free_count = 0;
+    atomic_store(&procs.scheduled, 0);
     atomic_store(&procs.used, 0);
     atomic_store(&procs.live, 0);
     stack_pool_init(stack_size_for(opts));
@@ -414,7 +419,7 @@ void erl_stop(void) {
         return;
     atomic_store(&runtime_stopping, true);
     pthread_mutex_lock(&procs.lock);
-    while (procs.scheduled > 0) {
+    while (atomic_load(&procs.scheduled) > 0) {
         pthread_mutex_unlock(&procs.lock);
         kill_all();
         pthread_mutex_lock(&procs.lock);

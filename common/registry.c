@@ -60,6 +60,7 @@ int erl_register(term name, term pid) {
         *e = (struct name_entry){*bucket(name), name, pid};
         *bucket(name) = e;
         p->registered = name;
+        atomic_store(&p->named, true);
     }
     if (p)
         pthread_mutex_unlock(&p->lock);
@@ -75,6 +76,7 @@ static void remove_entry(struct name_entry **e) {
     struct proc *p = proc_lock_pid(gone->pid);
     if (p) {
         p->registered = NONE;
+        atomic_store(&p->named, false);
         pthread_mutex_unlock(&p->lock);
     }
     free(gone);
@@ -107,6 +109,8 @@ term erl_whereis(term name) {
 }
 
 void registry_forget(struct proc *p) {
+    if (!atomic_load(&p->named))
+        return;     /* most processes have no name: skip the lock */
     pthread_mutex_lock(&names.lock);
     term name = p->registered;
     if (!is_none(name)) {
@@ -115,6 +119,7 @@ void registry_forget(struct proc *p) {
         *e = gone->next;
         free(gone);
         p->registered = NONE;
+        atomic_store(&p->named, false);
     }
     pthread_mutex_unlock(&names.lock);
 }

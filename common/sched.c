@@ -269,9 +269,8 @@ static void run(struct scheduler *s, struct proc *p) {
     switch (p->why) {
     case SWITCH_YIELD: push(s, p); break;
     case SWITCH_WAIT: park(s, p); break;
-    case SWITCH_EXIT:
+    case SWITCH_EXIT:     /* the slot keeps the stack for its next process */
         fiber_release(&p->fiber);
-        stack_put(p->fiber.stack);
         proc_free_slot(p);
         break;
     }

@@ -156,9 +156,10 @@ static term take_signal(struct proc *p, struct heap_block *b) {
     return NONE;
 }
 
-void proc_take_inbox(struct proc *p) {
+bool proc_take_inbox(struct proc *p) {
     pthread_mutex_lock(&p->lock);
     struct heap_block *b = p->inbox.head;
+    bool took = b != NULL;
     p->inbox.head = NULL;
     p->inbox.tail = &p->inbox.head;
     atomic_store(&p->exit_pending, false);
@@ -174,6 +175,7 @@ void proc_take_inbox(struct proc *p) {
         }
         b = next;
     }
+    return took;
 }
 
 /* ---- Death --------------------------------------------------------------- */
