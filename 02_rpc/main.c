@@ -74,6 +74,7 @@ static void demo_timeout(void)
 {
     term pid = erl_whereis(ATOM("counter"));
     term ref = erl_monitor(pid);
+    demo_say("Now stop the server, keeping its pid:");
     demo_show_term("Pid = whereis(counter).", pid);
     counter_stop();
     demo_show_term("counter:stop().", ATOM("ok"));

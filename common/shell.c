@@ -73,7 +73,7 @@ static int builtin_i(int argc, char **argv, FILE *out)
     fprintf(out, "%-14s %-24s %-16s %-9s %s\n", "Pid", "Function", "Registered",
             "Status", "Msgs");
     size_t n = erl_processes(print_proc, out);
-    fprintf(out, "%zu processes\n", n);
+    fprintf(out, "%zu process%s\n", n, n == 1 ? "" : "es");
     return SHELL_OK;
 }
 
@@ -92,7 +92,7 @@ static int builtin_regs(int argc, char **argv, FILE *out)
     (void)argc, (void)argv;
     fprintf(out, "%-24s %s\n", "Name", "Pid");
     size_t n = erl_registered(print_reg, out);
-    fprintf(out, "%zu registered names\n", n);
+    fprintf(out, "%zu registered name%s\n", n, n == 1 ? "" : "s");
     return SHELL_OK;
 }
 
