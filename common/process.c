@@ -220,9 +220,9 @@ static void thread_done(void *arg) {
     struct proc *p = arg;
     if (!procs.running || proc_me() != p)
         return;
+    atomic_fetch_sub(&procs.live, 1);
     signals_settle(p, A_NORMAL);
     heap_free_all(p);
-    atomic_fetch_sub(&procs.live, 1);
     current_proc = NULL;
     proc_free_slot(p);
 }
@@ -279,9 +279,9 @@ void proc_die(term reason) {
     struct proc *p = proc_me();
     if (!p || !p->fn)
         panic("erl_exit_self called from a plain thread, which cannot exit");
+    atomic_fetch_sub(&procs.live, 1);  /* before anyone hears of the death */
     signals_settle(p, reason);
     heap_free_all(p);
-    atomic_fetch_sub(&procs.live, 1);
     sched_switch(p, SWITCH_EXIT);
     panic("a dead process was resumed");
 }

@@ -82,6 +82,50 @@ bool is_atom_named(term t, const char *name) {
     return t.type == TERM_ATOM && (t.u.atom == name || strcmp(t.u.atom, name) == 0);
 }
 
+/* ---- Lists as Erlang sees them ----------------------------------------- */
+
+/* A list may be stored in chunks ([a|[b]] is a chunk of one whose tail is
+ * another chunk); Erlang sees only cons cells. A walk visits the elements of
+ * every chunk in order. */
+struct list_walk {
+    term chunk;     /* the chunk being walked (a LIST) */
+    uint32_t i;     /* next element of chunk */
+};
+
+/* The next element, or false at the end of the cons cells. */
+static bool walk_next(struct list_walk *w, term *elem) {
+    while (w->i == w->chunk.size) {
+        if (w->chunk.size == 0)
+            return false;
+        term tail = w->chunk.u.elements[w->chunk.size];
+        if (tail.type != TERM_LIST)
+            return false;
+        w->chunk = tail;
+        w->i = 0;
+    }
+    *elem = w->chunk.u.elements[w->i++];
+    return true;
+}
+
+/* What is left of the walk: the rest of the list, [] or an improper tail. */
+static term walk_rest(const struct list_walk *w) {
+    if (w->i < w->chunk.size)
+        return (term){.type = TERM_LIST, .size = w->chunk.size - w->i,
+                      .u.elements = w->chunk.u.elements + w->i};
+    return w->chunk.size ? w->chunk.u.elements[w->chunk.size] : NIL;
+}
+
+/* True when t's cells agree with p's under same (term_eq or match): element
+ * by element, then what is left of t against p's tail. */
+static bool lists_agree(term t, term p, bool (*same)(term, term)) {
+    struct list_walk wt = {t, 0}, wp = {p, 0};
+    term et, ep;
+    while (walk_next(&wp, &ep))
+        if (!walk_next(&wt, &et) || !same(et, ep))
+            return false;
+    return same(walk_rest(&wt), walk_rest(&wp));
+}
+
 static bool words_eq(term a, term b) {
     return memcmp(a.u.words, b.u.words, a.size * sizeof(uint32_t)) == 0;
 }
@@ -100,11 +144,14 @@ bool term_eq(term a, term b) {
         return a.node == 0 ? a.u.id == b.u.id : words_eq(a, b);
     case TERM_BINARY:
         return a.size == b.size && memcmp(a.u.bytes, b.u.bytes, a.size) == 0;
-    case TERM_TUPLE:
     case TERM_LIST:
+        if (a.size == 0 || b.size == 0)
+            return a.size == b.size;
+        return lists_agree(a, b, term_eq);
+    case TERM_TUPLE:
         if (a.size != b.size)
             return false;
-        for (uint32_t i = 0; i < a.size + (a.type == TERM_LIST && a.size); i++)
+        for (uint32_t i = 0; i < a.size; i++)
             if (!term_eq(a.u.elements[i], b.u.elements[i]))
                 return false;
         return true;
@@ -121,13 +168,13 @@ bool match(term t, term p) {
     }
     if (p.type != t.type)
         return false;
-    if (p.type != TERM_TUPLE && p.type != TERM_LIST)
+    if (p.type == TERM_LIST && p.size && t.size)
+        return lists_agree(t, p, match);
+    if (p.type != TERM_TUPLE)
         return term_eq(t, p);
     if (p.size != t.size)
         return false;
-    /* A non-empty list also matches its tail, stored after the elements. */
-    uint32_t n = p.size + (p.type == TERM_LIST && p.size);
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < p.size; i++)
         if (!match(t.u.elements[i], p.u.elements[i]))
             return false;
     return true;
@@ -253,9 +300,15 @@ static void put_elements(struct out *o, term t) {
 }
 
 static void put_list(struct out *o, term t) {
+    struct list_walk w = {t, 0};
+    term e;
     put(o, "[");
-    put_elements(o, t);
-    term tail = t.size ? t.u.elements[t.size] : NIL;
+    for (bool first = true; walk_next(&w, &e); first = false) {
+        if (!first)
+            put(o, ",");
+        put_term(o, e);
+    }
+    term tail = walk_rest(&w);
     if (!(tail.type == TERM_LIST && tail.size == 0)) {
         put(o, "|");
         put_term(o, tail);
