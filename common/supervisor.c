@@ -26,37 +26,59 @@
 #include "panic.h"
 #include "supervisor.h"
 
-/* ---- Owned terms --------------------------------------------------------- */
+/* ---- Memory -------------------------------------------------------------- */
 
-/* A term copied into malloc'd memory, so that it outlives any message or
- * stack frame it came from: child ids and start arguments. */
-struct owned {
-    term t;         /* the copy */
-    void *mem;      /* its boxed parts; NULL when t is immediate */
-};
+/*
+ * Everything a supervisor keeps lives in its own process heap, never in
+ * malloc's: the core frees a process's heap when the process ends, however
+ * it ends, so even a supervisor killed outright (exit(Sup, kill), erl_stop)
+ * leaves nothing behind. Terms are kept with term_keep and given back with
+ * erl_drop; other memory is a kept binary, from heap_alloc.
+ */
 
-static void *xmalloc(size_t n)
+/* n zeroed bytes in the caller's process heap, 8-byte aligned. This
+ * function can't fail (it panics when memory runs out). */
+static void *heap_alloc(size_t n)
 {
-    void *p = malloc(n ? n : 1);
-    if (!p)
+    n = n ? n : 1;
+    void *zeros = calloc(1, n);
+    if (!zeros)
         panic("supervisor: out of memory (%zu bytes)", n);
-    return p;
+    term block = term_keep(term_binary(zeros, n));
+    free(zeros);
+    return (void *)block.u.bytes;
 }
 
-/* Copies t. This function can't fail (it panics when memory runs out). */
-static struct owned own(term t)
+/* Gives back p, which heap_alloc(n) returned; NULL does nothing. */
+static void heap_free(void *p, size_t n)
 {
-    size_t n = term_heap_size(t);
-    if (n == 0)
-        return (struct owned){t, NULL};
-    void *mem = xmalloc(n);
-    return (struct owned){term_copy_into(t, mem), mem};
+    if (p)
+        erl_drop(term_binary(p, n ? n : 1));
 }
 
-static void disown(struct owned *o)
+/* Grows p from old to new bytes (a new block; the old one is given back). */
+static void *heap_grow(void *p, size_t old, size_t new)
 {
-    free(o->mem);
-    *o = (struct owned){NONE, NULL};
+    void *q = heap_alloc(new);
+    if (p)
+        memcpy(q, p, old);
+    heap_free(p, old);
+    return q;
+}
+
+/* Gives back everything received or kept since mark but a copy of keep,
+ * which it returns: a block of its own, which erl_drop frees. */
+static term settle(erl_heap_mark_t mark, term keep)
+{
+    size_t n = term_heap_size(keep);
+    void *tmp = n ? malloc(n) : NULL;
+    if (n && !tmp)
+        panic("supervisor: out of memory (%zu bytes)", n);
+    term copy = n ? term_copy_into(keep, tmp) : keep;
+    erl_heap_release(mark);
+    term k = term_keep(copy);
+    free(tmp);
+    return k;
 }
 
 static int64_t now_ms(void)
@@ -141,8 +163,8 @@ enum child_state {
 
 /* One child: its spec and what it is doing now. */
 struct child {
-    struct owned id;            /* its id; undefined for instances */
-    struct owned arg;           /* what start is given */
+    term id;                    /* its id, kept; undefined for instances */
+    term arg;                   /* what start is given, kept */
     sup_start_fn start;         /* starts it, linked to the supervisor */
     enum sup_restart restart;   /* when it is restarted */
     int shutdown;               /* ms, SUP_BRUTAL_KILL or SUP_INFINITY */
@@ -172,18 +194,17 @@ struct sup {
 
 static void child_free(struct child *c)
 {
-    disown(&c->id);
-    disown(&c->arg);
-    free(c);
+    erl_drop(c->id);
+    erl_drop(c->arg);
+    heap_free(c, sizeof *c);
 }
 
 static void kids_append(struct sup *s, struct child *c)
 {
     if (s->nkids == s->kids_cap) {
-        s->kids_cap = s->kids_cap ? 2 * s->kids_cap : 8;
-        s->kids = realloc(s->kids, s->kids_cap * sizeof *s->kids);
-        if (!s->kids)
-            panic("supervisor: out of memory for %zu children", s->kids_cap);
+        size_t cap = s->kids_cap ? 2 * s->kids_cap : 8;
+        s->kids = heap_grow(s->kids, s->kids_cap * sizeof *s->kids, cap * sizeof *s->kids);
+        s->kids_cap = cap;
     }
     s->kids[s->nkids++] = c;
 }
@@ -200,7 +221,7 @@ static void kids_remove(struct sup *s, size_t i)
 static ssize_t kid_by_id(const struct sup *s, term id)
 {
     for (size_t i = 0; i < s->nkids; i++)
-        if (term_eq(s->kids[i]->id.t, id))
+        if (term_eq(s->kids[i]->id, id))
             return (ssize_t)i;
     return -1;
 }
@@ -262,7 +283,7 @@ static void report(const struct sup *s, const char *context, term reason,
     char who[128], why[512], id[128], pid[64];
     term_format(who, sizeof who, is_none(s->name) ? s->self : s->name);
     term_format(why, sizeof why, reason);
-    term_format(id, sizeof id, c ? c->id.t : ATOM("undefined"));
+    term_format(id, sizeof id, c ? c->id : ATOM("undefined"));
     term_format(pid, sizeof pid, c && !is_none(c->pid) ? c->pid : ATOM("undefined"));
     fprintf(out, "=SUPERVISOR REPORT====\n"
                  "    supervisor: %s\n"
@@ -291,37 +312,41 @@ enum { START_FAILED = -1, START_IGNORED = 0, START_OK = 1 };
 /*
  * Runs c's start function here, in the supervisor's process (which is why a
  * child can link to it). Returns START_OK with c running, START_IGNORED, or
- * START_FAILED with *reason set; the reason is kept in this process's heap,
- * so it lives until the loop releases the message being handled.
+ * START_FAILED with *reason set to a kept copy the caller must erl_drop.
+ * Whatever the start function left in this process's heap is given back.
  * On IGNORED and FAILED, c is left as it was.
  */
 static int child_start(struct child *c, term *reason)
 {
+    erl_heap_mark_t mark = erl_heap_mark();
     term err = NONE;
-    term pid = c->start(c->arg.t, &err);
+    term pid = c->start(c->arg, &err);
     if (is_pid(pid)) {
+        erl_heap_release(mark);
         c->state = CHILD_RUNNING;
         c->pid = pid;
         return START_OK;
     }
-    if (is_none(pid) && is_atom_named(err, "ignore"))
+    if (is_none(pid) && is_atom_named(err, "ignore")) {
+        erl_heap_release(mark);
         return START_IGNORED;
+    }
     if (!is_none(pid))
-        *reason = term_keep(TUPLE(ATOM("bad_return_value"), pid));
+        *reason = settle(mark, TUPLE(ATOM("bad_return_value"), pid));
     else
-        *reason = term_keep(is_none(err) ? ATOM("undefined") : err);
+        *reason = settle(mark, is_none(err) ? ATOM("undefined") : err);
     return START_FAILED;
 }
 
 /* OTP's unlink_flush: unlinking makes sure a dead child's 'EXIT' has
- * arrived; takes it and returns its reason, or reason if there is none. */
-static term unlink_flush(term pid, term reason)
+ * arrived; takes it (into *msg, for the caller to erl_drop) and returns its
+ * reason, or reason when there is none (*msg is NONE then). */
+static term unlink_flush(term pid, term reason, term *msg)
 {
     term r;
     erl_unlink(pid);
-    if (!is_none(erl_receive(TUPLE(ATOM("EXIT"), pid, VAR(&r)), 0)))
-        return r;
-    return reason;
+    *msg = erl_receive(TUPLE(ATOM("EXIT"), pid, VAR(&r)), 0);
+    return is_none(*msg) ? reason : r;
 }
 
 /* normal, shutdown and {shutdown, _}: the ends a transient child may have
@@ -360,13 +385,17 @@ static void child_stop(const struct sup *s, struct child *c)
     term mon = erl_monitor(pid);
     term down = TUPLE(ATOM("DOWN"), mon, ATOM("process"), pid, VAR(&reason));
     erl_exit(pid, brutal ? ATOM("kill") : ATOM("shutdown"));
-    if (is_none(erl_receive(down, brutal ? ERL_INFINITY : c->shutdown))) {
+    term down_msg = erl_receive(down, brutal ? ERL_INFINITY : c->shutdown);
+    if (is_none(down_msg)) {
         erl_exit(pid, ATOM("kill"));    /* it took longer than allowed */
-        erl_receive(down, ERL_INFINITY);
+        down_msg = erl_receive(down, ERL_INFINITY);
     }
-    reason = unlink_flush(pid, reason);
+    term exit_msg;
+    reason = unlink_flush(pid, reason, &exit_msg);
     if (!ended_as_asked(c, reason, brutal))
         report(s, "shutdown_error", reason, c);
+    erl_drop(exit_msg);
+    erl_drop(down_msg);
     c->state = CHILD_STOPPED;
     c->pid = NONE;
 }
@@ -392,7 +421,7 @@ static void instances_stop_all(struct sup *s)
 {
     const struct child *t = s->template;
     bool brutal = t->shutdown == SUP_BRUTAL_KILL;
-    term *mons = xmalloc(s->nkids * sizeof *mons);
+    term *mons = heap_alloc(s->nkids * sizeof *mons);
     for (size_t i = 0; i < s->nkids; i++) {
         if (s->kids[i]->state != CHILD_RUNNING)
             continue;
@@ -412,19 +441,23 @@ static void instances_stop_all(struct sup *s)
             int64_t left = deadline - now_ms();
             wait = left > 0 ? (int)left : 0;
         }
-        if (is_none(erl_receive(down, wait))) {
+        term down_msg = erl_receive(down, wait);
+        if (is_none(down_msg)) {
             for (size_t j = i; j < s->nkids; j++)     /* time is up for all */
                 if (s->kids[j]->state == CHILD_RUNNING)
                     erl_exit(s->kids[j]->pid, ATOM("kill"));
             killed = true;
-            erl_receive(down, ERL_INFINITY);
+            down_msg = erl_receive(down, ERL_INFINITY);
         }
-        reason = unlink_flush(c->pid, reason);
+        term exit_msg;
+        reason = unlink_flush(c->pid, reason, &exit_msg);
         if (!ended_as_asked(c, reason, brutal))
             report(s, "shutdown_error", reason, c);
+        erl_drop(exit_msg);
+        erl_drop(down_msg);
         c->state = CHILD_STOPPED;
     }
-    free(mons);
+    heap_free(mons, s->nkids * sizeof *mons);
     while (s->nkids > 0)
         kids_remove(s, s->nkids - 1);
 }
@@ -447,10 +480,10 @@ static bool restart_allowed(struct sup *s)
     if (s->nrestarts >= (size_t)s->flags.intensity)
         return false;
     if (s->nrestarts == s->restarts_cap) {
-        s->restarts_cap = s->restarts_cap ? 2 * s->restarts_cap : 8;
-        s->restarts = realloc(s->restarts, s->restarts_cap * sizeof *s->restarts);
-        if (!s->restarts)
-            panic("supervisor: out of memory for %zu restarts", s->restarts_cap);
+        size_t cap = s->restarts_cap ? 2 * s->restarts_cap : 8;
+        s->restarts = heap_grow(s->restarts, s->restarts_cap * sizeof *s->restarts,
+                                cap * sizeof *s->restarts);
+        s->restarts_cap = cap;
     }
     s->restarts[s->nrestarts++] = now;
     return true;
@@ -461,14 +494,15 @@ static bool restart_allowed(struct sup *s)
  * An instance is named {restarting, OldPid}, the others by id. */
 static void try_again(const struct sup *s, const struct child *c)
 {
-    term key = s->template ? TUPLE(ATOM("restarting"), c->pid) : c->id.t;
+    term key = s->template ? TUPLE(ATOM("restarting"), c->pid) : c->id;
     erl_send(s->self, TUPLE(ATOM("$gen_cast"), TUPLE(ATOM("try_again_restart"), key)));
 }
 
-/* A start failed during a restart: c waits for another try. */
+/* A start failed during a restart: c waits for another try. Drops reason. */
 static void restart_failed(const struct sup *s, struct child *c, term reason)
 {
     report(s, "start_error", reason, c);
+    erl_drop(reason);
     c->state = CHILD_RESTARTING;
     try_again(s, c);
 }
@@ -588,9 +622,9 @@ static struct child *spec_from_term(term t)
     if (!is_int(addr) || addr.u.integer == 0 || r < 0 || k < 0 ||
         !shutdown_from_term(sd, &shutdown))
         return NULL;
-    struct child *c = xmalloc(sizeof *c);
+    struct child *c = heap_alloc(sizeof *c);
     *c = (struct child){
-        .id = own(id), .arg = own(arg),
+        .id = term_keep(id), .arg = term_keep(arg),
         .start = (sup_start_fn)(intptr_t)addr.u.integer,
         .restart = (enum sup_restart)r, .shutdown = shutdown,
         .type = (enum sup_child_type)k, .state = CHILD_STOPPED, .pid = NONE,
@@ -604,18 +638,19 @@ static struct child *instance_new(const struct child *t, term extra)
 {
     if (!is_list(extra))
         return NULL;
-    size_t n1 = t->arg.t.size, n2 = extra.size;
-    term *v = xmalloc((n1 + n2 + 1) * sizeof *v);   /* and the tail */
+    size_t n1 = t->arg.size, n2 = extra.size;
+    size_t size = (n1 + n2 + 1) * sizeof(term);     /* and the tail */
+    term *v = heap_alloc(size);
     if (n1)
-        memcpy(v, t->arg.t.u.elements, n1 * sizeof *v);
+        memcpy(v, t->arg.u.elements, n1 * sizeof *v);
     if (n2)
         memcpy(v + n1, extra.u.elements, n2 * sizeof *v);
     v[n1 + n2] = NIL;
-    struct child *c = xmalloc(sizeof *c);
+    struct child *c = heap_alloc(sizeof *c);
     *c = *t;
-    c->id = own(ATOM("undefined"));
-    c->arg = own(term_list(v, n1 + n2));
-    free(v);
+    c->id = ATOM("undefined");
+    c->arg = term_keep(term_list(v, n1 + n2));
+    heap_free(v, size);
     return c;
 }
 
@@ -637,9 +672,15 @@ static void reply_error(const struct caller *to, term why)
     reply(to, TUPLE(ATOM("error"), why));
 }
 
-/* {ok, Pid} for a started child, {ok, undefined} for an ignored one. */
-static void reply_started(const struct caller *to, int r, term pid)
+/* Answers a start: {ok, Pid}, {ok, undefined} when it ignored, or
+ * {error, Reason}; child_start's reason is given back then. */
+static void reply_start(const struct caller *to, int r, term pid, term reason)
 {
+    if (r == START_FAILED) {
+        reply_error(to, reason);
+        erl_drop(reason);
+        return;
+    }
     reply(to, TUPLE(ATOM("ok"), r == START_OK ? pid : ATOM("undefined")));
 }
 
@@ -653,13 +694,10 @@ static void call_start_instance(struct sup *s, const struct caller *to, term ext
     }
     term reason = NONE;
     int r = child_start(c, &reason);
+    reply_start(to, r, c->pid, reason);
     if (r == START_OK)
         kids_append(s, c);
-    if (r == START_FAILED)
-        reply_error(to, reason);
     else
-        reply_started(to, r, c->pid);
-    if (r != START_OK)
         child_free(c);
 }
 
@@ -671,7 +709,7 @@ static void call_start_child(struct sup *s, const struct caller *to, term spec)
         reply_error(to, TUPLE(ATOM("invalid_child_spec"), spec));
         return;
     }
-    ssize_t i = kid_by_id(s, c->id.t);
+    ssize_t i = kid_by_id(s, c->id);
     if (i >= 0) {
         const struct child *old = s->kids[i];
         if (old->state == CHILD_RUNNING)
@@ -683,10 +721,7 @@ static void call_start_child(struct sup *s, const struct caller *to, term spec)
     }
     term reason = NONE;
     int r = child_start(c, &reason);
-    if (r == START_FAILED)
-        reply_error(to, reason);
-    else
-        reply_started(to, r, c->pid);
+    reply_start(to, r, c->pid, reason);
     if (r == START_OK || (r == START_IGNORED && c->restart != SUP_TEMPORARY))
         kids_append(s, c);
     else
@@ -748,10 +783,7 @@ static void call_restart_child(struct sup *s, const struct caller *to, term id)
     else {
         term reason = NONE;
         int r = child_start(s->kids[i], &reason);
-        if (r == START_FAILED)
-            reply_error(to, reason);
-        else
-            reply_started(to, r, s->kids[i]->pid);
+        reply_start(to, r, s->kids[i]->pid, reason);
     }
 }
 
@@ -760,12 +792,13 @@ static void call_restart_child(struct sup *s, const struct caller *to, term id)
 static void call_which_children(const struct sup *s, const struct caller *to)
 {
     size_t n = s->nkids;
-    term *v = xmalloc((n * 5 + 1) * sizeof *v);  /* list and tail, 4 a tuple */
+    size_t size = (n * 5 + 1) * sizeof(term);    /* list and tail, 4 a tuple */
+    term *v = heap_alloc(size);
     v[n] = NIL;
     for (size_t i = 0; i < n; i++) {
         const struct child *c = s->kids[n - 1 - i];
         term *e = v + n + 1 + 4 * i;
-        e[0] = c->id.t;
+        e[0] = c->id;
         e[1] = c->state == CHILD_RUNNING ? c->pid
              : c->state == CHILD_RESTARTING ? ATOM("restarting")
              : ATOM("undefined");
@@ -774,7 +807,7 @@ static void call_which_children(const struct sup *s, const struct caller *to)
         v[i] = term_tuple(e, 4);
     }
     reply(to, term_list(v, n));
-    free(v);
+    heap_free(v, size);
 }
 
 /* count_children: [{specs, N}, {active, N}, {supervisors, N}, {workers, N}]. */
@@ -823,25 +856,14 @@ static void handle_call(struct sup *s, const struct caller *to, term req)
 
 /* ---- The supervisor process ---------------------------------------------- */
 
-static void sup_free(struct sup *s)
-{
-    while (s->nkids > 0)
-        kids_remove(s, s->nkids - 1);
-    if (s->template)
-        child_free(s->template);
-    free(s->kids);
-    free(s->restarts);
-}
-
-/* OTP's terminate: stops every child, newest first, frees the supervisor's
- * memory and exits with reason. */
+/* OTP's terminate: stops every child, newest first, and exits with reason.
+ * Its memory goes with its heap. */
 static _Noreturn void sup_exit(struct sup *s, term reason)
 {
     if (s->template)
         instances_stop_all(s);
     else
         kids_stop_from(s, 0);
-    sup_free(s);
     erl_exit_self(reason);
 }
 
@@ -865,7 +887,7 @@ static void handle_try_again(struct sup *s, term key)
             continue;
         bool it = match(key, TUPLE(ATOM("restarting"), VAR(&old)))
                   ? s->template && term_eq(c->pid, old)
-                  : !s->template && term_eq(c->id.t, key);
+                  : !s->template && term_eq(c->id, key);
         if (it) {
             if (!restart(s, c))
                 sup_exit(s, ATOM("shutdown"));
@@ -911,7 +933,7 @@ static int start_children(struct sup *s, term *why)
         int r = child_start(c, &reason);
         if (r == START_FAILED) {
             report(s, "start_error", reason, c);
-            *why = term_keep(TUPLE(ATOM("failed_to_start_child"), c->id.t, reason));
+            *why = term_keep(TUPLE(ATOM("failed_to_start_child"), c->id, reason));
             kids_stop_from(s, 0);
             return -1;
         }
@@ -986,16 +1008,15 @@ static void sup_main(term arg)
     erl_trap_exit(true);
     sup_init_state(&s, arg);
     if (sup_init(&s, &why, &exit_reason) < 0) {
-        sup_free(&s);
         erl_unlink(s.parent);   /* the starter hears it from the ack */
         ack(&s, mref, TUPLE(ATOM("error"), why));
         erl_exit_self(exit_reason);
     }
     ack(&s, mref, ATOM("ok"));
     for (;;) {
-        erl_heap_mark_t mark = erl_heap_mark();
-        sup_handle(&s, erl_receive(ANY, ERL_INFINITY));
-        erl_heap_release(mark);
+        term m = erl_receive(ANY, ERL_INFINITY);
+        sup_handle(&s, m);
+        erl_drop(m);
     }
 }
 
@@ -1008,17 +1029,6 @@ struct answer {
     term reply;             /* the reply; NONE when the call failed */
     term error;             /* why the call failed; else NONE */
 };
-
-/* Gives back everything received or kept since mark but a copy of keep,
- * which it returns: a block of its own, which erl_drop frees. */
-static term settle(erl_heap_mark_t mark, term keep)
-{
-    struct owned o = own(keep);
-    erl_heap_release(mark);
-    term k = term_keep(o.t);
-    disown(&o);
-    return k;
-}
 
 /* Ends a call that failed with why: *error gets a copy of it (when error is
  * not NULL), the rest is given back. Returns NONE. */
@@ -1068,7 +1078,8 @@ static term start_args_problem(struct sup_flags f, const struct sup_child_spec *
 static term sup_spawn(term name, struct sup_flags f, const struct sup_child_spec *specs,
                       size_t n, int link_flags, term *mref)
 {
-    term *v = xmalloc((n * 10 + 1) * sizeof *v);  /* list and tail, 9 a spec */
+    size_t size = (n * 10 + 1) * sizeof(term);   /* list and tail, 9 a spec */
+    term *v = heap_alloc(size);
     v[n] = NIL;
     for (size_t i = 0; i < n; i++)
         v[i] = spec_to_term(&specs[i], v + n + 1 + 9 * i);
@@ -1077,7 +1088,7 @@ static term sup_spawn(term name, struct sup_flags f, const struct sup_child_spec
                      term_list(v, n));
     term pid = erl_spawn_opt("supervisor", sup_main, arg,
                              (link_flags & ERL_LINK) | ERL_MONITOR, mref);
-    free(v);
+    heap_free(v, size);
     return pid;
 }
 
@@ -1109,8 +1120,9 @@ term supervisor_start(term name, struct sup_flags flags,
     } else {
         why = result;                   /* it died while starting */
     }
+    term flushed;                       /* given back by settle_error */
     if (link_flags & ERL_LINK)
-        unlink_flush(pid, NONE);
+        unlink_flush(pid, NONE, &flushed);
     return settle_error(&a, why, error);
 }
 
