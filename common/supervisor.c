@@ -3,16 +3,18 @@
  * See supervisor.h for the contract.
  *
  * Low level to high level:
- *   terms the supervisor owns, and its reports;
+ *   memory, the names of things on the wire, reports;
  *   the children table;
  *   starting and stopping one child;
  *   restarts: intensity, then the strategies;
+ *   child specs on the wire;
  *   the calls;
  *   the supervisor process: init, then a loop that dispatches each message;
- *   the client side.
+ *   the client side, and printing a tree.
  *
  * All the state of one supervisor (struct sup, its children) lives on its
- * process's stack and in malloc'd memory only that process touches: no locks.
+ * process's stack and in its process heap, which only that process touches:
+ * no locks. The only shared variable is where reports go.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -1000,6 +1002,12 @@ static int sup_init(struct sup *s, term *why, term *exit_reason)
     return 0;
 }
 
+/*
+ * The supervisor process. It first waits for the starter's monitor reference
+ * (the starter only learns it from erl_spawn_opt, after the spawn), so that
+ * its answer can look like that monitor's 'DOWN'; then it traps exits,
+ * starts its children, answers, and serves messages until it exits.
+ */
 static void sup_main(term arg)
 {
     struct sup s;

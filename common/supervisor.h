@@ -28,7 +28,21 @@
  * infinity. Type: worker | supervisor.
  *
  * Every function here is called from a process or a plain thread; the
- * supervisor itself runs in a process of its own.
+ * supervisor itself runs in a process of its own, and keeps all its state in
+ * that process's heap: a supervisor that is killed leaks nothing.
+ *
+ * A gen_server child needs only a start function:
+ *     static term counter_start(term args, term *error) {
+ *         return gen_server_start_link(ATOM("counter"), &counter_module,
+ *                                      args, error);
+ *     }
+ *     struct sup_child_spec spec = {ATOM("counter"), counter_start, INT(0),
+ *                                   SUP_PERMANENT, 2000, SUP_WORKER};
+ *
+ * Differences from OTP, because a C function is not an Erlang fun: a start
+ * function that crashes takes the supervisor with it (OTP catches it);
+ * start_child's error is the start function's reason alone (OTP adds the
+ * spec); the Modules field of which_children is always [].
  */
 #ifndef SUPERVISOR_H
 #define SUPERVISOR_H
