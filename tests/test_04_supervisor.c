@@ -214,7 +214,7 @@ Test(restart, eleventh_crash_makes_the_supervisor_exit_with_shutdown)
     await(TUPLE(ATOM("EXIT"), sup, ATOM("shutdown")), "{'EXIT', Sup, shutdown}");
 }
 
-Test(restart, many_cycles_restart_cleanly, .timeout = 120)
+Test(restart, many_cycles_restart_cleanly)
 {
     struct sup_flags flags = counter_sup_flags;
     flags.intensity = CYCLES + 1;
