@@ -1,0 +1,413 @@
+/*
+ * bench.c - the C side of `make bench`: what the counter costs on this core.
+ *
+ * Runs the workloads of bench.erl, in the same order, each in a process of
+ * its own, on 2 schedulers, and prints one line per metric:
+ *
+ *     c <metric> <value>
+ *
+ * tests/bench/run merges these with the BEAM's lines into the BENCH lines and
+ * judges them. README.md describes each workload. Exit status: 0, or 70 when
+ * a workload failed (a lost tick, a process that could not start).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "02_rpc/rpc.h"
+#include "03_gen_server/counter.h"
+#include "erl.h"
+#include "supervisor.h"
+
+enum {
+    CALLS = 200000,         /* timed calls, after WARMUP untimed ones */
+    WARMUP = 20000,
+    ROUNDS = 5,             /* bursts of casts or spawns: the median counts */
+    CASTS = 1000000,        /* ticks cast in one burst */
+    SPAWNS = 200000,        /* empty processes spawned in one burst */
+    IDLE = 100000,          /* idle counters whose memory is measured */
+    MAX_PROCS = 1000000,    /* idle processes held at once */
+    RESTARTS = 5000,        /* timed kills of the supervised counter */
+};
+
+/* What a workload gets from main and gives back: main owns it, the workload's
+ * process fills it in; the 'DOWN' message main waits for orders the two. */
+struct job {
+    int64_t *times;         /* CALLS or RESTARTS timings, ns, or ROUNDS
+                               rates; main sorts them */
+    size_t ntimes;          /* how many of times were filled in */
+    term *pids;             /* room for MAX_PROCS pids, already touched */
+    double value;           /* the workload's single result, if it has one */
+};
+
+/* ---- Clocks and memory --------------------------------------------------- */
+
+/* Monotonic nanoseconds. */
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The resident set of this program, in bytes (/proc/self/statm). */
+static long rss_bytes(void)
+{
+    long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL || fscanf(f, "%ld %ld", &size, &resident) != 2) {
+        perror("bench: /proc/self/statm");
+        exit(70);
+    }
+    fclose(f);
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The p-th percentile of the n values at v, which it sorts. */
+static int64_t percentile(int64_t *v, size_t n, int p)
+{
+    qsort(v, n, sizeof *v, cmp_i64);
+    size_t i = n * p / 100;
+    return v[i < n ? i : n - 1];
+}
+
+/* ---- Processes ----------------------------------------------------------- */
+
+/* Gives up on the whole run: a workload went wrong. */
+static _Noreturn void fail(const char *what)
+{
+    fprintf(stderr, "bench: %s\n", what);
+    exit(70);
+}
+
+/* Waits until at most base processes are alive. Only from a process: it
+ * yields to the ones it waits for. */
+static void wait_count(size_t base)
+{
+    while (erl_process_count() > base)
+        erl_yield();
+}
+
+/* Runs fn(job) in a process of its own and waits until it has ended. A
+ * workload that ends abnormally ends the run. */
+static void in_process(erl_fn fn, struct job *job)
+{
+    term ref, reason;
+    term pid = erl_spawn_opt("bench", fn, INT((intptr_t)job), ERL_MONITOR, &ref);
+    if (is_none(pid))
+        fail("cannot spawn a workload");
+    term down = erl_receive(TUPLE(ATOM("DOWN"), ref, ANY, ANY, VAR(&reason)),
+                            ERL_INFINITY);
+    if (!is_atom_named(reason, "normal")) {
+        fprintf(stderr, "bench: a workload exited with ");
+        term_print(stderr, reason);
+        fail("");
+    }
+    erl_drop(down);
+}
+
+static struct job *job_of(term arg)
+{
+    return (struct job *)(intptr_t)arg.u.integer;
+}
+
+/* Prints a metric the way run expects it. */
+static void report(const char *metric, double value)
+{
+    printf("c %s %.0f\n", metric, value);
+    fflush(stdout);
+}
+
+/* ---- 02_rpc's counter ---------------------------------------------------- */
+
+/* The loop of 02_rpc's counter, reduced to what is timed: {read, From} is
+ * answered with rpc_reply(From, Count); {stop, From} with ok, and it ends. */
+static void rpc_counter(term arg)
+{
+    int64_t count = arg.u.integer;
+    for (;;) {
+        term req, from;
+        term msg = erl_receive(TUPLE(VAR(&req), VAR(&from)), ERL_INFINITY);
+        bool stop = is_atom_named(req, "stop");
+        rpc_reply(from, stop ? ATOM("ok") : INT(count));
+        erl_drop(msg);
+        if (stop)
+            return;
+    }
+}
+
+/* call_rtt_ns: rpc_call(Pid, read) round trips, each timed. */
+static void call_rtt(term arg)
+{
+    struct job *job = job_of(arg);
+    term pid = erl_spawn(rpc_counter, INT(0));
+    for (int i = 0; i < WARMUP; i++)
+        rpc_call(pid, ATOM("read"), ERL_INFINITY);
+    for (int i = 0; i < CALLS; i++) {
+        int64_t t0 = now_ns();
+        term n = rpc_call(pid, ATOM("read"), ERL_INFINITY);
+        job->times[i] = now_ns() - t0;
+        if (!is_int(n) || n.u.integer != 0)
+            erl_exit_self(ATOM("bad_read"));
+    }
+    job->ntimes = CALLS;
+    rpc_call(pid, ATOM("stop"), ERL_INFINITY);
+}
+
+/* ---- 03_gen_server's counter --------------------------------------------- */
+
+/* start_link(): 03's counter, registered as counter, linked to the caller. */
+static term start_counter(void)
+{
+    term error;
+    term pid = counter_start_link(&error);
+    if (is_none(pid))
+        erl_exit_self(ATOM("counter_start_failed"));
+    return pid;
+}
+
+/* stop(), then waits until the counter has gone, name and all. */
+static void stop_counter(term pid)
+{
+    term ref = erl_monitor(pid);
+    counter_stop();
+    erl_drop(erl_receive(TUPLE(ATOM("DOWN"), ref, ANY, ANY, ANY), ERL_INFINITY));
+}
+
+/* gen_server:call(counter, read, infinity): the count. */
+static int64_t read_counter(void)
+{
+    term error;
+    term n = gen_server_call(COUNTER, ATOM("read"), ERL_INFINITY, &error);
+    if (!is_int(n))
+        erl_exit_self(ATOM("read_failed"));
+    return n.u.integer;
+}
+
+/* CASTS tick(1)s, then a read that must show every one. Returns ticks/s. */
+static int64_t cast_burst(void)
+{
+    int64_t before = read_counter(), t0 = now_ns();
+    for (int i = 0; i < CASTS; i++)
+        counter_tick(1);
+    int64_t after = read_counter(), t1 = now_ns();
+    if (after - before != CASTS) {
+        fprintf(stderr, "bench: %lld ticks of %d counted\n",
+                (long long)(after - before), CASTS);
+        erl_exit_self(ATOM("ticks_lost"));
+    }
+    return (int64_t)(CASTS * 1e9 / (double)(t1 - t0));
+}
+
+/* cast_per_s: ROUNDS bursts of ticks, after one untimed. */
+static void cast_rate(term arg)
+{
+    struct job *job = job_of(arg);
+    term pid = start_counter();
+    cast_burst();
+    for (int i = 0; i < ROUNDS; i++)
+        job->times[i] = cast_burst();
+    job->ntimes = ROUNDS;
+    stop_counter(pid);
+}
+
+/* gen_call_rtt_ns: read() round trips (gen_server_call by name), each timed. */
+static void gen_call_rtt(term arg)
+{
+    struct job *job = job_of(arg);
+    term pid = start_counter(), error;
+    for (int i = 0; i < WARMUP; i++)
+        counter_read(&error);
+    for (int i = 0; i < CALLS; i++) {
+        int64_t t0 = now_ns();
+        term n = counter_read(&error);
+        job->times[i] = now_ns() - t0;
+        if (!is_int(n) || n.u.integer != 0)
+            erl_exit_self(ATOM("bad_read"));
+    }
+    job->ntimes = CALLS;
+    stop_counter(pid);
+}
+
+/* The supervisor's start function for the counter: 03's start_link. */
+static term start_child(term arg, term *error)
+{
+    (void)arg;
+    return counter_start_link(error);
+}
+
+/* exit(Pid, kill) the registered counter, then polls whereis(counter),
+ * yielding, until it names a new pid. */
+static void kill_counter(void)
+{
+    term old = erl_whereis(COUNTER), now;
+    erl_exit(old, ATOM("kill"));
+    while (is_none(now = erl_whereis(COUNTER)) || term_eq(now, old))
+        erl_yield();
+}
+
+/* restart_ns: the counter under a one_for_one supervisor that never gives
+ * up (04's counter_sup allows 10 restarts an hour), killed RESTARTS times. */
+static void restart(term arg)
+{
+    struct job *job = job_of(arg);
+    struct sup_flags flags = {SUP_ONE_FOR_ONE, 1000000, 1};
+    struct sup_child_spec child = {
+        ATOM("counter"), start_child, INT(0), SUP_PERMANENT, 2000, SUP_WORKER,
+    };
+    term error;
+    term sup = supervisor_start_link(NONE, flags, &child, 1, &error);
+    if (is_none(sup))
+        erl_exit_self(ATOM("supervisor_start_failed"));
+    for (int i = 0; i < RESTARTS / 10; i++)
+        kill_counter();
+    for (int i = 0; i < RESTARTS; i++) {
+        int64_t t0 = now_ns();
+        kill_counter();
+        job->times[i] = now_ns() - t0;
+    }
+    job->ntimes = RESTARTS;
+    if (supervisor_stop(sup, ATOM("normal"), ERL_INFINITY, &error) < 0)
+        erl_exit_self(ATOM("supervisor_stop_failed"));
+}
+
+/* idle_bytes: resident memory grown by IDLE idle counters (03's callbacks,
+ * unregistered), per counter. */
+static void idle_memory(term arg)
+{
+    struct job *job = job_of(arg);
+    size_t base = erl_process_count();
+    term error;
+    long rss0 = rss_bytes();
+    for (int i = 0; i < IDLE; i++) {
+        job->pids[i] = gen_server_start(NONE, &counter_module, INT(0), 0, &error);
+        if (is_none(job->pids[i]))
+            erl_exit_self(ATOM("counter_start_failed"));
+    }
+    long rss1 = rss_bytes();
+    for (int i = 0; i < IDLE; i++)
+        erl_exit(job->pids[i], ATOM("kill"));
+    wait_count(base);
+    job->value = (double)(rss1 - rss0) / IDLE;
+}
+
+/* ---- Processes that do nothing ------------------------------------------- */
+
+static void nothing(term arg)
+{
+    (void)arg;
+}
+
+/* Blocks in receive until any message comes. */
+static void idle(term arg)
+{
+    (void)arg;
+    erl_drop(erl_receive(ANY, ERL_INFINITY));
+}
+
+/* Spawns n processes that do nothing. */
+static void spawn_n(int n)
+{
+    for (int i = 0; i < n; i++)
+        if (is_none(erl_spawn(nothing, NONE)))
+            erl_exit_self(ATOM("spawn_failed"));
+}
+
+/* SPAWNS empty processes, then waits until all are gone. Returns procs/s. */
+static int64_t spawn_burst(size_t base)
+{
+    int64_t t0 = now_ns();
+    spawn_n(SPAWNS);
+    wait_count(base);
+    return (int64_t)(SPAWNS * 1e9 / (double)(now_ns() - t0));
+}
+
+/* spawn_per_s: ROUNDS bursts from one spawner, after one untimed. */
+static void spawn_rate(term arg)
+{
+    struct job *job = job_of(arg);
+    size_t base = erl_process_count();
+    spawn_burst(base);
+    for (int i = 0; i < ROUNDS; i++)
+        job->times[i] = spawn_burst(base);
+    job->ntimes = ROUNDS;
+}
+
+/* max_procs: up to MAX_PROCS processes blocked in receive, then a count of
+ * those alive while all of them should be. Stops at the first spawn that
+ * fails. */
+static void max_procs(term arg)
+{
+    struct job *job = job_of(arg);
+    size_t base = erl_process_count(), n = 0, alive = 0;
+    while (n < MAX_PROCS && !is_none(job->pids[n] = erl_spawn(idle, NONE)))
+        n++;
+    for (size_t i = 0; i < n; i++)
+        alive += erl_is_alive(job->pids[i]);
+    job->value = (double)alive;
+    for (size_t i = 0; i < n; i++)
+        erl_send(job->pids[i], ATOM("stop"));
+    wait_count(base);
+}
+
+/* ---- The run ------------------------------------------------------------- */
+
+/* Runs fn, then reports the median of the numbers it left in job->times as
+ * metric, and their p99 as p99_metric (NULL: none). */
+static void report_times(erl_fn fn, struct job *job, const char *metric,
+                         const char *p99_metric)
+{
+    job->ntimes = 0;
+    in_process(fn, job);
+    report(metric, (double)percentile(job->times, job->ntimes, 50));
+    if (p99_metric != NULL)
+        report(p99_metric, (double)percentile(job->times, job->ntimes, 99));
+}
+
+/* Runs fn and reports its single value as metric. */
+static void report_value(erl_fn fn, struct job *job, const char *metric)
+{
+    in_process(fn, job);
+    report(metric, job->value);
+}
+
+int main(void)
+{
+    struct erl_options opts = {
+        .schedulers = 2,                    /* as erl +S 2 */
+        .max_procs = (1 << 20) + 4096,      /* MAX_PROCS and the rest */
+    };
+    struct job job = {
+        .times = calloc(CALLS, sizeof(int64_t)),
+        .pids = calloc(MAX_PROCS, sizeof(term)),
+    };
+    if (job.times == NULL || job.pids == NULL)
+        fail("out of memory");
+    memset(job.pids, 0xff, MAX_PROCS * sizeof(term));   /* resident now */
+    if (erl_start(&opts) < 0) {
+        perror("bench: erl_start");
+        return 70;
+    }
+    supervisor_set_report(NULL);    /* as the BEAM side silences its logger */
+    report_value(idle_memory, &job, "idle_bytes");
+    report_times(call_rtt, &job, "call_rtt_ns", "call_rtt_p99_ns");
+    report_times(cast_rate, &job, "cast_per_s", NULL);
+    report_times(gen_call_rtt, &job, "gen_call_rtt_ns", "gen_call_rtt_p99_ns");
+    report_times(restart, &job, "restart_ns", NULL);
+    report_times(spawn_rate, &job, "spawn_per_s", NULL);
+    report_value(max_procs, &job, "max_procs");
+    erl_stop();
+    free(job.times);
+    free(job.pids);
+    return 0;
+}

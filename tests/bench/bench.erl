@@ -1,0 +1,237 @@
+%% bench.erl - the BEAM side of `make bench`: the workloads of bench.c.
+%%
+%%   erlc -o DIR bench.erl
+%%   erl -noshell +S 2 +P 2000000 -pa DIR -s bench main
+%%
+%% Prints one line per metric, "beam <metric> <value>", which tests/bench/run
+%% merges with bench.c's lines. Every measurement runs in a process of its
+%% own, as in C. The module is both the counter's gen_server callback module
+%% and the supervisor's (init/1 tells them apart by its argument).
+-module(bench).
+-behaviour(gen_server).
+-export([main/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+
+-define(CALLS, 200000).       % timed calls, after ?WARMUP untimed ones
+-define(WARMUP, 20000).
+-define(ROUNDS, 5).           % bursts of casts or spawns: the median counts
+-define(CASTS, 1000000).      % ticks cast in one burst
+-define(SPAWNS, 200000).      % empty processes spawned in one burst
+-define(IDLE, 100000).        % idle counters whose memory is measured
+-define(MAX_PROCS, 1000000).  % idle processes held at once
+-define(RESTARTS, 5000).      % timed kills of the supervised counter
+
+main() ->
+    try
+        run(),
+        halt(0)
+    catch
+        Class:Reason:Stack ->
+            io:format(standard_error, "bench: ~p:~p~n~p~n", [Class, Reason, Stack]),
+            halt(70)
+    end.
+
+run() ->
+    %% Supervisor reports would time the logger, not the restart.
+    ok = logger:set_primary_config(level, none),
+    report(idle_bytes, in_process(fun idle_memory/0)),
+    {Med, P99} = in_process(fun call_rtt/0),
+    report(call_rtt_ns, Med),
+    report(call_rtt_p99_ns, P99),
+    report(cast_per_s, in_process(fun cast_rate/0)),
+    {GMed, GP99} = in_process(fun gen_call_rtt/0),
+    report(gen_call_rtt_ns, GMed),
+    report(gen_call_rtt_p99_ns, GP99),
+    report(restart_ns, in_process(fun restart/0)),
+    report(spawn_per_s, in_process(fun spawn_rate/0)),
+    report(max_procs, in_process(fun max_procs/0)).
+
+report(Metric, Value) ->
+    io:format("beam ~s ~w~n", [Metric, round(Value)]).
+
+%% Runs F in a process of its own and returns its result.
+in_process(F) ->
+    Parent = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> Parent ! {self(), F()} end),
+    receive
+        {Pid, Result} ->
+            erlang:demonitor(Ref, [flush]),
+            Result;
+        {'DOWN', Ref, process, Pid, Reason} ->
+            exit({bench_failed, Reason})
+    end.
+
+now_ns() -> erlang:monotonic_time(nanosecond).
+
+%% ---- The counter: 02's rpc, and 03's gen_server --------------------------
+
+%% 02_rpc's loop, reduced to what is timed: {read, From} is answered with
+%% rpc_reply(From, N); {stop, From} answers ok and ends it.
+rpc_counter(N) ->
+    receive
+        {read, From} -> rpc_reply(From, N), rpc_counter(N);
+        {stop, From} -> rpc_reply(From, ok)
+    end.
+
+%% 02_rpc's rpc:call/2: {Msg, {self(), Ref}}, then only {Ref, Reply}.
+rpc_call(Server, Msg) ->
+    Ref = make_ref(),
+    Server ! {Msg, {self(), Ref}},
+    receive {Ref, Reply} -> Reply end.
+
+rpc_reply({Pid, Ref}, Reply) -> Pid ! {Ref, Reply}.
+
+init(sup) ->
+    Flags = #{strategy => one_for_one, intensity => 1000000, period => 1},
+    Child = #{id => counter,
+              start => {gen_server, start_link, [{local, counter}, ?MODULE, 0, []]},
+              restart => permanent, shutdown => 2000, type => worker},
+    {ok, {Flags, [Child]}};
+init(N) when is_integer(N) ->
+    {ok, N}.
+
+handle_call(read, _From, N) -> {reply, N, N}.
+
+handle_cast({tick, K}, N) -> {noreply, N + K};
+handle_cast(stop, N) -> {stop, normal, N}.
+
+handle_info(_Info, N) -> {noreply, N}.
+
+%% ---- Timing helpers ------------------------------------------------------
+
+%% Times K calls of F, one by one; returns {median, p99} in ns.
+time_each(F, K) ->
+    Times = lists:sort(time_each(F, K, [])),
+    {percentile(Times, K, 50), percentile(Times, K, 99)}.
+
+time_each(_F, 0, Acc) -> Acc;
+time_each(F, K, Acc) ->
+    T0 = now_ns(),
+    F(),
+    T1 = now_ns(),
+    time_each(F, K - 1, [T1 - T0 | Acc]).
+
+percentile(Sorted, K, P) -> lists:nth(min(K, K * P div 100 + 1), Sorted).
+
+median(L) -> percentile(lists:sort(L), length(L), 50).
+
+repeat(_F, 0) -> ok;
+repeat(F, K) -> F(), repeat(F, K - 1).
+
+%% Waits until at most Base processes are alive.
+wait_count(Base) ->
+    case erlang:system_info(process_count) =< Base of
+        true -> ok;
+        false -> erlang:yield(), wait_count(Base)
+    end.
+
+%% ---- The workloads -------------------------------------------------------
+
+%% call_rtt_ns: rpc_call(Pid, read): {read, {self(), Ref}}, reply {Ref, N}.
+call_rtt() ->
+    Pid = spawn(fun() -> rpc_counter(0) end),
+    Read = fun() -> 0 = rpc_call(Pid, read) end,
+    repeat(Read, ?WARMUP),
+    Result = time_each(Read, ?CALLS),
+    ok = rpc_call(Pid, stop),
+    Result.
+
+%% cast_per_s: ?CASTS gen_server:cast(counter, {tick, 1}), as 03's tick(1),
+%% then one call proves the count; the median of ?ROUNDS bursts, after one.
+cast_rate() ->
+    {ok, Pid} = gen_server:start({local, counter}, ?MODULE, 0, []),
+    cast_burst(),
+    Rate = median([cast_burst() || _ <- lists:seq(1, ?ROUNDS)]),
+    gen_server:stop(Pid),
+    Rate.
+
+cast_burst() ->
+    Before = gen_server:call(counter, read, infinity),
+    T0 = now_ns(),
+    repeat(fun() -> gen_server:cast(counter, {tick, 1}) end, ?CASTS),
+    After = gen_server:call(counter, read, infinity),
+    T1 = now_ns(),
+    After - Before =:= ?CASTS orelse exit({ticks_lost, After - Before, ?CASTS}),
+    ?CASTS * 1.0e9 / (T1 - T0).
+
+%% gen_call_rtt_ns: gen_server:call(counter, read), by name as 03's read().
+gen_call_rtt() ->
+    {ok, Pid} = gen_server:start({local, counter}, ?MODULE, 0, []),
+    Read = fun() -> 0 = gen_server:call(counter, read) end,
+    repeat(Read, ?WARMUP),
+    Result = time_each(Read, ?CALLS),
+    gen_server:stop(Pid),
+    Result.
+
+%% restart_ns: kill the supervised counter, wait until whereis(counter) is a
+%% new pid; the median of ?RESTARTS.
+restart() ->
+    {ok, Sup} = supervisor:start_link(?MODULE, sup),
+    Kill = fun() ->
+                   Old = whereis(counter),
+                   exit(Old, kill),
+                   wait_new(Old)
+           end,
+    repeat(Kill, ?RESTARTS div 10),
+    {Median, _P99} = time_each(Kill, ?RESTARTS),
+    unlink(Sup),
+    Ref = monitor(process, Sup),
+    exit(Sup, shutdown),
+    receive {'DOWN', Ref, process, Sup, _} -> ok end,
+    Median.
+
+wait_new(Old) ->
+    case whereis(counter) of
+        New when is_pid(New), New =/= Old -> ok;
+        _ -> erlang:yield(), wait_new(Old)
+    end.
+
+%% idle_bytes: erlang:memory(processes) grown by ?IDLE idle gen_server
+%% counters, per counter. Their pids wait in an ETS table, outside that count.
+idle_memory() ->
+    Base = erlang:system_info(process_count),
+    Pids = ets:new(idle, [set, private]),
+    erlang:garbage_collect(),
+    M0 = erlang:memory(processes),
+    start_idle(Pids, ?IDLE),
+    erlang:garbage_collect(),
+    M1 = erlang:memory(processes),
+    ets:foldl(fun({_, P}, _) -> exit(P, kill) end, ok, Pids),
+    ets:delete(Pids),
+    wait_count(Base),
+    (M1 - M0) / ?IDLE.
+
+start_idle(_Pids, 0) -> ok;
+start_idle(Pids, K) ->
+    {ok, P} = gen_server:start(?MODULE, 0, []),
+    ets:insert(Pids, {K, P}),
+    start_idle(Pids, K - 1).
+
+%% spawn_per_s: ?SPAWNS spawn(fun() -> ok end), until all have exited; the
+%% median of ?ROUNDS bursts, after one.
+spawn_rate() ->
+    Base = erlang:system_info(process_count),
+    spawn_burst(Base),
+    median([spawn_burst(Base) || _ <- lists:seq(1, ?ROUNDS)]).
+
+spawn_burst(Base) ->
+    T0 = now_ns(),
+    spawn_n(?SPAWNS),
+    wait_count(Base),
+    ?SPAWNS * 1.0e9 / (now_ns() - T0).
+
+spawn_n(0) -> ok;
+spawn_n(K) -> spawn(fun() -> ok end), spawn_n(K - 1).
+
+%% max_procs: ?MAX_PROCS processes blocked in receive, then a count of those
+%% alive while all of them should be.
+max_procs() ->
+    Base = erlang:system_info(process_count),
+    Pids = [spawn(fun idle/0) || _ <- lists:seq(1, ?MAX_PROCS)],
+    Alive = length([P || P <- Pids, is_process_alive(P)]),
+    [P ! stop || P <- Pids],
+    wait_count(Base),
+    Alive.
+
+idle() ->
+    receive stop -> ok end.
