@@ -31,7 +31,8 @@ enum {
     SPAWNS = 200000,        /* empty processes spawned in one burst */
     IDLE = 100000,          /* idle counters whose memory is measured */
     MAX_PROCS = 1000000,    /* idle processes held at once */
-    RESTARTS = 5000,        /* timed kills of the supervised counter */
+    RESTARTS = 5000,        /* timed kills of the supervised counter ... */
+    INTENSITY = 10,         /* ... in rounds of counter_sup's intensity */
 };
 
 /* What a workload gets from main and gives back: main owns it, the workload's
@@ -247,21 +248,24 @@ static term start_child(term arg, term *error)
 }
 
 /* exit(Pid, kill) the registered counter, then polls whereis(counter),
- * yielding, until it names a new pid. */
-static void kill_counter(void)
+ * yielding, until it names a new pid. Returns the time that took, ns. */
+static int64_t time_kill(void)
 {
     term old = erl_whereis(COUNTER), now;
+    int64_t t0 = now_ns();
     erl_exit(old, ATOM("kill"));
     while (is_none(now = erl_whereis(COUNTER)) || term_eq(now, old))
         erl_yield();
+    return now_ns() - t0;
 }
 
-/* restart_ns: the counter under a one_for_one supervisor that never gives
- * up (04's counter_sup allows 10 restarts an hour), killed RESTARTS times. */
-static void restart(term arg)
+/* Starts a supervisor configured as 04's counter_sup (whose library cannot
+ * be linked beside 03's: both define counter_*), kills its counter INTENSITY
+ * times (one more and it would give up), stops it. Stores the times at t
+ * unless t is NULL. */
+static void restart_round(int64_t *t)
 {
-    struct job *job = job_of(arg);
-    struct sup_flags flags = {SUP_ONE_FOR_ONE, 1000000, 1};
+    struct sup_flags flags = {SUP_ONE_FOR_ONE, INTENSITY, 3600};
     struct sup_child_spec child = {
         ATOM("counter"), start_child, INT(0), SUP_PERMANENT, 2000, SUP_WORKER,
     };
@@ -269,16 +273,25 @@ static void restart(term arg)
     term sup = supervisor_start_link(NONE, flags, &child, 1, &error);
     if (is_none(sup))
         erl_exit_self(ATOM("supervisor_start_failed"));
-    for (int i = 0; i < RESTARTS / 10; i++)
-        kill_counter();
-    for (int i = 0; i < RESTARTS; i++) {
-        int64_t t0 = now_ns();
-        kill_counter();
-        job->times[i] = now_ns() - t0;
+    for (int i = 0; i < INTENSITY; i++) {
+        int64_t ns = time_kill();
+        if (t != NULL)
+            t[i] = ns;
     }
-    job->ntimes = RESTARTS;
     if (supervisor_stop(sup, ATOM("normal"), ERL_INFINITY, &error) < 0)
         erl_exit_self(ATOM("supervisor_stop_failed"));
+}
+
+/* restart_ns: RESTARTS kills of the supervised counter, after a tenth as
+ * many untimed. */
+static void restart(term arg)
+{
+    struct job *job = job_of(arg);
+    for (int r = 0; r < RESTARTS / INTENSITY / 10; r++)
+        restart_round(NULL);
+    for (int r = 0; r < RESTARTS / INTENSITY; r++)
+        restart_round(job->times + r * INTENSITY);
+    job->ntimes = RESTARTS;
 }
 
 /* idle_bytes: resident memory grown by IDLE idle counters (03's callbacks,
@@ -362,26 +375,68 @@ static void max_procs(term arg)
 
 /* ---- The run ------------------------------------------------------------- */
 
-/* Runs fn, then reports the median of the numbers it left in job->times as
- * metric, and their p99 as p99_metric (NULL: none). */
-static void report_times(erl_fn fn, struct job *job, const char *metric,
-                         const char *p99_metric)
+/* The workloads, in the order they run (bench.erl's order). */
+static const struct workload {
+    const char *metric;     /* what it reports */
+    erl_fn fn;              /* runs it, in a process of its own */
+    bool timed;             /* true: reports the median of job->times;
+                               false: job->value */
+    const char *p99_metric; /* timed: also reports their p99 as this; or NULL */
+} workloads[] = {
+    {"idle_bytes", idle_memory, false, NULL},
+    {"call_rtt_ns", call_rtt, true, "call_rtt_p99_ns"},
+    {"cast_per_s", cast_rate, true, NULL},
+    {"gen_call_rtt_ns", gen_call_rtt, true, "gen_call_rtt_p99_ns"},
+    {"restart_ns", restart, true, NULL},
+    {"spawn_per_s", spawn_rate, true, NULL},
+    {"max_procs", max_procs, false, NULL},
+};
+#define NWORKLOADS (sizeof workloads / sizeof workloads[0])
+
+/* Runs w and reports what it measured. */
+static void run(const struct workload *w, struct job *job)
 {
     job->ntimes = 0;
-    in_process(fn, job);
-    report(metric, (double)percentile(job->times, job->ntimes, 50));
-    if (p99_metric != NULL)
-        report(p99_metric, (double)percentile(job->times, job->ntimes, 99));
+    in_process(w->fn, job);
+    if (!w->timed) {
+        report(w->metric, job->value);
+        return;
+    }
+    report(w->metric, (double)percentile(job->times, job->ntimes, 50));
+    if (w->p99_metric != NULL)
+        report(w->p99_metric, (double)percentile(job->times, job->ntimes, 99));
 }
 
-/* Runs fn and reports its single value as metric. */
-static void report_value(erl_fn fn, struct job *job, const char *metric)
+/* True when w is to run: no metric was named, or w's was. */
+static bool chosen(const struct workload *w, int argc, char **argv)
 {
-    in_process(fn, job);
-    report(metric, job->value);
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], w->metric) == 0)
+            return true;
+    return argc == 1;
 }
 
-int main(void)
+/* Exits 64 unless every argument names a metric. */
+static void check_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        size_t k = 0;
+        while (k < NWORKLOADS && strcmp(argv[i], workloads[k].metric) != 0)
+            k++;
+        if (k == NWORKLOADS) {
+            fprintf(stderr, "bench: no metric '%s'. Usage: bench [METRIC...], "
+                    "METRIC one of:", argv[i]);
+            for (k = 0; k < NWORKLOADS; k++)
+                fprintf(stderr, " %s", workloads[k].metric);
+            fputc('\n', stderr);
+            exit(64);
+        }
+    }
+}
+
+/* bench [METRIC...]: every workload, or only the ones named (to profile one:
+ * perf record build/plain/bench/bench cast_per_s). */
+int main(int argc, char **argv)
 {
     struct erl_options opts = {
         .schedulers = 2,                    /* as erl +S 2 */
@@ -391,6 +446,7 @@ int main(void)
         .times = calloc(CALLS, sizeof(int64_t)),
         .pids = calloc(MAX_PROCS, sizeof(term)),
     };
+    check_args(argc, argv);
     if (job.times == NULL || job.pids == NULL)
         fail("out of memory");
     memset(job.pids, 0xff, MAX_PROCS * sizeof(term));   /* resident now */
@@ -399,13 +455,9 @@ int main(void)
         return 70;
     }
     supervisor_set_report(NULL);    /* as the BEAM side silences its logger */
-    report_value(idle_memory, &job, "idle_bytes");
-    report_times(call_rtt, &job, "call_rtt_ns", "call_rtt_p99_ns");
-    report_times(cast_rate, &job, "cast_per_s", NULL);
-    report_times(gen_call_rtt, &job, "gen_call_rtt_ns", "gen_call_rtt_p99_ns");
-    report_times(restart, &job, "restart_ns", NULL);
-    report_times(spawn_rate, &job, "spawn_per_s", NULL);
-    report_value(max_procs, &job, "max_procs");
+    for (size_t i = 0; i < NWORKLOADS; i++)
+        if (chosen(&workloads[i], argc, argv))
+            run(&workloads[i], &job);
     erl_stop();
     free(job.times);
     free(job.pids);
