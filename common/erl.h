@@ -91,8 +91,15 @@ int erl_send(term dest, term msg);
  * erl_drop or erl_heap_release; VARs in pattern are bound to its parts. */
 term erl_receive(term pattern, int timeout_ms);
 
-/* Gives a received message (or a term_keep copy) back. Immediate terms need
- * no dropping; dropping one does nothing. */
+/* Takes the first message that matches any of the n patterns, as Erlang's
+ * receive with several clauses; sets *which (if not NULL) to the index of
+ * the pattern it matched. Otherwise as erl_receive. */
+term erl_receive_any(const term *patterns, size_t n, int timeout_ms, size_t *which);
+
+/* Gives a received message (or a term_keep copy) back. Only the whole
+ * message erl_receive returned may be dropped, never a part of it (release
+ * those with erl_heap_release). Immediate terms need no dropping; dropping
+ * one does nothing. */
 void erl_drop(term msg);
 
 /* The process heap: received messages and kept terms, oldest first.
@@ -160,13 +167,14 @@ struct erl_proc_info {
     term pid;
     const char *name;       /* the function it was spawned with */
     term registered;        /* registered name, or NONE */
-    const char *status;     /* "running", "runnable", "waiting" or "exiting" */
+    const char *status;     /* "running", "runnable" or "waiting" */
     size_t queue_len;       /* messages in its mailbox */
     size_t links;           /* processes linked to it */
     bool trap_exit;         /* process_flag(trap_exit) */
 };
 
-/* Calls fn for every live process, in pid order. Returns the count. */
+/* Calls fn for every live process (not one already exiting), in slot
+ * order. Returns the count. */
 size_t erl_processes(void (*fn)(const struct erl_proc_info *info, void *ctx),
                      void *ctx);
 

@@ -18,58 +18,18 @@
 #include "gen_server.h"
 #include "sys.h"
 
+
 /* ---- Waiting for one of two messages ------------------------------------ */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * Takes the first message matching a, or else one matching b, waiting up to
- * timeout_ms. Sets *which to 0 (a) or 1 (b). Returns NONE on timeout.
- *
- * A caller waiting for a reply must also notice the server's 'DOWN'. Erlang
- * writes that as one receive with two clauses; erl_receive takes one pattern.
- * So this waits on a in slices growing from 1 to 32 ms and looks for b in
- * between: a message matching a is taken the moment it arrives, one matching
- * b within 32 ms. When both are there, a wins and the b message is dropped:
- * every caller here gives b the lower priority for that reason (a reply beats
- * the 'DOWN' behind it, a parent's exit beats a system message).
- */
+/* Takes the first message that matches a or b, in mailbox order, as
+ * Erlang's receive with two clauses. Sets *which to 0 (a) or 1 (b).
+ * Returns NONE on timeout. */
 static term receive_either(term a, term b, int timeout_ms, int *which)
 {
-    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
-    int slice = 1;
-    for (;;) {
-        int wait = slice;
-        if (deadline >= 0) {
-            int64_t left = deadline - now_ms();
-            wait = left < 0 ? 0 : left < slice ? (int)left : slice;
-        }
-        term m = erl_receive(a, wait);
-        if (!is_none(m)) {
-            *which = 0;
-            return m;
-        }
-        m = erl_receive(b, 0);
-        if (!is_none(m)) {
-            term late = erl_receive(a, 0);  /* an a just ahead of this b */
-            if (!is_none(late)) {
-                erl_drop(m);
-                *which = 0;
-                return late;
-            }
-            *which = 1;
-            return m;
-        }
-        if (deadline >= 0 && now_ms() >= deadline)
-            return NONE;
-        if (slice < 32)
-            slice *= 2;
-    }
+    size_t i = 0;
+    term m = erl_receive_any((term[]){a, b}, 2, timeout_ms, &i);
+    *which = (int)i;
+    return m;
 }
 
 /* ---- The client side ----------------------------------------------------- */
@@ -148,7 +108,9 @@ term gen_call(term server, term label, term request, int timeout_ms, term *error
     if (which == 1)
         return fail(error, reason);     /* noproc if it was gone already */
     erl_demonitor(ref, true);
-    return reply;
+    term kept = term_keep(reply);   /* a term of its own, for erl_drop */
+    erl_drop(m);
+    return kept;
 }
 
 term gen_server_call(term server, term request, int timeout_ms, term *error)

@@ -79,8 +79,9 @@ term gen_server_start(term name, const struct gen_server_module *mod, term args,
     gen_server_start((name), (mod), (args), ERL_LINK, (error))
 
 /* Sends Request and waits for the reply. server: pid or registered name.
- * Returns the reply (in the caller's heap), or NONE with *error set to noproc,
- * timeout, or the reason the server exited with during the call. */
+ * Returns the reply, a term of the caller's own (erl_drop it when done), or
+ * NONE with *error set to noproc, timeout, or the reason the server exited
+ * with during the call. */
 term gen_server_call(term server, term request, int timeout_ms, term *error);
 
 /* Sends Request without waiting. Never fails, as gen_server:cast. */

@@ -119,13 +119,15 @@ bool signal_deliver(term pid, struct heap_block *b) {
     else if (b->kind == SIG_EXIT)
         atomic_store(&p->exit_pending, true);
     bool wake = p->state == PROC_WAITING;
-    if (wake && p->wakeup)
+    bool thread = p->wakeup != NULL;    /* read under the lock: a thread's
+                                           process may go once it is let go */
+    if (wake && thread)
         pthread_cond_signal(p->wakeup);
     else if (wake)
         p->state = PROC_RUNNABLE;
     pthread_mutex_unlock(&p->lock);
-    if (wake && !p->wakeup)
-        sched_enqueue(p);
+    if (wake && !thread)
+        sched_enqueue(p);   /* p cannot run, nor die, until it is queued */
     return true;
 }
 
@@ -229,7 +231,15 @@ static term take(struct proc *p, struct heap_block **at) {
     return msg;
 }
 
-term erl_receive(term pattern, int timeout_ms) {
+/* The index of the first of n patterns msg matches, or -1. */
+static long match_any(term msg, const term *patterns, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (match(msg, patterns[i]))
+            return (long)i;
+    return -1;
+}
+
+term erl_receive_any(const term *patterns, size_t n, int timeout_ms, size_t *which) {
     struct proc *p = proc_current();
     int64_t deadline = timeout_ms > 0 ? now_ns() + (int64_t)timeout_ms * 1000000 : 0;
     struct heap_block **scan = &p->queue.head;
@@ -237,15 +247,24 @@ term erl_receive(term pattern, int timeout_ms) {
     for (;;) {
         /* The queue holds older messages than the inbox: scan it first, and
          * take the inbox (under its lock) only when nothing there matches. */
-        for (; *scan; scan = &(*scan)->next)
-            if (match((*scan)->body, pattern))
+        for (; *scan; scan = &(*scan)->next) {
+            long i = match_any((*scan)->body, patterns, n);
+            if (i >= 0) {
+                if (which)
+                    *which = (size_t)i;
                 return take(p, scan);
+            }
+        }
         if (proc_take_inbox(p))
             continue;
         if (timeout_ms == 0 || timed_out)
             return NONE;
         timed_out = !(p->fn ? wait_scheduled(p, deadline) : wait_thread(p, deadline));
     }
+}
+
+term erl_receive(term pattern, int timeout_ms) {
+    return erl_receive_any(&pattern, 1, timeout_ms, NULL);
 }
 
 size_t erl_queue_len(void) {

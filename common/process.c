@@ -296,8 +296,7 @@ static const char *status_name(const struct proc *p, int state) {
     switch (state) {
     case PROC_RUNNING: return "running";
     case PROC_RUNNABLE: return "runnable";
-    case PROC_WAITING: return "waiting";
-    default: return "exiting";
+    default: return "waiting";
     }
 }
 
@@ -309,8 +308,8 @@ size_t erl_processes(void (*fn)(const struct erl_proc_info *, void *), void *ctx
         int state = p->state;
         struct erl_proc_info info = {.pid = p->pid, .name = p->name};
         pthread_mutex_unlock(&p->lock);
-        if (state == PROC_FREE)
-            continue;
+        if (state == PROC_FREE || state == PROC_EXITING)
+            continue;   /* gone, as erl_is_alive says, once it is exiting */
         info.registered = registry_name_of(info.pid);
         info.status = status_name(p, state);
         info.queue_len = atomic_load(&p->queue_len);

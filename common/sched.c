@@ -105,7 +105,8 @@ static void heap_remove(size_t i) {
     atomic_store(&timers.next, timers.n ? timers.heap[0].deadline : INT64_MAX);
 }
 
-/* Arms p's timer for its current wait. Called by the scheduler that parks p. */
+/* Arms p's timer for its current wait. Called by the scheduler that parks p,
+ * with p's lock held (the lock order is p->lock, then timers.lock). */
 static void timer_arm_seq(struct proc *p, uint64_t seq) {
     pthread_mutex_lock(&timers.lock);
     if (timers.n == timers.cap) {
@@ -239,20 +240,21 @@ void sched_switch(struct proc *p, enum proc_switch why) {
     fiber_switch(&p->fiber, &p->sched->fiber, why == SWITCH_EXIT);
 }
 
-/* p asked to wait: park it unless a signal or its timer got there first. */
+/* p asked to wait: park it unless a signal or its timer got there first.
+ * The timer is armed before p's lock is let go: from then on a sender may
+ * wake p, and p must find its timer armed to cancel it. */
 static void park(struct scheduler *s, struct proc *p) {
     pthread_mutex_lock(&p->lock);
     bool ready = p->inbox.head != NULL || p->timed_out;
-    uint64_t seq = 0;
     if (!ready) {
         p->state = PROC_WAITING;
-        seq = ++p->wait_seq;
+        uint64_t seq = ++p->wait_seq;
+        if (p->deadline)
+            timer_arm_seq(p, seq);
     }
     pthread_mutex_unlock(&p->lock);
     if (ready)
         push(s, p);
-    else if (p->deadline)
-        timer_arm_seq(p, seq);
 }
 
 /* Runs p until it yields, waits or exits. */

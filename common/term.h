@@ -91,7 +91,8 @@ term atom_from(const char *name);
 /* A binary viewing n bytes at p; valid as long as p is. */
 term term_binary(const void *p, size_t n);
 
-/* A list viewing n terms at v (then nil); valid as long as v is. */
+/* A list viewing the n terms at v, whose tail is v[n] (NIL for a proper
+ * list): v holds n + 1 terms. Valid as long as v is. */
 term term_list(const term *v, size_t n);
 
 /* A tuple viewing n terms at v; valid as long as v is. */

@@ -328,7 +328,7 @@ Test(scale, many_processes_spawn_and_exit_leaving_nothing, .init = start_runtime
 
 Test(scale, ten_thousand_processes_wait_at_once_on_two_schedulers,
      .init = start_two_schedulers) {
-    enum { N = 10000 };
+    enum { N = WAITING_PROCS };
     cr_assert_eq(erl_schedulers(), 2);
     term me = erl_self();
     size_t baseline = erl_process_count();

@@ -39,7 +39,7 @@ __attribute__((constructor)) static void ignore_the_runners_leaks(void) {
 /* Heavy counts are divided by this under the sanitizers, which make every
  * spawn and message several times slower. */
 #ifdef ERL_SANITIZE
-#define SAN_DIVISOR 10
+#define SAN_DIVISOR 4
 #else
 #define SAN_DIVISOR 1
 #endif
