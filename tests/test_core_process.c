@@ -3,8 +3,8 @@
  *
  * Run: make -C tests test-core   (or build/plain/tests/test_core_process --verbose)
  *
- * Under the sanitizers (ERL_SANITIZE) the 100 000-process churn runs 10 000
- * processes and the pid-reuse churn a tenth of its count: see SAN_DIVISOR.
+ * Under the sanitizers (ERL_SANITIZE) the 100 000-process churn and the
+ * pid-reuse churn run a quarter of their counts: see SAN_DIVISOR.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
