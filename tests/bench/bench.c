@@ -10,7 +10,6 @@
  * judges them. README.md describes each workload. Exit status: 0, or 70 when
  * a workload failed (a lost tick, a process that could not start).
  */
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,13 +109,15 @@ static void in_process(erl_fn fn, struct job *job)
     term down = erl_receive(TUPLE(ATOM("DOWN"), ref, ANY, ANY, VAR(&reason)),
                             ERL_INFINITY);
     if (!is_atom_named(reason, "normal")) {
-        fprintf(stderr, "bench: a workload exited with ");
-        term_print(stderr, reason);
-        fail("");
+        char why[256];
+        term_format(why, sizeof why, reason);
+        fprintf(stderr, "bench: a workload exited with %s\n", why);
+        exit(70);
     }
     erl_drop(down);
 }
 
+/* The job a workload was spawned with. */
 static struct job *job_of(term arg)
 {
     return (struct job *)(intptr_t)arg.u.integer;
@@ -316,6 +317,7 @@ static void idle_memory(term arg)
 
 /* ---- Processes that do nothing ------------------------------------------- */
 
+/* Returns at once: the process ends normally. */
 static void nothing(term arg)
 {
     (void)arg;
