@@ -11,9 +11,6 @@
 #include "rpc.h"
 #include "shell_cmds.h"
 
-#define EX_USAGE 64
-#define EX_SOFTWARE 70
-
 /* read(), shown as the shell would show it. */
 static void show_read(void)
 {
@@ -117,32 +114,9 @@ static int demo(void)
     return 0;
 }
 
-static void usage(FILE *out)
-{
-    fputs("usage: counter [--shell]\n"
-          "  (no option)  run the narrated demo\n"
-          "  --shell      an interactive prompt; type help there\n", out);
-}
-
+/* stage_main (common/shell.c) reads the options, starts the runtime, runs
+ * demo() or, with --shell, the shell, and stops the runtime. */
 int main(int argc, char **argv)
 {
-    int shell = argc == 2 && strcmp(argv[1], "--shell") == 0;
-    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-        usage(stdout);
-        return 0;
-    }
-    if (argc > 2 || (argc == 2 && !shell)) {
-        int bad = strcmp(argv[1], "--shell") == 0 ? 2 : 1;
-        fprintf(stderr, "counter: unknown option \"%s\"\n", argv[bad]);
-        usage(stderr);
-        return EX_USAGE;
-    }
-    if (erl_start(NULL) < 0) {                  /* the scheduler threads */
-        perror("counter: erl_start");
-        return EX_SOFTWARE;
-    }
-    int status = shell ? shell_loop(&counter_shell, stdin, stdout)
-                       : demo();
-    erl_stop();                                 /* every process goes */
-    return status;
+    return stage_main(argc, argv, "counter", &counter_shell, demo);
 }

@@ -1,6 +1,6 @@
 /*
- * shell.c - a small prompt like the Erlang shell's, and demo narration.
- * See shell.h for the contract.
+ * shell.c - a small prompt like the Erlang shell's, demo narration, and the
+ * main() every stage program shares. See shell.h for the contract.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,6 +11,8 @@
 #include "erl.h"
 #include "shell.h"
 
+#define EX_USAGE 64
+#define EX_SOFTWARE 70
 #define EX_IOERR 74
 
 /* ---- Arguments ----------------------------------------------------------- */
@@ -39,9 +41,9 @@ int shell_int_arg(FILE *out, const char *cmd, const char *arg, int64_t *v)
 {
     if (shell_parse_int(arg, v) == 0)
         return 0;
-    fprintf(out, "** %s: \"%s\" is %s (type help for the commands)\n", cmd, arg,
-            errno == ERANGE ? "out of range for a 64-bit integer"
-                            : "not an integer");
+    shell_bad_arg(out, cmd, "\"%s\" is %s", arg,
+                  errno == ERANGE ? "out of range for a 64-bit integer"
+                                  : "not an integer");
     return -1;
 }
 
@@ -51,6 +53,33 @@ term shell_parse_term(const char *word)
     if (shell_parse_int(word, &n) == 0)
         return INT(n);
     return atom_from(word);
+}
+
+/* ---- Results ------------------------------------------------------------- */
+
+int shell_bad_arg(FILE *out, const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(out, "** %s: ", cmd);
+    vfprintf(out, fmt, ap);
+    fputs(" (type help for the commands)\n", out);
+    va_end(ap);
+    return SHELL_BADARGS;
+}
+
+int shell_show(FILE *out, term t)
+{
+    term_print(out, t);
+    fputc('\n', out);
+    return SHELL_OK;
+}
+
+int shell_exit(FILE *out, term why, term mfa)
+{
+    fputs("** exception exit: ", out);
+    shell_show(out, TUPLE(why, mfa));
+    return SHELL_ERROR;
 }
 
 /* ---- Built-in commands --------------------------------------------------- */
@@ -102,8 +131,7 @@ static int builtin_flush(int argc, char **argv, FILE *out)
     term msg;
     while (!is_none(msg = erl_receive(ANY, 0))) {
         fputs("Shell got ", out);
-        term_print(out, msg);
-        fputc('\n', out);
+        shell_show(out, msg);
         erl_drop(msg);
     }
     fputs("ok\n", out);
@@ -289,4 +317,36 @@ void demo_show_text(const char *expr, const char *fmt, ...)
     fputc('\n', stdout);
     va_end(ap);
     fflush(stdout);
+}
+
+/* ---- A stage's main ------------------------------------------------------ */
+
+static void usage(FILE *out, const char *prog)
+{
+    fprintf(out, "usage: %s [--shell]\n"
+            "  (no option)  run the narrated demo\n"
+            "  --shell      an interactive prompt; type help there\n", prog);
+}
+
+int stage_main(int argc, char **argv, const char *prog, const struct shell *sh,
+               int (*demo)(void))
+{
+    bool shell = argc == 2 && strcmp(argv[1], "--shell") == 0;
+    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+        usage(stdout, prog);
+        return 0;
+    }
+    if (argc > 2 || (argc == 2 && !shell)) {
+        int bad = strcmp(argv[1], "--shell") == 0 ? 2 : 1;
+        fprintf(stderr, "%s: unknown option \"%s\"\n", prog, argv[bad]);
+        usage(stderr, prog);
+        return EX_USAGE;
+    }
+    if (erl_start(NULL) < 0) {                  /* the scheduler threads */
+        fprintf(stderr, "%s: erl_start: %s\n", prog, strerror(errno));
+        return EX_SOFTWARE;
+    }
+    int status = shell ? shell_loop(sh, stdin, stdout) : demo();
+    erl_stop();                                 /* every process goes */
+    return status;
 }

@@ -1,5 +1,6 @@
 /*
- * shell.h - a small prompt like the Erlang shell's, and demo narration.
+ * shell.h - a small prompt like the Erlang shell's, demo narration, and the
+ * main() every stage program shares.
  *
  * A stage describes its commands in a table; the shell parses a line into
  * words, finds the command, checks how many arguments it got and runs it.
@@ -82,6 +83,24 @@ int shell_int_arg(FILE *out, const char *cmd, const char *arg, int64_t *v);
  * Returns NONE if the word is too long for an atom (255 bytes). */
 term shell_parse_term(const char *word);
 
+/* ---- Results ------------------------------------------------------------- */
+
+/* Prints a bad argument of command cmd to out, as
+ *   ** trace: "x" is neither on nor off (type help for the commands)
+ * with the printf-formatted fmt in the middle; fmt should name the bad input.
+ * Returns SHELL_BADARGS, for run to return. */
+int shell_bad_arg(FILE *out, const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prints t and a newline to out, as the Erlang shell shows a value.
+ * Returns SHELL_OK, for run to return. */
+int shell_show(FILE *out, term t);
+
+/* Prints the exit a failed call raises in Erlang, {Why, MFA}:
+ *   ** exception exit: {noproc,{gen_server,call,[counter,read]}}
+ * Returns SHELL_ERROR, for run to return. */
+int shell_exit(FILE *out, term why, term mfa);
+
 /* ---- Narration for demos ------------------------------------------------- */
 
 /* Prints a line of narration to stdout as an Erlang comment: "%% ...". */
@@ -95,5 +114,17 @@ void demo_show_term(const char *expr, term value);
  * exceptions and timeouts: "** exception error: ..."). */
 void demo_show_text(const char *expr, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* ---- A stage's main ------------------------------------------------------ */
+
+/* The whole main() of a stage's program, named prog in messages:
+ *   prog            starts the runtime, runs demo(), stops the runtime
+ *   prog --shell    the same around shell_loop(sh, stdin, stdout)
+ *   prog --help     prints the usage to stdout
+ * Returns the exit status: demo's or shell_loop's result; 0 for --help;
+ * 64 (EX_USAGE) after printing the unknown option and the usage to stderr;
+ * 70 (EX_SOFTWARE) after printing why if erl_start failed. */
+int stage_main(int argc, char **argv, const char *prog, const struct shell *sh,
+               int (*demo)(void));
 
 #endif
