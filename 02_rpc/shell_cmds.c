@@ -92,15 +92,11 @@ static int cmd_stray(int argc, char **argv, FILE *out)
 {
     (void)argc;
     term t = shell_parse_term(argv[1]);
-    if (is_none(t)) {
-        fprintf(out, "** stray: \"%.32s...\" is too long for an atom "
-                "(type help for the commands)\n", argv[1]);
-        return SHELL_BADARGS;
-    }
+    if (is_none(t))
+        return shell_bad_arg(out, argv[0], "\"%.32s...\" is too long for an atom",
+                             argv[1]);
     erl_send(erl_self(), t);
-    term_print(out, t);
-    fputc('\n', out);
-    return SHELL_OK;
+    return shell_show(out, t);
 }
 
 /* ---- counter_lite -------------------------------------------------------- */

@@ -13,23 +13,12 @@
 #include "shell_cmds.h"
 #include "sys.h"
 
-/* Prints the exit a failed gen_server call raises in Erlang:
+/* Prints the exit a failed gen_server:call(Args...) raises in Erlang:
  *   ** exception exit: {noproc,{gen_server,call,[counter,read]}}
  * Returns SHELL_ERROR. */
-static int call_exit(FILE *out, term why, const char *fn, term args)
+static int call_exit(FILE *out, term why, term args)
 {
-    fputs("** exception exit: ", out);
-    term_print(out, TUPLE(why, TUPLE(ATOM("gen_server"), atom_from(fn), args)));
-    fputc('\n', out);
-    return SHELL_ERROR;
-}
-
-/* Prints t and a newline. Returns SHELL_OK. */
-static int show(FILE *out, term t)
-{
-    term_print(out, t);
-    fputc('\n', out);
-    return SHELL_OK;
+    return shell_exit(out, why, TUPLE(ATOM("gen_server"), ATOM("call"), args));
 }
 
 static int cmd_start(int argc, char **argv, FILE *out)
@@ -38,10 +27,10 @@ static int cmd_start(int argc, char **argv, FILE *out)
     term error;
     term pid = counter_start_link(&error);
     if (is_none(pid)) {
-        show(out, TUPLE(ATOM("error"), error));
+        shell_show(out, TUPLE(ATOM("error"), error));
         return SHELL_ERROR;
     }
-    return show(out, TUPLE(ATOM("ok"), pid));
+    return shell_show(out, TUPLE(ATOM("ok"), pid));
 }
 
 static int cmd_tick(int argc, char **argv, FILE *out)
@@ -51,7 +40,7 @@ static int cmd_tick(int argc, char **argv, FILE *out)
     if (shell_int_arg(out, argv[0], argv[1], &n) < 0)
         return SHELL_BADARGS;
     counter_tick(n);
-    return show(out, ATOM("ok"));
+    return shell_show(out, ATOM("ok"));
 }
 
 static int cmd_read(int argc, char **argv, FILE *out)
@@ -60,23 +49,22 @@ static int cmd_read(int argc, char **argv, FILE *out)
     term error;
     term count = counter_read(&error);
     if (is_none(count))
-        return call_exit(out, error, "call",
-                         LIST(COUNTER, ATOM("read")));
-    return show(out, count);
+        return call_exit(out, error, LIST(COUNTER, ATOM("read")));
+    return shell_show(out, count);
 }
 
 static int cmd_stop(int argc, char **argv, FILE *out)
 {
     (void)argc, (void)argv;
     counter_stop();
-    return show(out, ATOM("ok"));
+    return shell_show(out, ATOM("ok"));
 }
 
 static int cmd_crash(int argc, char **argv, FILE *out)
 {
     (void)argc, (void)argv;
     counter_crash();
-    return show(out, ATOM("ok"));
+    return shell_show(out, ATOM("ok"));
 }
 
 static int cmd_slow(int argc, char **argv, FILE *out)
@@ -85,33 +73,26 @@ static int cmd_slow(int argc, char **argv, FILE *out)
     int64_t ms;
     if (shell_int_arg(out, argv[0], argv[1], &ms) < 0)
         return SHELL_BADARGS;
-    if (ms < 0 || ms > 60000) {
-        fprintf(out, "** slow: %s ms is outside 0..60000 (type help for the "
-                "commands)\n", argv[1]);
-        return SHELL_BADARGS;
-    }
+    if (ms < 0 || ms > 60000)
+        return shell_bad_arg(out, argv[0], "%s ms is outside 0..60000", argv[1]);
     term error;
     term reply = counter_slow((int)ms, GEN_DEFAULT_TIMEOUT, &error);
     if (is_none(reply))
-        return call_exit(out, error, "call",
-                         LIST(COUNTER, TUPLE(ATOM("sleep"), INT(ms)),
-                              INT(GEN_DEFAULT_TIMEOUT)));
-    return show(out, reply);
+        return call_exit(out, error, LIST(COUNTER, TUPLE(ATOM("sleep"), INT(ms)),
+                                          INT(GEN_DEFAULT_TIMEOUT)));
+    return shell_show(out, reply);
 }
 
 static int cmd_trace(int argc, char **argv, FILE *out)
 {
     (void)argc;
     bool on = strcmp(argv[1], "on") == 0;
-    if (!on && strcmp(argv[1], "off") != 0) {
-        fprintf(out, "** trace: \"%s\" is neither on nor off (type help for "
-                "the commands)\n", argv[1]);
-        return SHELL_BADARGS;
-    }
+    if (!on && strcmp(argv[1], "off") != 0)
+        return shell_bad_arg(out, argv[0], "\"%s\" is neither on nor off", argv[1]);
     term error;
     if (sys_trace(COUNTER, on, GEN_DEFAULT_TIMEOUT, &error) < 0)
-        return call_exit(out, error, "call", LIST(COUNTER, ATOM("trace")));
-    return show(out, ATOM("ok"));
+        return call_exit(out, error, LIST(COUNTER, ATOM("trace")));
+    return shell_show(out, ATOM("ok"));
 }
 
 static int cmd_state(int argc, char **argv, FILE *out)
@@ -120,8 +101,8 @@ static int cmd_state(int argc, char **argv, FILE *out)
     term error;
     term state = sys_get_state(COUNTER, GEN_DEFAULT_TIMEOUT, &error);
     if (is_none(state))
-        return call_exit(out, error, "call", LIST(COUNTER, ATOM("get_state")));
-    return show(out, state);
+        return call_exit(out, error, LIST(COUNTER, ATOM("get_state")));
+    return shell_show(out, state);
 }
 
 /* stats [on|off|get]: sys:statistics(counter, true | false | get). */
@@ -132,16 +113,13 @@ static int cmd_stats(int argc, char **argv, FILE *out)
                 : strcmp(arg, "off") == 0 ? ATOM("false")
                 : strcmp(arg, "get") == 0 ? ATOM("get")
                                           : NONE;
-    if (is_none(flag)) {
-        fprintf(out, "** stats: \"%s\" is not on, off or get (type help for "
-                "the commands)\n", arg);
-        return SHELL_BADARGS;
-    }
+    if (is_none(flag))
+        return shell_bad_arg(out, argv[0], "\"%s\" is not on, off or get", arg);
     term error;
     term reply = sys_statistics(COUNTER, flag, GEN_DEFAULT_TIMEOUT, &error);
     if (is_none(reply))
-        return call_exit(out, error, "call", LIST(COUNTER, ATOM("statistics")));
-    return show(out, reply);
+        return call_exit(out, error, LIST(COUNTER, ATOM("statistics")));
+    return shell_show(out, reply);
 }
 
 static const struct shell_cmd cmds[] = {

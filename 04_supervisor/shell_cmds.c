@@ -12,21 +12,12 @@
 #include "counter_sup.h"
 #include "shell_cmds.h"
 
-/* Prints t and a newline. Returns SHELL_OK. */
-static int show(FILE *out, term t)
+/* Prints the exit a failed gen_server:call(Args...) raises in Erlang:
+ *   ** exception exit: {noproc,{gen_server,call,[counter,read]}}
+ * Returns SHELL_ERROR. */
+static int call_exit(FILE *out, term why, term args)
 {
-    term_print(out, t);
-    fputc('\n', out);
-    return SHELL_OK;
-}
-
-/* Prints "** exception exit: {Why,{Module,Function,Args}}". Returns SHELL_ERROR. */
-static int call_exit(FILE *out, term why, term mfa)
-{
-    fputs("** exception exit: ", out);
-    term_print(out, TUPLE(why, mfa));
-    fputc('\n', out);
-    return SHELL_ERROR;
+    return shell_exit(out, why, TUPLE(ATOM("gen_server"), ATOM("call"), args));
 }
 
 static int cmd_start(int argc, char **argv, FILE *out)
@@ -37,10 +28,10 @@ static int cmd_start(int argc, char **argv, FILE *out)
     term error;
     term pid = counter_sup_start_link(initial, &error);
     if (is_none(pid)) {
-        show(out, TUPLE(ATOM("error"), error));
+        shell_show(out, TUPLE(ATOM("error"), error));
         return SHELL_ERROR;
     }
-    return show(out, TUPLE(ATOM("ok"), pid));
+    return shell_show(out, TUPLE(ATOM("ok"), pid));
 }
 
 static int cmd_tick(int argc, char **argv, FILE *out)
@@ -50,7 +41,7 @@ static int cmd_tick(int argc, char **argv, FILE *out)
     if (shell_int_arg(out, argv[0], argv[1], &n) < 0)
         return SHELL_BADARGS;
     counter_tick(n);
-    return show(out, ATOM("ok"));
+    return shell_show(out, ATOM("ok"));
 }
 
 static int cmd_read(int argc, char **argv, FILE *out)
@@ -59,9 +50,8 @@ static int cmd_read(int argc, char **argv, FILE *out)
     term error;
     term count = counter_read(&error);
     if (is_none(count))
-        return call_exit(out, error, TUPLE(ATOM("gen_server"), ATOM("call"),
-                                           LIST(COUNTER, ATOM("read"))));
-    return show(out, count);
+        return call_exit(out, error, LIST(COUNTER, ATOM("read")));
+    return shell_show(out, count);
 }
 
 /* After a crash aimed at old: waits for the restart and says what happened. */
@@ -71,7 +61,7 @@ static int after_crash(FILE *out, term old, term result)
         fputs("** no process is registered as counter (type start)\n", out);
         return SHELL_ERROR;
     }
-    show(out, result);
+    shell_show(out, result);
     term error;
     term pid = counter_sup_await_restart(old, &error);
     char a[64], b[256];
@@ -124,9 +114,8 @@ static int cmd_children(int argc, char **argv, FILE *out)
     term error;
     term kids = supervisor_which_children(COUNTER_SUP, &error);
     if (is_none(kids))
-        return call_exit(out, error, TUPLE(ATOM("gen_server"), ATOM("call"),
-                                           LIST(COUNTER_SUP, ATOM("which_children"))));
-    show(out, kids);
+        return call_exit(out, error, LIST(COUNTER_SUP, ATOM("which_children")));
+    shell_show(out, kids);
     erl_drop(kids);
     return SHELL_OK;
 }
@@ -136,8 +125,7 @@ static int cmd_tree(int argc, char **argv, FILE *out)
     (void)argc, (void)argv;
     term error;
     if (counter_sup_draw(out, &error) < 0)
-        return call_exit(out, error, TUPLE(ATOM("gen_server"), ATOM("call"),
-                                           LIST(COUNTER_SUP, ATOM("which_children"))));
+        return call_exit(out, error, LIST(COUNTER_SUP, ATOM("which_children")));
     return SHELL_OK;
 }
 
@@ -146,9 +134,9 @@ static int cmd_shutdown(int argc, char **argv, FILE *out)
     (void)argc, (void)argv;
     term error;
     if (supervisor_stop(COUNTER_SUP, ATOM("normal"), 10000, &error) < 0)
-        return call_exit(out, error, TUPLE(ATOM("proc_lib"), ATOM("stop"),
-                                           LIST(COUNTER_SUP)));
-    return show(out, ATOM("ok"));
+        return shell_exit(out, error, TUPLE(ATOM("proc_lib"), ATOM("stop"),
+                                            LIST(COUNTER_SUP)));
+    return shell_show(out, ATOM("ok"));
 }
 
 static const struct shell_cmd cmds[] = {
