@@ -4,7 +4,9 @@
  * Run: make -C tests test-core   (or build/plain/tests/test_core_process --verbose)
  *
  * Under the sanitizers (ERL_SANITIZE) the 100 000-process churn and the
- * pid-reuse churn run a quarter of their counts: see SAN_DIVISOR.
+ * pid-reuse churn run a quarter of their counts (a twentieth under
+ * ThreadSanitizer), and 2000 processes wait at once instead of 10 000 under
+ * ThreadSanitizer: see SAN_DIVISOR and WAITING_PROCS in test_util.h.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
