@@ -102,10 +102,12 @@ static void demo_sys(void)
     demo_say("sys looks inside a running server. Trace on, then tick and read:");
     sys_trace(COUNTER, true, GEN_DEFAULT_TIMEOUT, NULL);
     demo_show_term("sys:trace(counter, true).", ATOM("ok"));
+    demo_show_term("counter:tick(5).", ATOM("ok"));  /* before the *DBG* lines */
     counter_tick(5);
-    demo_show_term("counter:tick(5).", ATOM("ok"));
-    show_read();
-    sys_trace(COUNTER, false, GEN_DEFAULT_TIMEOUT, NULL);
+    term error;
+    term count = counter_read(&error);
+    sys_trace(COUNTER, false, GEN_DEFAULT_TIMEOUT, NULL);  /* *DBG* lines done */
+    demo_show_term("counter:read().", count);
     demo_show_term("sys:trace(counter, false).", ATOM("ok"));
     demo_show_term("sys:get_state(counter).",
                    sys_get_state(COUNTER, GEN_DEFAULT_TIMEOUT, NULL));
