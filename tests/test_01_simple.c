@@ -8,9 +8,10 @@
 
 #include "01_simple/counter.h"
 #include "01_simple/shell_cmds.h"
+#include "test_util.h"
 
-static void setup(void) { cr_assert_eq(erl_start(NULL), 0); }
-static void teardown(void) { erl_stop(); }
+static void setup(void) { start_runtime(); }
+static void teardown(void) { stop_runtime(); }
 
 /* Waits until the process registered as counter has ended. */
 static void stop_and_wait(void)
@@ -184,25 +185,20 @@ Test(weakness, after_a_stray_every_read_is_one_reply_behind)
 
 TestSuite(shell, .init = setup, .fini = teardown, .timeout = 30);
 
-/* Runs one line in the stage's shell; *text gets what it printed (free it). */
-static enum shell_status run(const char *line, char **text)
+/* Runs line in the stage's shell and returns what it printed (free it),
+ * asserting the line's status. */
+static char *run(const char *line, enum shell_status status)
 {
-    size_t len;
-    FILE *out = open_memstream(text, &len);
-    cr_assert_not_null(out);
-    enum shell_status st = shell_exec(&counter_shell, line, out);
-    fclose(out);
-    return st;
+    enum shell_status st;
+    char *text = shell_output(&counter_shell, line, &st);
+    cr_assert_eq(st, status, "\"%.40s\": status %d, want %d", line, st, status);
+    return text;
 }
 
 /* Runs line and asserts its status and exact output. */
 static void expect(const char *line, enum shell_status status, const char *want)
 {
-    char *text;
-    enum shell_status st = run(line, &text);
-    cr_assert_eq(st, status, "\"%s\": status %d, want %d", line, st, status);
-    cr_assert_str_eq(text, want, "\"%s\"", line);
-    free(text);
+    expect_shell(&counter_shell, line, status, want);
 }
 
 Test(shell, counter_session_prints_what_erl_prints)
@@ -312,8 +308,7 @@ Test(shell, quit_and_q_quit)
 
 Test(shell, help_lists_stage_commands_and_builtins)
 {
-    char *text;
-    cr_assert_eq(run("help", &text), SHELL_OK);
+    char *text = run("help", SHELL_OK);
     const char *want[] = {"tick N", "stray TERM", "read", "start", "stop",
                           "  i ", "regs", "flush", "help", "quit"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
@@ -323,18 +318,18 @@ Test(shell, help_lists_stage_commands_and_builtins)
 
 Test(shell, regs_and_i_show_the_counter)
 {
-    char pid[32], *text;
+    char pid[32];
     expect("start", SHELL_OK, "true\n");
     term_format(pid, sizeof pid, erl_whereis(ATOM("counter")));
-    cr_assert_eq(run("regs", &text), SHELL_OK);
-    cr_assert_not_null(strstr(text, "counter"));
-    cr_assert_not_null(strstr(text, pid));
-    free(text);
-    cr_assert_eq(run("i", &text), SHELL_OK);
-    char *row = strstr(text, pid);
-    cr_assert_not_null(row, "i lacks %s:\n%s", pid, text);
+    char *regs = run("regs", SHELL_OK);
+    cr_assert_not_null(strstr(regs, "counter"));
+    cr_assert_not_null(strstr(regs, pid));
+    free(regs);
+    char *procs = run("i", SHELL_OK);
+    char *row = strstr(procs, pid);
+    cr_assert_not_null(row, "i lacks %s:\n%s", pid, procs);
     cr_assert_not_null(strstr(row, "counter_loop"));
-    free(text);
+    free(procs);
 }
 
 Test(shell, line_too_long_is_refused)
@@ -342,22 +337,14 @@ Test(shell, line_too_long_is_refused)
     char line[SHELL_MAX_LINE + 8];
     memset(line, 'x', sizeof line - 1);
     line[sizeof line - 1] = '\0';
-    char *text;
-    cr_assert_eq(run(line, &text), SHELL_BADARGS);
+    char *text = run(line, SHELL_BADARGS);
     cr_assert_not_null(strstr(text, "line too long"));
     free(text);
 }
 
 Test(shell, loop_numbers_prompts_and_stops_at_eof)
 {
-    char input[] = "start\n\ntick 4\nbogus\nread\n";
-    FILE *in = fmemopen(input, strlen(input), "r");
-    char *text;
-    size_t len;
-    FILE *out = open_memstream(&text, &len);
-    cr_assert_eq(shell_loop(&counter_shell, in, out), 0);
-    fclose(out);
-    fclose(in);
+    char *text = shell_session(&counter_shell, "start\n\ntick 4\nbogus\nread\n");
     char want[512];
     snprintf(want, sizeof want,
              "%s\n1> true\n2> 2> ok\n3> ** unknown command: \"bogus\" "
@@ -369,14 +356,7 @@ Test(shell, loop_numbers_prompts_and_stops_at_eof)
 
 Test(shell, loop_stops_at_quit)
 {
-    char input[] = "quit\nstart\n";
-    FILE *in = fmemopen(input, strlen(input), "r");
-    char *text;
-    size_t len;
-    FILE *out = open_memstream(&text, &len);
-    cr_assert_eq(shell_loop(&counter_shell, in, out), 0);
-    fclose(out);
-    fclose(in);
+    char *text = shell_session(&counter_shell, "quit\nstart\n");
     cr_assert(is_none(erl_whereis(ATOM("counter"))), "start ran after quit");
     free(text);
 }

@@ -11,9 +11,10 @@
 #include "02_rpc/gen_server_lite.h"
 #include "02_rpc/rpc.h"
 #include "02_rpc/shell_cmds.h"
+#include "test_util.h"
 
-static void setup(void) { cr_assert_eq(erl_start(NULL), 0); }
-static void teardown(void) { erl_stop(); }
+static void setup(void) { start_runtime(); }
+static void teardown(void) { stop_runtime(); }
 
 /* Stops the process registered as name with stop() and waits until it has
  * ended normally. Returns its pid. */
@@ -354,15 +355,7 @@ TestSuite(shell, .init = setup, .fini = teardown, .timeout = 30);
 /* Runs line in the stage's shell and asserts its status and exact output. */
 static void expect(const char *line, enum shell_status status, const char *want)
 {
-    char *text;
-    size_t len;
-    FILE *out = open_memstream(&text, &len);
-    cr_assert_not_null(out);
-    enum shell_status st = shell_exec(&counter_shell, line, out);
-    fclose(out);
-    cr_assert_eq(st, status, "\"%s\": status %d, want %d", line, st, status);
-    cr_assert_str_eq(text, want, "\"%s\"", line);
-    free(text);
+    expect_shell(&counter_shell, line, status, want);
 }
 
 Test(shell, counter_session_prints_what_erl_prints)

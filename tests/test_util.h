@@ -1,10 +1,11 @@
 /*
- * test_util.h - helpers the core's suites share.
+ * test_util.h - helpers the suites share.
  *
  * Fixtures that start and stop the runtime, waiting for a message or a
- * death with a generous deadline, a clock, and "agent": a process the test
+ * death with a generous deadline, a clock, "agent": a process the test
  * thread drives by messages (link, trap exits, crash, answer pings), so a
- * suite can put a process in any state and watch what happens to it.
+ * suite can put a process in any state and watch what happens to it, and
+ * running lines in a stage's shell.
  *
  * Everything here is static, because tests/Makefile links each suite from
  * its own .c file alone.
@@ -14,22 +15,16 @@
 
 #include <criterion/criterion.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "erl.h"
+#include "shell.h"
 
 #ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/lsan_interface.h>
-#include <stdlib.h>
-
-/* Criterion's runner, the process that starts the test processes, leaks 48
- * bytes now and then (libcriterion 2.4.1), and LeakSanitizer would then fail
- * a suite whose every test passed. So the runner's own allocations are not
- * looked at; the test processes, which BoxFort marks with BXFI_MAP, are. */
-__attribute__((constructor)) static void ignore_the_runners_leaks(void) {
-    if (!getenv("BXFI_MAP"))
-        __lsan_disable();
-}
+#include <sanitizer/lsan_interface.h>   /* the leak check in stop_and_check_leaks */
 #endif
 
 /* How long a test waits for something that must happen, in ms. Generous
@@ -248,6 +243,45 @@ static inline term await_forwarded(term pid, const char *what) {
     term msg;
     await(TUPLE(ATOM("got"), pid, VAR(&msg)), what);
     return msg;
+}
+
+/* ---- Stage shells -------------------------------------------------------- */
+
+/* Runs line in the shell sh and returns what it printed, which the caller
+ * frees; *status gets the line's status. */
+static inline char *shell_output(const struct shell *sh, const char *line,
+                                 enum shell_status *status) {
+    char *text;
+    size_t len;
+    FILE *out = open_memstream(&text, &len);
+    cr_assert_not_null(out, "open_memstream failed");
+    *status = shell_exec(sh, line, out);
+    fclose(out);
+    return text;
+}
+
+/* Runs line in sh and asserts its status and exact output. */
+static inline void expect_shell(const struct shell *sh, const char *line,
+                                enum shell_status status, const char *want) {
+    enum shell_status st;
+    char *text = shell_output(sh, line, &st);
+    cr_assert_eq(st, status, "\"%s\": status %d, want %d", line, st, status);
+    cr_assert_str_eq(text, want, "\"%s\"", line);
+    free(text);
+}
+
+/* Runs shell_loop over the lines in input, asserts it returned 0, and
+ * returns what it printed, which the caller frees. */
+static inline char *shell_session(const struct shell *sh, const char *input) {
+    char *text;
+    size_t len;
+    FILE *in = fmemopen((void *)input, strlen(input), "r");
+    FILE *out = open_memstream(&text, &len);
+    cr_assert(in && out, "fmemopen or open_memstream failed");
+    cr_assert_eq(shell_loop(sh, in, out), 0);
+    fclose(out);
+    fclose(in);
+    return text;
 }
 
 #endif
