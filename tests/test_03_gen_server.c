@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "03_gen_server/counter.h"
+#include "03_gen_server/shell_cmds.h"
 #include "common/sys.h"
 #include "test_util.h"
 
@@ -745,4 +746,55 @@ Test(counter, many_calls_and_casts_keep_count)
             erl_heap_release(mark);
         }
     }
+}
+
+/* ---- The shell ----------------------------------------------------------- */
+
+TestSuite(shell, .init = setup, .fini = teardown, .timeout = 30);
+
+/* Runs line in the stage's shell and asserts its status and exact output. */
+static void expect(const char *line, enum shell_status status, const char *want)
+{
+    expect_shell(&counter_shell, line, status, want);
+}
+
+Test(shell, session_prints_what_erl_prints)
+{
+    char want[64];
+    enum shell_status st;
+    char *text = shell_output(&counter_shell, "start", &st);
+    cr_assert_eq(st, SHELL_OK);
+    snprintf(want, sizeof want, "{ok,%s}\n", FMT(erl_whereis(COUNTER)));
+    cr_assert_str_eq(text, want);
+    free(text);
+    expect("tick 2", SHELL_OK, "ok\n");
+    expect("read", SHELL_OK, "2\n");
+    expect("state", SHELL_OK, "2\n");
+    expect("slow 0", SHELL_OK, "ok\n");
+    term ref = erl_monitor(COUNTER);
+    expect("stop", SHELL_OK, "ok\n");
+    expect_down(ref, ATOM("normal"));
+    expect("read", SHELL_ERROR,
+           "** exception exit: {noproc,{gen_server,call,[counter,read]}}\n");
+}
+
+Test(shell, crash_reaches_the_shell_as_an_exit_message)
+{
+    term pid = counter_start_link(NULL);
+    expect("crash", SHELL_OK, "ok\n");
+    await(TUPLE(ATOM("EXIT"), pid, ATOM("boom")), "{'EXIT', Counter, boom}");
+    expect("read", SHELL_ERROR,
+           "** exception exit: {noproc,{gen_server,call,[counter,read]}}\n");
+}
+
+Test(shell, bad_input_is_named)
+{
+    expect("slow -1", SHELL_BADARGS,
+           "** slow: -1 ms is outside 0..60000 (type help for the commands)\n");
+    expect("trace maybe", SHELL_BADARGS,
+           "** trace: \"maybe\" is neither on nor off (type help for the commands)\n");
+    expect("stats all", SHELL_BADARGS,
+           "** stats: \"all\" is not on, off or get (type help for the commands)\n");
+    expect("tick 1.5", SHELL_BADARGS,
+           "** tick: \"1.5\" is not an integer (type help for the commands)\n");
 }

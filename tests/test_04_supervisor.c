@@ -7,6 +7,7 @@
 
 #include "04_supervisor/counter.h"
 #include "04_supervisor/counter_sup.h"
+#include "04_supervisor/shell_cmds.h"
 #include "test_util.h"
 
 /* Crash-and-restart cycles of the long test: the issue's 100000 in the
@@ -149,28 +150,28 @@ Test(restart, error_brings_it_back_at_the_initial_value)
     crash_and_check(10, counter_error);
 }
 
-Test(restart, division_by_zero_brings_it_back_at_the_initial_value)
+/* Faults the counter with fault, asserts it died with a reason matching
+ * pattern and came back; then checks a second fault with crash_and_check. */
+static void fault_and_check(term (*fault)(void), term pattern)
 {
     sup_start(10);
     term old = erl_whereis(COUNTER);
     term ref = erl_monitor(old);
-    counter_divzero();
+    fault();
     term reason = await_down(ref);
-    cr_assert(is_atom_named(reason, "badarith"), "reason %s", FMT(reason));
+    cr_assert(match(reason, pattern), "reason %s", FMT(reason));
     cr_assert(is_pid(counter_sup_await_restart(old, NULL)));
-    crash_and_check(10, counter_divzero);
+    crash_and_check(10, fault);
+}
+
+Test(restart, division_by_zero_brings_it_back_at_the_initial_value)
+{
+    fault_and_check(counter_divzero, ATOM("badarith"));
 }
 
 Test(restart, null_pointer_brings_it_back_at_the_initial_value)
 {
-    sup_start(10);
-    term old = erl_whereis(COUNTER);
-    term ref = erl_monitor(old);
-    counter_nullptr();
-    term reason = await_down(ref);
-    cr_assert(match(reason, TUPLE(ATOM("signal"), ANY)), "reason %s", FMT(reason));
-    cr_assert(is_pid(counter_sup_await_restart(old, NULL)));
-    crash_and_check(10, counter_nullptr);
+    fault_and_check(counter_nullptr, TUPLE(ATOM("signal"), ANY));
 }
 
 Test(restart, stop_brings_a_permanent_counter_back)
@@ -230,4 +231,62 @@ Test(restart, many_cycles_restart_cleanly)
     cr_assert_eq(read_count(), 7);
     cr_assert_eq(erl_process_count(), procs, "processes leaked");
     cr_assert(term_eq(erl_whereis(COUNTER_SUP), sup));
+}
+
+/* ---- The shell ----------------------------------------------------------- */
+
+TestSuite(shell, .init = setup, .fini = teardown, .timeout = 30);
+
+/* Runs line in the stage's shell and asserts its status and exact output. */
+static void expect(const char *line, enum shell_status status, const char *want)
+{
+    expect_shell(&counter_shell, line, status, want);
+}
+
+Test(shell, session_prints_what_erl_prints)
+{
+    char want[128];
+    enum shell_status st;
+    char *text = shell_output(&counter_shell, "start 3", &st);
+    cr_assert_eq(st, SHELL_OK);
+    snprintf(want, sizeof want, "{ok,%s}\n", FMT(erl_whereis(COUNTER_SUP)));
+    cr_assert_str_eq(text, want);
+    free(text);
+    expect("tick 2", SHELL_OK, "ok\n");
+    expect("read", SHELL_OK, "5\n");
+    expect("shutdown", SHELL_OK, "ok\n");
+    expect("read", SHELL_ERROR,
+           "** exception exit: {noproc,{gen_server,call,[counter,read]}}\n");
+}
+
+Test(shell, kill_says_the_supervisor_restarted_it)
+{
+    sup_start(4);
+    char old[32], want[128];
+    term_format(old, sizeof old, erl_whereis(COUNTER));
+    enum shell_status st;
+    char *text = shell_output(&counter_shell, "kill", &st);
+    cr_assert_eq(st, SHELL_OK);
+    snprintf(want, sizeof want, "true\n%% counter %s died; counter_sup "
+             "restarted it as %s\n", old, FMT(erl_whereis(COUNTER)));
+    cr_assert_str_eq(text, want);
+    free(text);
+    expect("read", SHELL_OK, "4\n");
+}
+
+Test(shell, commands_without_a_supervisor_say_so)
+{
+    expect("kill", SHELL_ERROR, "** no process is registered as counter (type start)\n");
+    expect("children", SHELL_ERROR, "** exception exit: "
+           "{noproc,{gen_server,call,[counter_sup,which_children]}}\n");
+    expect("shutdown", SHELL_ERROR,
+           "** exception exit: {noproc,{proc_lib,stop,[counter_sup]}}\n");
+}
+
+Test(shell, bad_input_is_named)
+{
+    expect("start x", SHELL_BADARGS,
+           "** start: \"x\" is not an integer (type help for the commands)\n");
+    expect("kill now", SHELL_BADARGS, "** kill: unexpected argument \"now\" "
+           "(usage: kill; type help for the commands)\n");
 }
