@@ -184,8 +184,14 @@ size_t erl_registered(void (*fn)(term name, term pid, void *ctx), void *ctx);
 /* Processes alive right now. */
 size_t erl_process_count(void);
 
+/* Marks a rarely run function (a report, a trace) to be kept out of line,
+ * so that its buffers do not swell the stack frame of the loop that calls
+ * it: an idle process should touch a single page of its stack. */
+#define ERL_COLD __attribute__((noinline, cold))
+
 /* Marks a function whose fault is deliberate (a demo of a crash), so that the
- * undefined-behaviour sanitizer lets the hardware report it instead. */
-#define ERL_DELIBERATE_FAULT __attribute__((noinline, no_sanitize("undefined")))
+ * undefined-behaviour sanitizer lets the hardware report it instead, and the
+ * optimiser keeps it whole (noipa: no clone that drops an unused result). */
+#define ERL_DELIBERATE_FAULT __attribute__((noinline, noipa, no_sanitize("undefined")))
 
 #endif

@@ -70,19 +70,25 @@ void fiber_release(struct fiber *f) {
 
 /* ---- The stack pool ------------------------------------------------------ */
 
+/* Stacks come from slabs: large mappings carved in order, never written by
+ * the pool, so that a process's stack costs memory only for the pages it
+ * touches (an idle process touches one). The lowest STACK_RED_ZONE bytes of every
+ * stack are a red zone that stays zero, read but never written: a process
+ * that wrote there overflowed its stack. Reading an untouched page costs no
+ * memory: it maps the kernel's shared zero page. */
 #define STACKS_PER_SLAB 256
-#define CANARY 0x5AFE57ACC0FFEE11ull
 
-/* A mapping holding STACKS_PER_SLAB stacks, kept until the pool is freed. */
+/* A mapping holding STACKS_PER_SLAB stacks, kept until the pool is freed.
+ * Its first page holds this header; the stacks follow. */
 struct slab {
     struct slab *next;      /* the slab mapped before this one */
     size_t bytes;           /* length of the mapping */
+    size_t used;            /* stacks handed out, in order */
 };
 
 static struct {
     pthread_mutex_t lock;   /* guards everything below */
     size_t stack_size;      /* bytes per stack, a multiple of the page size */
-    char *free;             /* free stacks, linked through their lowest word */
     struct slab *slabs;     /* every mapping, newest first */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -93,7 +99,7 @@ void stack_pool_init(size_t size) {
 
 size_t stack_pool_size(void) { return pool.stack_size; }
 
-/* Maps a slab and threads its stacks onto the free list. Lock held. */
+/* Maps a new slab. Lock held. Returns 0, or -1 when out of memory. */
 static int add_slab(void) {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     size_t bytes = page + STACKS_PER_SLAB * pool.stack_size;
@@ -101,39 +107,37 @@ static int add_slab(void) {
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED)
         return -1;
-    struct slab *s = (struct slab *)m;  /* the first page describes the slab */
-    s->next = pool.slabs;
-    s->bytes = bytes;
+    struct slab *s = (struct slab *)m;
+    *s = (struct slab){.next = pool.slabs, .bytes = bytes, .used = 0};
     pool.slabs = s;
-    for (size_t i = STACKS_PER_SLAB; i-- > 0;) {
-        char *stack = m + page + i * pool.stack_size;
-        *(char **)stack = pool.free;
-        pool.free = stack;
-    }
     return 0;
 }
 
 char *stack_get(void) {
     pthread_mutex_lock(&pool.lock);
-    if (!pool.free && add_slab() < 0) {
+    if ((!pool.slabs || pool.slabs->used == STACKS_PER_SLAB) && add_slab() < 0) {
         pthread_mutex_unlock(&pool.lock);
         errno = ENOMEM;
         return NULL;
     }
-    char *stack = pool.free;
-    pool.free = *(char **)stack;
+    struct slab *s = pool.slabs;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *stack = (char *)s + page + s->used++ * pool.stack_size;
     pthread_mutex_unlock(&pool.lock);
-    return stack_reuse(stack);
+    return stack;
 }
 
 char *stack_reuse(char *stack) {
     san_stack_clean(stack, pool.stack_size);
-    *(uint64_t *)stack = CANARY;
     return stack;
 }
 
 bool stack_intact(const char *stack) {
-    return *(const uint64_t *)stack == CANARY;
+    const uint64_t *zone = (const uint64_t *)stack;
+    uint64_t any = 0;
+    for (size_t i = 0; i < STACK_RED_ZONE / sizeof *zone; i++)
+        any |= zone[i];
+    return any == 0;
 }
 
 void stack_pool_free(void) {
@@ -143,6 +147,5 @@ void stack_pool_free(void) {
         pool.slabs = s->next;
         munmap(s, s->bytes);
     }
-    pool.free = NULL;
     pthread_mutex_unlock(&pool.lock);
 }

@@ -39,6 +39,9 @@ void fiber_release(struct fiber *f);
 
 /* ---- The stack pool ------------------------------------------------------ */
 
+/* The lowest bytes of every stack, which a process must never reach. */
+#define STACK_RED_ZONE 64
+
 /* Sets the size of every stack (rounded up to pages) before the first
  * stack_get. */
 void stack_pool_init(size_t size);
@@ -46,16 +49,18 @@ void stack_pool_init(size_t size);
 /* The size of every stack, in bytes. */
 size_t stack_pool_size(void);
 
-/* A stack of the pool's size, or NULL with errno ENOMEM. Stacks come from large
- * mappings, not one each, to stay far below vm.max_map_count; untouched pages
- * cost no memory. */
+/* A fresh stack of the pool's size, or NULL with errno ENOMEM. Stacks come
+ * from large mappings, not one each, to stay far below vm.max_map_count; a
+ * stack costs memory only for the pages a process touches. A stack is not
+ * given back: the process slot that got it keeps it for its next process. */
 char *stack_get(void);
 
-/* Makes a stack that ran a process ready for the next one (its canary back,
- * the sanitizers' view of it clean). Returns it. This function can't fail. */
+/* Makes a stack that ran a process ready for the next one (the sanitizers'
+ * view of it clean). Returns it. This function can't fail. */
 char *stack_reuse(char *stack);
 
-/* True when the stack's lowest word still holds its canary. */
+/* True when the stack's red zone, its lowest bytes, is untouched: false
+ * means a process overflowed it. */
 bool stack_intact(const char *stack);
 
 /* Unmaps every stack. Only when no fiber runs. */

@@ -224,7 +224,7 @@ static const char *label(const struct server *s, char *buf, size_t n)
 
 /* Prints one *DBG* line when tracing: fmt_ is printf's, with the label first. */
 __attribute__((format(printf, 2, 3)))
-static void dbg_print(const struct server *s, const char *fmt_, ...)
+ERL_COLD static void dbg_print(const struct server *s, const char *fmt_, ...)
 {
     if (!s->dbg.trace)
         return;
@@ -237,7 +237,7 @@ static void dbg_print(const struct server *s, const char *fmt_, ...)
 }
 
 /* A message came in: trace it and count it. kind is "call", "cast" or NULL. */
-static void dbg_in(struct server *s, const char *kind, term msg, term from)
+ERL_COLD static void dbg_in(struct server *s, const char *kind, term msg, term from)
 {
     if (s->dbg.stats)
         s->dbg.in++;
@@ -254,7 +254,7 @@ static void dbg_in(struct server *s, const char *kind, term msg, term from)
 }
 
 /* A callback kept the server going with a new state. */
-static void dbg_state(const struct server *s)
+ERL_COLD static void dbg_state(const struct server *s)
 {
     char st[512];
     if (s->dbg.trace)
@@ -262,7 +262,7 @@ static void dbg_state(const struct server *s)
 }
 
 /* The loop sent a reply and goes on with state. */
-static void dbg_out(struct server *s, term reply, term from, term state)
+ERL_COLD static void dbg_out(struct server *s, term reply, term from, term state)
 {
     if (s->dbg.stats)
         s->dbg.out++;
@@ -282,7 +282,7 @@ static bool quiet_reason(term reason)
 }
 
 /* OTP's crash report, to stderr, in one write. */
-static void error_report(const struct server *s, term reason, term last, term state)
+ERL_COLD static void error_report(const struct server *s, term reason, term last, term state)
 {
     char who[64], m[512], st[512], r[512];
     fprintf(stderr,
@@ -387,6 +387,15 @@ static void handle_call(struct server *s, term msg, term req, term from)
     dbg_state(s);
 }
 
+/* OTP's warning for a message no handle_info is there to take. */
+ERL_COLD static void warn_unhandled(const struct server *s, term req)
+{
+    char who[64], m[512];
+    fprintf(stderr, "=WARNING REPORT====\n** Undefined handle_info in %s\n"
+            "** Unhandled message: %s\n",
+            label(s, who, sizeof who), fmt(m, sizeof m, req));
+}
+
 /* {'$gen_cast', Request}, or any other message when cast is false. */
 static void handle_async(struct server *s, term msg, term req, bool cast)
 {
@@ -395,10 +404,7 @@ static void handle_async(struct server *s, term msg, term req, bool cast)
     if (!fn && cast)
         undef(s, "handle_cast", LIST(req, s->state), msg);
     if (!fn) {
-        char who[64], m[512];
-        fprintf(stderr, "=WARNING REPORT====\n** Undefined handle_info in %s\n"
-                "** Unhandled message: %s\n",
-                label(s, who, sizeof who), fmt(m, sizeof m, req));
+        warn_unhandled(s, req);
         return;
     }
     gen_result r = fn(req, s->state);
@@ -411,7 +417,7 @@ static void handle_async(struct server *s, term msg, term req, bool cast)
 }
 
 /* Answers statistics get: {ok, [{start_time, {{Y,M,D},{H,Mi,S}}}, ...]}. */
-static void send_stats(const struct server *s, term from)
+ERL_COLD static void send_stats(const struct server *s, term from)
 {
     struct tm st, now;
     time_t t = time(NULL);
@@ -429,7 +435,7 @@ static void send_stats(const struct server *s, term from)
 }
 
 /* {debug, {statistics, Flag}}: true | false | get. */
-static void sys_stats(struct server *s, term from, term flag)
+ERL_COLD static void sys_stats(struct server *s, term from, term flag)
 {
     if (is_atom_named(flag, "get")) {
         if (s->dbg.stats)
@@ -445,7 +451,7 @@ static void sys_stats(struct server *s, term from, term flag)
 }
 
 /* get_status: OTP's shape, with binaries for its strings. */
-static void sys_status(struct server *s, term from)
+ERL_COLD static void sys_status(struct server *s, term from)
 {
     char who[64], header[128];
     snprintf(header, sizeof header, "Status for generic server %s",
@@ -462,7 +468,7 @@ static void sys_status(struct server *s, term from)
 }
 
 /* {change_code, Module, OldVsn, Extra}: Module is a table's address or 0. */
-static void sys_code_change(struct server *s, term from, term req)
+ERL_COLD static void sys_code_change(struct server *s, term from, term req)
 {
     const struct gen_server_module *mod =
         (const struct gen_server_module *)(intptr_t)element(2, req).u.integer;
@@ -486,7 +492,7 @@ static void sys_code_change(struct server *s, term from, term req)
 }
 
 /* {system, From, Request}: the sys module's requests, answered {Tag, Reply}. */
-static void handle_system(struct server *s, term msg, term from, term req)
+ERL_COLD static void handle_system(struct server *s, term msg, term from, term req)
 {
     term fn, arg, flag, reason;
     if (is_atom_named(req, "get_state")) {

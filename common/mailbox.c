@@ -186,9 +186,7 @@ void erl_yield(void) {
 /* A scheduled process waits for a signal or the deadline (0: none).
  * Returns false when the deadline passed. */
 static bool wait_scheduled(struct proc *p, int64_t deadline) {
-    if (deadline && now_ns() >= deadline)
-        return false;
-    p->deadline = deadline;
+    p->deadline = deadline;     /* a deadline already past fires at once */
     p->timed_out = false;
     sched_switch(p, SWITCH_WAIT);
     if (deadline)

@@ -22,6 +22,11 @@ struct scheduler {
     struct fiber fiber;         /* the thread's own stack, to come back to */
     _Atomic(struct proc *) running; /* the process it runs now, or NULL */
 
+    /* Only the scheduler's own thread touches these: */
+    struct proc *runnext;       /* woken by the process it runs: runs next,
+                                   without the queue's lock; NULL if none */
+    int streak;                 /* runs taken from runnext in a row */
+
     /* s->lock must be held when using these: */
     pthread_mutex_t lock;
     pthread_cond_t wake;        /* signalled when work arrives while asleep */
@@ -221,16 +226,45 @@ static void wake_helper(struct scheduler *self) {
     }
 }
 
+/* Puts p in s's runnext slot; whatever was there goes to the queue. */
+static void make_next(struct scheduler *s, struct proc *p) {
+    struct proc *old = s->runnext;
+    s->runnext = p;
+    if (old && push(s, old) > 1 && atomic_load(&sched.sleeping) > 0)
+        wake_helper(s);
+}
+
 void sched_enqueue(struct proc *p) {
     struct scheduler *s = this_sched;
+    if (s && current_proc) {    /* woken by the process s runs: it goes next */
+        make_next(s, p);
+        return;
+    }
     if (!s) {   /* a plain thread or a timer: go where p ran last */
         s = p->sched;
         if (!s)
             s = &sched.v[atomic_fetch_add(&sched.next, 1) % (unsigned)sched.n];
     }
-    /* A second runnable process on a busy scheduler is work for a sleeper. */
-    if (push(s, p) > 1 && s == this_sched && atomic_load(&sched.sleeping) > 0)
-        wake_helper(s);
+    push(s, p);
+}
+
+/* The next process s should run: runnext first, unless it has had its
+ * share in a row (two processes calling each other would keep the queue
+ * waiting forever), then the queue. */
+#define RUNNEXT_STREAK 64
+static struct proc *next_to_run(struct scheduler *s) {
+    struct proc *p = s->runnext;
+    if (p && s->streak < RUNNEXT_STREAK) {
+        s->runnext = NULL;
+        s->streak++;
+        return p;
+    }
+    s->streak = 0;
+    if (p) {
+        s->runnext = NULL;
+        push(s, p);
+    }
+    return pop(s);
 }
 
 /* ---- Running processes --------------------------------------------------- */
@@ -257,6 +291,17 @@ static void park(struct scheduler *s, struct proc *p) {
         push(s, p);
 }
 
+/* Panics when p overflowed its stack: its saved stack pointer is in the red
+ * zone now, or (checked once, when it exits, as reading the red zone costs a
+ * TLB miss) it wrote there at some time. A stack has no guard page: a
+ * million guard pages would exceed vm.max_map_count. */
+static void check_stack(struct proc *p) {
+    bool deep = (char *)p->fiber.sp < p->fiber.stack + STACK_RED_ZONE;
+    if (deep || (p->why == SWITCH_EXIT && !stack_intact(p->fiber.stack)))
+        panic("process %s <0.%u.%u> overflowed its %zu-byte stack", p->name,
+              (unsigned)(p->pid.u.id >> 32), (unsigned)p->pid.u.id, p->fiber.size);
+}
+
 /* Runs p until it yields, waits or exits. */
 static void run(struct scheduler *s, struct proc *p) {
     p->sched = s;
@@ -265,9 +310,7 @@ static void run(struct scheduler *s, struct proc *p) {
     fiber_switch(&s->fiber, &p->fiber, false);
     atomic_store_explicit(&s->running, NULL, memory_order_relaxed);
     current_proc = NULL;
-    if (!stack_intact(p->fiber.stack))
-        panic("process %s <0.%u.%u> overflowed its stack", p->name,
-              (unsigned)(p->pid.u.id >> 32), (unsigned)p->pid.u.id);
+    check_stack(p);
     switch (p->why) {
     case SWITCH_YIELD: push(s, p); break;
     case SWITCH_WAIT: park(s, p); break;
@@ -321,7 +364,7 @@ static void *scheduler_main(void *arg) {
     for (unsigned tick = 0; !atomic_load_explicit(&sched.shutdown, memory_order_relaxed); tick++) {
         if ((tick & 15) == 0)
             timers_run();
-        struct proc *p = pop(s);
+        struct proc *p = next_to_run(s);
         if (!p)
             p = find_work(s);
         if (p)
