@@ -31,8 +31,12 @@ static gen_result handle_call(term request, term from, term count)
 static gen_result handle_cast(term request, term count)
 {
     term n;
-    if (match(request, TUPLE(ATOM("tick"), VAR(&n))) && is_int(n))
-        return gen_noreply(INT(count.u.integer + n.u.integer));
+    int64_t sum;
+    if (match(request, TUPLE(ATOM("tick"), VAR(&n))) && is_int(n)) {
+        if (__builtin_add_overflow(count.u.integer, n.u.integer, &sum))
+            erl_exit_self(ATOM("badarith"));   /* C integers end; Erlang's don't */
+        return gen_noreply(INT(sum));
+    }
     if (is_atom_named(request, "stop"))
         return gen_stop(ATOM("normal"), count);     /* {stop, normal, N} */
     if (is_atom_named(request, "crash"))

@@ -734,6 +734,14 @@ Test(counter, slow_call_times_out)
     cr_assert(term_eq(counter_slow(0, WAIT_MS, NULL), ATOM("ok")));
 }
 
+Test(counter, tick_past_int64_max_stops_it_with_badarith)
+{
+    term pid = counter_start_link(NULL);
+    counter_tick(INT64_MAX);
+    counter_tick(1);
+    await(TUPLE(ATOM("EXIT"), pid, ATOM("badarith")), "{'EXIT', Counter, badarith}");
+}
+
 Test(counter, many_calls_and_casts_keep_count)
 {
     counter_start_link(NULL);

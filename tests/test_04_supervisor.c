@@ -174,6 +174,17 @@ Test(restart, null_pointer_brings_it_back_at_the_initial_value)
     fault_and_check(counter_nullptr, TUPLE(ATOM("signal"), ANY));
 }
 
+Test(restart, tick_past_int64_max_is_a_badarith_crash)
+{
+    sup_start(INT64_MAX);
+    term old = erl_whereis(COUNTER);
+    term ref = erl_monitor(old);
+    counter_tick(1);
+    expect_down(ref, ATOM("badarith"));
+    cr_assert(is_pid(counter_sup_await_restart(old, NULL)));
+    cr_assert_eq(read_count(), INT64_MAX);
+}
+
 Test(restart, stop_brings_a_permanent_counter_back)
 {
     sup_start(3);
