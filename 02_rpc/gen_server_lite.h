@@ -35,7 +35,9 @@ struct gen_server_lite_result {
 /* A callback module. */
 struct gen_server_lite_module {
     const char *name;   /* labels the process in listings (the shell's i) */
+    /* a call's Req and the state: the reply, the new state, whether to stop */
     struct gen_server_lite_result (*handle_call)(term request, term state);
+    /* a cast's Req and the state: the new state, whether to stop */
     struct gen_server_lite_result (*handle_cast)(term request, term state);
 };
 
