@@ -248,9 +248,9 @@ void sched_enqueue(struct proc *p) {
     push(s, p);
 }
 
-/* The next process s should run: runnext first, unless it has had its
- * share in a row (two processes calling each other would keep the queue
- * waiting forever), then the queue. */
+/* The next process s should run: runnext first, then the queue. Two
+ * processes calling each other would keep the queue waiting until their
+ * reductions run out; the streak bounds that wait to a few round trips. */
 #define RUNNEXT_STREAK 64
 static struct proc *next_to_run(struct scheduler *s) {
     struct proc *p = s->runnext;

@@ -80,6 +80,25 @@ static void hog_yielding(term arg) {
         erl_yield();
 }
 
+/* One of a pair that bounce a ball between them forever. Each wakes the
+ * other, so on one scheduler the other always runs next, and neither ever
+ * yields of its own accord. The first of the pair gets NONE, learns its
+ * partner and waits for the ball; the second serves. */
+static void bouncer(term partner) {
+    if (is_pid(partner)) {
+        erl_send(partner, TUPLE(ATOM("partner"), erl_self()));
+        erl_send(partner, ATOM("ball"));
+    } else {
+        term p;
+        erl_receive(TUPLE(ATOM("partner"), VAR(&p)), ERL_INFINITY);
+        partner = p;    /* a pid is a value: it outlives the message */
+    }
+    for (;;) {
+        erl_receive(ATOM("ball"), ERL_INFINITY);
+        erl_send(partner, ATOM("ball"));
+    }
+}
+
 /* Sends its argument, a pid, {note, Self}. */
 static void send_note(term to) { erl_send(to, TUPLE(ATOM("note"), erl_self())); }
 
@@ -384,6 +403,21 @@ Test(fairness, a_process_sending_to_itself_does_not_starve_two_schedulers,
 Test(fairness, a_yielding_process_does_not_starve_one_scheduler,
      .init = start_one_scheduler) {
     responder_answers_beside_hogs(hog_yielding);
+}
+
+Test(fairness, two_processes_calling_each_other_do_not_starve_one_scheduler,
+     .init = start_one_scheduler) {
+    term a = erl_spawn_opt("bouncer", bouncer, NONE, 0, NULL);
+    term b = erl_spawn_opt("bouncer", bouncer, a, 0, NULL);
+    term responder = agent_start();
+    for (int i = 0; i < 100; i++)
+        cr_assert(ping(responder), "ping %d went unanswered beside the bouncers", i);
+    term pair[] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        term ref = erl_monitor(pair[i]);
+        erl_exit(pair[i], ATOM("kill"));
+        expect_down(ref, ATOM("killed"));
+    }
 }
 
 /* ---- timing -------------------------------------------------------------- */
