@@ -21,17 +21,72 @@
 
 /* ---- Blocks -------------------------------------------------------------- */
 
+/* A scheduler thread's cache of free small blocks. */
+static _Thread_local struct {
+    struct heap_block *free;    /* free blocks, linked by next */
+    int n;                      /* how many */
+    bool on;                    /* a scheduler thread: the cache is used */
+} cache;
+
+void block_cache_start(void) { cache.on = true; }
+
+void block_cache_stop(void) {
+    while (cache.free) {
+        struct heap_block *b = cache.free;
+        cache.free = b->next;
+        free(b);
+    }
+    cache.n = 0;
+    cache.on = false;
+}
+
+/* A block with room for extra bytes of contents. */
+static struct heap_block *block_alloc(size_t extra) {
+    struct heap_block *b;
+    bool small = sizeof *b + extra <= BLOCK_SMALL;
+    if (small && cache.free) {
+        b = cache.free;
+        cache.free = b->next;
+        cache.n--;
+    } else {
+        b = malloc(small ? BLOCK_SMALL : sizeof *b + extra);
+        if (!b)
+            panic("out of memory for a %zu-byte message", extra);
+    }
+    b->small = small;
+    return b;
+}
+
+/* A block holding a copy of body: tried in a small block first, in one
+ * pass; measured and copied again only when it does not fit. */
+static struct heap_block *block_with(term body) {
+    struct heap_block *b = block_alloc(0);
+    b->body = term_copy_within(body, b->data, BLOCK_SMALL - sizeof *b);
+    if (is_none(b->body) && !is_none(body)) {
+        block_free(b);
+        b = block_alloc(term_heap_size(body));
+        b->body = term_copy_into(body, b->data);
+    }
+    return b;
+}
+
+void block_free(struct heap_block *b) {
+    if (b->small && cache.on && cache.n < BLOCK_CACHE_MAX) {
+        b->next = cache.free;
+        cache.free = b;
+        cache.n++;
+        return;
+    }
+    free(b);
+}
+
 struct heap_block *block_new(enum signal_kind kind, term from, term ref, term body) {
-    size_t extra = term_heap_size(body);
-    struct heap_block *b = malloc(sizeof *b + extra);
-    if (!b)
-        panic("out of memory for a %zu-byte message", extra);
+    struct heap_block *b = block_with(body);
     b->next = b->prev = NULL;
     b->kind = (uint8_t)kind;
     b->linked = false;
     b->from = from;
     b->ref = ref;
-    b->body = term_copy_into(body, b->data);
     return b;
 }
 
@@ -64,7 +119,7 @@ static void heap_unlink(struct proc *p, struct heap_block *b) {
 static void free_chain(struct heap_block *b) {
     while (b) {
         struct heap_block *next = b->next;
-        free(b);
+        block_free(b);
         b = next;
     }
 }
@@ -83,7 +138,7 @@ void erl_drop(term msg) {
     struct proc *p = proc_current();
     struct heap_block *b = block_of(msg);
     heap_unlink(p, b);
-    free(b);
+    block_free(b);
 }
 
 erl_heap_mark_t erl_heap_mark(void) { return proc_current()->heap_newest; }
@@ -93,7 +148,7 @@ void erl_heap_release(erl_heap_mark_t mark) {
     while (p->heap_newest && p->heap_newest != mark) {
         struct heap_block *b = p->heap_newest;
         heap_unlink(p, b);
-        free(b);
+        block_free(b);
     }
 }
 
@@ -115,7 +170,7 @@ bool signal_deliver(term pid, struct heap_block *b) {
     *p->inbox.tail = b;
     p->inbox.tail = &b->next;
     if (b->kind == SIG_MESSAGE)
-        atomic_fetch_add_explicit(&p->queue_len, 1, memory_order_relaxed);
+        count_add(&p->inbox_len, 1);
     else if (b->kind == SIG_EXIT)
         atomic_store(&p->exit_pending, true);
     bool wake = p->state == PROC_WAITING;
@@ -131,14 +186,19 @@ bool signal_deliver(term pid, struct heap_block *b) {
     return true;
 }
 
-bool signal_send(term pid, enum signal_kind kind, term ref, term body, bool linked) {
-    struct proc *me = proc_me();
+/* Sends a signal from me (NULL: a plain thread without a process). */
+static bool signal_send_from(struct proc *me, term pid, enum signal_kind kind,
+                             term ref, term body, bool linked) {
     struct heap_block *b = block_new(kind, me ? me->pid : NONE, ref, body);
     b->linked = linked;
     if (signal_deliver(pid, b))
         return true;
-    free(b);
+    block_free(b);
     return false;
+}
+
+bool signal_send(term pid, enum signal_kind kind, term ref, term body, bool linked) {
+    return signal_send_from(proc_me(), pid, kind, ref, body, linked);
 }
 
 void proc_spend(struct proc *p) {
@@ -162,8 +222,8 @@ int erl_send(term dest, term msg) {
         errno = EINVAL;
         return -1;
     }
-    signal_send(pid, SIG_MESSAGE, NONE, msg, false);
     struct proc *me = proc_me();
+    signal_send_from(me, pid, SIG_MESSAGE, NONE, msg, false);
     if (me)
         proc_spend(me);
     return 0;
@@ -219,12 +279,12 @@ static term take(struct proc *p, struct heap_block **at) {
     *at = b->next;
     if (p->queue.tail == &b->next)
         p->queue.tail = at;
-    atomic_fetch_sub_explicit(&p->queue_len, 1, memory_order_relaxed);
+    count_add(&p->queue_len, -1);
     term msg = b->body;
     if (term_is_boxed(msg))
         heap_link(p, b);
     else
-        free(b);
+        block_free(b);
     proc_spend(p);
     return msg;
 }
@@ -266,7 +326,7 @@ term erl_receive(term pattern, int timeout_ms) {
 }
 
 size_t erl_queue_len(void) {
-    return atomic_load(&proc_current()->queue_len);
+    return proc_queue_len(proc_current());
 }
 
 void erl_sleep(int ms) {

@@ -32,6 +32,7 @@ struct heap_block {
     struct heap_block *prev;    /* heap: the older block; mailbox: unused */
     uint8_t kind;               /* enum signal_kind */
     bool linked;                /* SIG_EXIT: sent because of a link, not exit/2 */
+    bool small;                 /* BLOCK_SMALL bytes: a block cache may keep it */
     term from;                  /* the sending process */
     term ref;                   /* MONITOR, DEMONITOR, DOWN: the reference */
     term body;                  /* MESSAGE: the message; EXIT, DOWN: reason */
@@ -113,10 +114,25 @@ struct proc {
     long timer_index;           /* position in the timer heap, -1 if none */
 
     /* Anyone may read these at any time: */
-    _Atomic size_t queue_len;   /* messages in inbox and queue (approximate) */
+    _Atomic size_t inbox_len;   /* messages in the inbox; written under p->lock */
+    _Atomic size_t queue_len;   /* messages in the queue; written by the process */
     _Atomic size_t link_count;  /* links.n, for listings */
     _Atomic bool exit_pending;  /* an exit signal waits in the inbox */
 };
+
+/* Adds d to a counter that one thread at a time writes (under a lock, or
+ * its owner's): a load and a store, not an atomic read-modify-write, which
+ * would cost a locked instruction per message. Readers see it whole. */
+static inline void count_add(_Atomic size_t *c, long d) {
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + (size_t)d,
+                          memory_order_relaxed);
+}
+
+/* Messages waiting for p: in its inbox and its queue (a snapshot). */
+static inline size_t proc_queue_len(struct proc *p) {
+    return atomic_load_explicit(&p->inbox_len, memory_order_relaxed) +
+           atomic_load_explicit(&p->queue_len, memory_order_relaxed);
+}
 
 /* The process running on this thread: a scheduled process, or the plain
  * thread's own; NULL for a scheduler between processes. */
@@ -170,8 +186,15 @@ void proc_free_slot(struct proc *p);
 /* The caller's process, creating a plain thread's on first use. */
 struct proc *proc_current(void);
 
+/* Counts erl_start and erl_stop calls; a thread's current_proc is valid
+ * only while its thread_generation is the runtime's. */
+extern uint64_t runtime_generation;
+extern _Thread_local uint64_t thread_generation;
+
 /* The caller's process, or NULL if it has none (yet). */
-struct proc *proc_me(void);
+static inline struct proc *proc_me(void) {
+    return thread_generation == runtime_generation ? current_proc : NULL;
+}
 
 /* Marks the calling thread as one of this runtime's schedulers. */
 void proc_scheduler_thread(void);
@@ -187,6 +210,26 @@ term registry_name_of(term pid);
 
 /* A new signal block holding a copy of body, or panics when out of memory. */
 struct heap_block *block_new(enum signal_kind kind, term from, term ref, term body);
+
+/* Frees a block, into this scheduler thread's cache when it is small. */
+void block_free(struct heap_block *b);
+
+/* Small blocks (most messages) are all BLOCK_SMALL bytes, and each scheduler
+ * thread keeps up to BLOCK_CACHE_MAX freed ones to reuse: no malloc, no free,
+ * and no trimming and refaulting of malloc's heap after every burst. The
+ * sanitizer builds keep none, so that every free is seen. */
+#define BLOCK_SMALL 256
+#ifdef ERL_SANITIZE
+#define BLOCK_CACHE_MAX 0
+#else
+#define BLOCK_CACHE_MAX 4096
+#endif
+
+/* Turns the calling thread's block cache on (schedulers only). */
+void block_cache_start(void);
+
+/* Frees the calling thread's cached blocks and turns its cache off. */
+void block_cache_stop(void);
 
 /* Puts b in the mailbox of the process pid names. Returns false (and keeps
  * b) when there is no such live process. */

@@ -32,7 +32,6 @@ static struct {
     struct proc *table;         /* max slots, mapped once */
     size_t max;                 /* slots in table */
     bool running;               /* between erl_start and erl_stop */
-    uint64_t generation;        /* counts erl_start calls */
     pthread_key_t thread_key;   /* ends a plain thread's process at its exit */
 
     /* procs.lock must be held when using these: */
@@ -45,8 +44,8 @@ static struct {
     _Atomic size_t live;        /* live processes, plain threads' included */
 } procs = {.lock = PTHREAD_MUTEX_INITIALIZER, .all_gone = PTHREAD_COND_INITIALIZER};
 
-/* The plain thread's process and the generation it belongs to. */
-static _Thread_local uint64_t thread_generation;
+_Thread_local uint64_t thread_generation;
+uint64_t runtime_generation;
 
 static term make_pid(uint32_t num, uint32_t serial) {
     return (term){.type = TERM_PID, .u.id = (uint64_t)num << 32 | serial};
@@ -209,11 +208,7 @@ term erl_spawn_opt(const char *name, erl_fn fn, term arg, int flags, term *ref) 
 
 /* ---- Plain threads ------------------------------------------------------- */
 
-void proc_scheduler_thread(void) { thread_generation = procs.generation; }
-
-struct proc *proc_me(void) {
-    return thread_generation == procs.generation ? current_proc : NULL;
-}
+void proc_scheduler_thread(void) { thread_generation = runtime_generation; }
 
 /* Ends a plain thread's process at the thread's exit. */
 static void thread_done(void *arg) {
@@ -247,7 +242,7 @@ static struct proc *thread_proc_new(void) {
     pthread_condattr_destroy(&ca);
     pthread_mutex_unlock(&p->lock);
     current_proc = p;
-    thread_generation = procs.generation;
+    thread_generation = runtime_generation;
     pthread_setspecific(procs.thread_key, p);
     return p;
 }
@@ -312,7 +307,7 @@ size_t erl_processes(void (*fn)(const struct erl_proc_info *, void *), void *ctx
             continue;   /* gone, as erl_is_alive says, once it is exiting */
         info.registered = registry_name_of(info.pid);
         info.status = status_name(p, state);
-        info.queue_len = atomic_load(&p->queue_len);
+        info.queue_len = proc_queue_len(p);
         info.links = atomic_load(&p->link_count);
         info.trap_exit = atomic_load(&p->trap_exit);
         count++;
@@ -359,7 +354,7 @@ int erl_start(const struct erl_options *opts) {
         goto error1;
     int n = opts && opts->schedulers > 0 ? opts->schedulers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     atomic_store(&runtime_stopping, false);
-    procs.generation++;
+    runtime_generation++;
     procs.running = true;
     if (sched_start(n > 0 ? n : 1) < 0)
         goto error2;
@@ -442,5 +437,5 @@ void erl_stop(void) {
     procs.free_ring = NULL;
     pthread_key_delete(procs.thread_key);
     procs.running = false;
-    procs.generation++;     /* every thread's old process is gone */
+    runtime_generation++;     /* every thread's old process is gone */
 }

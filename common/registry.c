@@ -22,7 +22,22 @@ struct name_entry {
 static struct {
     pthread_mutex_t lock;       /* guards buckets and every proc's registered */
     struct name_entry *buckets[BUCKETS];
-} names = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    _Atomic uint64_t generation;    /* bumped by every change to the table */
+} names = {.lock = PTHREAD_MUTEX_INITIALIZER, .generation = 1};
+
+/* The last name this thread looked up, valid while the table's generation
+ * is the same: a process casting to a name again and again (a counter's
+ * ticks) finds it without the lock. */
+static _Thread_local struct {
+    const char *atom;           /* the name looked up (the atom's pointer) */
+    term pid;                   /* what it named */
+    uint64_t generation;        /* names.generation then; 0: nothing cached */
+} last;
+
+/* Every change to the table goes through here, names.lock held. */
+static void changed(void) {
+    atomic_fetch_add_explicit(&names.generation, 1, memory_order_release);
+}
 
 static struct name_entry **bucket(term name) {
     unsigned h = 2166136261u;   /* FNV-1a over the atom's name */
@@ -59,6 +74,7 @@ int erl_register(term name, term pid) {
     if (!err) {
         *e = (struct name_entry){*bucket(name), name, pid};
         *bucket(name) = e;
+        changed();
         p->registered = name;
         atomic_store(&p->named, true);
     }
@@ -73,6 +89,7 @@ int erl_register(term name, term pid) {
 static void remove_entry(struct name_entry **e) {
     struct name_entry *gone = *e;
     *e = gone->next;
+    changed();
     struct proc *p = proc_lock_pid(gone->pid);
     if (p) {
         p->registered = NONE;
@@ -101,9 +118,15 @@ int erl_unregister(term name) {
 term erl_whereis(term name) {
     if (!is_atom(name))
         return NONE;
+    uint64_t now = atomic_load_explicit(&names.generation, memory_order_acquire);
+    if (last.generation == now && last.atom == name.u.atom)
+        return last.pid;
     pthread_mutex_lock(&names.lock);
     struct name_entry *e = *find(name);
     term pid = e ? e->pid : NONE;
+    last.atom = name.u.atom;
+    last.pid = pid;
+    last.generation = atomic_load_explicit(&names.generation, memory_order_relaxed);
     pthread_mutex_unlock(&names.lock);
     return pid;
 }
@@ -117,6 +140,7 @@ void registry_forget(struct proc *p) {
         struct name_entry **e = find(name);
         struct name_entry *gone = *e;
         *e = gone->next;
+        changed();
         free(gone);
         p->registered = NONE;
         atomic_store(&p->named, false);
@@ -165,5 +189,6 @@ void registry_clear(void) {
             free(e);
         }
     }
+    changed();
     pthread_mutex_unlock(&names.lock);
 }

@@ -198,11 +198,14 @@ static struct proc *pop(struct scheduler *s) {
     return p;
 }
 
-/* Takes a process from another scheduler's queue, or NULL. */
+/* Takes a process from another scheduler's queue, or NULL. A queue of one
+ * is left alone: its owner runs it next, and moving it would split two
+ * processes that talk to each other across two cores, where every message
+ * costs a trip between caches. */
 static struct proc *steal(struct scheduler *self) {
     for (int i = 1; i < sched.n; i++) {
         struct scheduler *v = &sched.v[(self->index + i) % sched.n];
-        if (atomic_load_explicit(&v->len, memory_order_relaxed) == 0)
+        if (atomic_load_explicit(&v->len, memory_order_relaxed) < 2)
             /* only a hint: pop decides under the lock */
             continue;
         struct proc *p = pop(v);
@@ -361,6 +364,7 @@ static void *scheduler_main(void *arg) {
     proc_scheduler_thread();
     fiber_of_thread(&s->fiber);
     crash_thread_init();
+    block_cache_start();
     for (unsigned tick = 0; !atomic_load_explicit(&sched.shutdown, memory_order_relaxed); tick++) {
         if ((tick & 15) == 0)
             timers_run();
@@ -372,6 +376,7 @@ static void *scheduler_main(void *arg) {
         else
             idle(s);
     }
+    block_cache_stop();
     crash_thread_exit();
     return NULL;
 }

@@ -71,9 +71,9 @@ static void queue_append(struct proc *p, struct heap_block *b) {
 /* Turns signal b into the message msg, appended to p's queue. */
 static void become_message(struct proc *p, struct heap_block *b, term msg) {
     struct heap_block *m = block_new(SIG_MESSAGE, b->from, NONE, msg);
-    free(b);
+    block_free(b);
     queue_append(p, m);
-    atomic_fetch_add_explicit(&p->queue_len, 1, memory_order_relaxed);
+    count_add(&p->queue_len, 1);
 }
 
 /* Puts rest back in front of the inbox, for the death that follows. */
@@ -113,6 +113,7 @@ static term take_signal(struct proc *p, struct heap_block *b) {
     switch (b->kind) {
     case SIG_MESSAGE:
         queue_append(p, b);
+        count_add(&p->queue_len, 1);
         return NONE;
     case SIG_EXIT: {
         bool counts;
@@ -122,7 +123,7 @@ static term take_signal(struct proc *p, struct heap_block *b) {
         if (counts && (atomic_load(&p->trap_exit) || !p->fn))
             become_message(p, b, TUPLE(ATOM("EXIT"), b->from, b->body));
         else
-            free(b);
+            block_free(b);
         return NONE;
     }
     case SIG_LINK:
@@ -152,7 +153,7 @@ static term take_signal(struct proc *p, struct heap_block *b) {
         return NONE;
     }
     }
-    free(b);
+    block_free(b);
     return NONE;
 }
 
@@ -162,6 +163,7 @@ bool proc_take_inbox(struct proc *p) {
     bool took = b != NULL;
     p->inbox.head = NULL;
     p->inbox.tail = &p->inbox.head;
+    atomic_store_explicit(&p->inbox_len, 0, memory_order_relaxed);
     atomic_store(&p->exit_pending, false);
     pthread_mutex_unlock(&p->lock);
     while (b) {
@@ -170,7 +172,7 @@ bool proc_take_inbox(struct proc *p) {
         if (!is_none(die)) {
             inbox_push_back(p, next);
             term reason = term_keep(die);   /* b may hold it */
-            free(b);
+            block_free(b);
             proc_die(reason);
         }
         b = next;
@@ -188,7 +190,7 @@ static void answer_pending(struct heap_block *b, term reason) {
             signal_send(b->from, SIG_EXIT, NONE, reason, true);
         else if (b->kind == SIG_MONITOR)
             signal_send(b->from, SIG_DOWN, b->ref, reason, false);
-        free(b);
+        block_free(b);
         b = next;
     }
 }
@@ -224,7 +226,7 @@ void signals_free(struct proc *p) {
     pthread_mutex_unlock(&p->lock);
     while (b) {
         struct heap_block *next = b->next;
-        free(b);
+        block_free(b);
         b = next;
     }
 }
@@ -246,7 +248,7 @@ static void exit_from_nowhere(struct proc *p, term pid, term reason) {
     b->linked = true;
     relations_add(&p->links, pid, NONE);    /* consumed by the signal */
     if (!signal_deliver(p->pid, b))
-        free(b);
+        block_free(b);
 }
 
 int erl_link(term pid) {
@@ -283,7 +285,7 @@ term erl_monitor(term target) {
         /* Already gone: the 'DOWN' comes at once, reason noproc. */
         struct heap_block *b = block_new(SIG_DOWN, is_pid(pid) ? pid : target, ref, A_NOPROC);
         if (!signal_deliver(p->pid, b))
-            free(b);
+            block_free(b);
     }
     return ref;
 }
@@ -298,8 +300,8 @@ static void flush_down(struct proc *p, term ref) {
             *at = b->next;
             if (p->queue.tail == &b->next)
                 p->queue.tail = at;
-            atomic_fetch_sub(&p->queue_len, 1);
-            free(b);
+            count_add(&p->queue_len, -1);
+            block_free(b);
             return;
         }
     }

@@ -168,10 +168,16 @@ bool match(term t, term p) {
     }
     if (p.type != t.type)
         return false;
-    if (p.type == TERM_LIST && p.size && t.size)
-        return lists_agree(t, p, match);
-    if (p.type != TERM_TUPLE)
+    switch (p.type) {       /* the common leaves first, without a call */
+    case TERM_ATOM: return t.u.atom == p.u.atom || strcmp(t.u.atom, p.u.atom) == 0;
+    case TERM_INT: return t.u.integer == p.u.integer;
+    case TERM_TUPLE: break;
+    case TERM_LIST:
+        if (p.size && t.size)
+            return lists_agree(t, p, match);
         return term_eq(t, p);
+    default: return term_eq(t, p);
+    }
     if (p.size != t.size)
         return false;
     for (uint32_t i = 0; i < p.size; i++)
@@ -204,32 +210,49 @@ size_t term_heap_size(term t) {
     return bytes;
 }
 
-/* Copies t's boxed contents to *cursor, advancing it; returns the copy. */
-static term copy_at(term t, char **cursor) {
+/* Copies t's boxed contents to *cursor, advancing it, into *out. Returns
+ * false, having copied part of it, when the copy would pass end. */
+static bool copy_at(term t, char **cursor, const char *end, term *out) {
     if (!term_is_boxed(t)) {
         if (t.type == TERM_VAR)
             t.u.bind = NULL;    /* a pattern variable means nothing elsewhere */
-        return t;
+        *out = t;
+        return true;
     }
     if (t.type == TERM_BINARY || t.type == TERM_REF) {
         size_t n = t.type == TERM_BINARY ? t.size : t.size * sizeof(uint32_t);
+        if ((size_t)(end - *cursor) < round8(n))
+            return false;
         memcpy(*cursor, t.u.bytes, n);
         t.u.bytes = (const uint8_t *)*cursor;
         *cursor += round8(n);
-        return t;
+        *out = t;
+        return true;
     }
     uint32_t n = stored_elements(t);
+    if ((size_t)(end - *cursor) < n * sizeof(term))
+        return false;
     term *v = (term *)*cursor;
     *cursor += n * sizeof(term);
     for (uint32_t i = 0; i < n; i++)
-        v[i] = copy_at(t.u.elements[i], cursor);
+        if (!copy_at(t.u.elements[i], cursor, end, &v[i]))
+            return false;
     t.u.elements = v;
-    return t;
+    *out = t;
+    return true;
 }
 
 term term_copy_into(term t, void *buf) {
     char *cursor = buf;
-    return copy_at(t, &cursor);
+    term copy;
+    copy_at(t, &cursor, (const char *)UINTPTR_MAX, &copy);
+    return copy;
+}
+
+term term_copy_within(term t, void *buf, size_t size) {
+    char *cursor = buf;
+    term copy;
+    return copy_at(t, &cursor, cursor + size, &copy) ? copy : NONE;
 }
 
 /* ---- Printing ------------------------------------------------------------ */

@@ -132,6 +132,11 @@ size_t term_heap_size(term t);
  * copy. The root's own elements or bytes come first in buf. */
 term term_copy_into(term t, void *buf);
 
+/* As term_copy_into, when the copy fits in the size bytes at buf; returns
+ * NONE (and buf holds a partial copy) when it does not. One pass instead of
+ * term_heap_size's and term_copy_into's two. */
+term term_copy_within(term t, void *buf, size_t size);
+
 /* True when t points at memory (a copy of it needs heap space). */
 static inline bool term_is_boxed(term t) {
     return (t.type == TERM_TUPLE || t.type == TERM_LIST || t.type == TERM_BINARY ||
