@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include "proc.h"
 
@@ -50,20 +51,18 @@ static void resume_at(ucontext_t *uc, void (*fn)(void), uintptr_t sp) {
     uc->uc_mcontext.gregs[REG_RSP] = (greg_t)(sp - 8);  /* as if called */
     uc->uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)fn;
 }
-#elif defined(__aarch64__)
-static uintptr_t saved_sp(ucontext_t *uc) { return (uintptr_t)uc->uc_mcontext.sp; }
-static void resume_at(ucontext_t *uc, void (*fn)(void), uintptr_t sp) {
-    uc->uc_mcontext.sp = sp;
-    uc->uc_mcontext.pc = (uintptr_t)fn;
-}
 #else
-#error "crash.c: saved registers are not known for this architecture"
+#error "crash.c: the saved registers are known for x86-64 only (as is switch_x86_64.S)"
 #endif
+
+/* Stack a faulting process needs left to die in (proc_die sends its
+ * notices: it allocates, locks and copies). Less means it overflowed. */
+#define DYING_ROOM (8 * 1024)
 
 /* True when sp lies in the stack of the process this thread runs. */
 static bool on_process_stack(const struct proc *p, uintptr_t sp) {
     uintptr_t lo = (uintptr_t)p->fiber.stack;
-    return p->fn && lo && sp > lo + 512 && sp <= lo + p->fiber.size;
+    return p->fn && lo && sp > lo && sp <= lo + p->fiber.size;
 }
 
 static void on_fault(int sig, siginfo_t *info, void *ctx) {
@@ -74,6 +73,12 @@ static void on_fault(int sig, siginfo_t *info, void *ctx) {
     if (!p || !on_process_stack(p, sp)) {
         signal(sig, SIG_DFL);   /* the node's own fault: let it happen */
         return;
+    }
+    if (sp < (uintptr_t)p->fiber.stack + DYING_ROOM) {
+        static const char msg[] = "panic: a process overflowed its stack\n";
+        ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)n;
+        abort();
     }
     fault_signal = sig;
     /* Below the red zone, 16-byte aligned. */

@@ -11,7 +11,8 @@
  * gets a pid and a mailbox of its own. A plain thread cannot be killed by an
  * exit signal; it always traps exits and gets {'EXIT', Pid, Reason} messages.
  *
- * Timeouts, everywhere: milliseconds; 0 = do not wait; ERL_INFINITY = forever.
+ * Timeouts, everywhere: milliseconds; 0 = do not wait; ERL_INFINITY (or any
+ * negative value) = forever.
  */
 #ifndef ERL_H
 #define ERL_H
@@ -37,7 +38,9 @@ int erl_start(const struct erl_options *opts);
 
 /* Kills every process (reason kill), waits for them to go, joins the
  * schedulers and frees everything the runtime allocated. The calling plain
- * thread's own pid dies too. This function can't fail. */
+ * thread's own pid dies too. Call it from a plain thread while no other
+ * plain thread is inside this API (it panics when called from a process).
+ * Afterwards a pid names nothing. */
 void erl_stop(void);
 
 /* The number of scheduler threads, or 0 when the runtime is not running. */
@@ -54,7 +57,8 @@ enum erl_spawn_flags {
 
 /* Starts a process running fn(arg); arg is copied into the new process. The
  * process ends normally when fn returns. name labels it in listings.
- * Returns its pid, or NONE with errno EAGAIN when max_procs are alive. */
+ * Returns its pid, or NONE with errno EAGAIN when max_procs are alive or the
+ * runtime is stopping, ENOMEM when no stack can be mapped. */
 term erl_spawn_opt(const char *name, erl_fn fn, term arg, int flags, term *ref);
 
 #define erl_spawn(fn, arg) erl_spawn_opt(#fn, (fn), (arg), 0, NULL)
@@ -104,7 +108,8 @@ void erl_drop(term msg);
 
 /* The process heap: received messages and kept terms, oldest first.
  * erl_heap_mark() names the current end; erl_heap_release(mark) drops
- * everything received or kept after it. */
+ * everything received or kept after it. The mark must still be in the heap
+ * (not dropped since): a mark that is not releases the whole heap. */
 typedef struct heap_block *erl_heap_mark_t;
 erl_heap_mark_t erl_heap_mark(void);
 void erl_heap_release(erl_heap_mark_t mark);
@@ -123,10 +128,12 @@ term erl_make_ref(void);
 
 /* register(Name, Pid). Returns 0, or -1 with errno EEXIST if the name is
  * taken or the process already has a name, ESRCH if pid is not alive,
- * EINVAL if name is not an atom or is 'undefined'. */
+ * EINVAL if name is not an atom or is 'undefined' or pid is not a pid,
+ * ENOMEM when out of memory. */
 int erl_register(term name, term pid);
 
-/* unregister(Name). Returns 0, or -1 with errno ESRCH if it is not registered. */
+/* unregister(Name). Returns 0, or -1 with errno ESRCH if it is not
+ * registered, EINVAL if name is not an atom. */
 int erl_unregister(term name);
 
 /* whereis(Name): the pid, or NONE. */
@@ -134,37 +141,42 @@ term erl_whereis(term name);
 
 /* ---- Links, monitors and exits ------------------------------------------ */
 
-/* link(Pid). Linking to a dead process delivers an exit signal with reason
- * noproc to the caller. Returns 0, or -1 with errno EINVAL if pid is not a pid. */
+/* link(Pid). Linking to a dead process ends the caller with reason noproc
+ * at once, or, when it traps exits (a plain thread always does), gives it
+ * {'EXIT', Pid, noproc}. Returns 0, or -1 with errno EINVAL if pid is not a
+ * pid. */
 int erl_link(term pid);
 
 /* unlink(Pid). Returns 0. */
 int erl_unlink(term pid);
 
 /* monitor(process, PidOrName). Returns the monitor reference. When the target
- * ends (or is already gone) the caller gets {'DOWN', Ref, process, Pid, Reason}. */
+ * ends (or is already gone: reason noproc) the caller gets
+ * {'DOWN', Ref, process, Pid, Reason}, with {Name, Node} for Pid when it
+ * was monitored by name. Returns NONE with errno EINVAL when target is
+ * neither a pid nor an atom. */
 term erl_monitor(term target);
 
 /* demonitor(Ref, [flush]) when flush: no 'DOWN' for ref is left behind. */
 void erl_demonitor(term ref, bool flush);
 
-/* process_flag(trap_exit, On). Returns the previous value. */
+/* process_flag(trap_exit, On). Returns the previous value. A plain thread
+ * always traps exits: there it changes nothing and returns true. */
 bool erl_trap_exit(bool on);
 
 /* exit(Pid, Reason): sends an exit signal. */
 void erl_exit(term pid, term reason);
 
 /* exit(Reason): ends the calling process with reason. A plain thread cannot
- * end this way: it panics. */
+ * end this way: it panics. A fault in a process's own code ends it the same
+ * way, with reason badarith for SIGFPE (as Erlang's division by zero), or
+ * {signal, segv | bus | ill}. */
 _Noreturn void erl_exit_self(term reason);
-
-/* The reason a crashed process is given for a fault in its own code:
- * badarith for SIGFPE, {signal, segv} and so on for the others. */
 
 /* ---- Looking around ------------------------------------------------------ */
 
 struct erl_proc_info {
-    term pid;
+    term pid;               /* the process */
     const char *name;       /* the function it was spawned with */
     term registered;        /* registered name, or NONE */
     const char *status;     /* "running", "runnable" or "waiting" */

@@ -22,8 +22,8 @@ void ctx_start(void);
 
 void fiber_make(struct fiber *f, void (*entry)(void *), void *arg) {
     /* The frame ctx_switch pops: control words, r15, r14, r13, r12, rbx, rbp,
-     * then the return address ctx_start; one more slot keeps ctx_start's
-     * stack 16-byte aligned, as a call would. */
+     * then the return address ctx_start; two more words above it leave
+     * ctx_start's stack 16-byte aligned, as a call would. */
     uintptr_t top = ((uintptr_t)f->stack + f->size) & ~(uintptr_t)15;
     uint64_t *sp = (uint64_t *)top - 10;
     memset(sp, 0, 10 * sizeof *sp);

@@ -40,8 +40,9 @@ void block_cache_stop(void) {
     cache.on = false;
 }
 
-/* A block with room for extra bytes of contents. */
-static struct heap_block *block_alloc(size_t extra) {
+/* A block with room for extra bytes of contents. Out of line: it reads a
+ * thread-local (see proc.h). */
+__attribute__((noinline)) static struct heap_block *block_alloc(size_t extra) {
     struct heap_block *b;
     bool small = sizeof *b + extra <= BLOCK_SMALL;
     if (small && cache.free) {
@@ -70,7 +71,7 @@ static struct heap_block *block_with(term body) {
     return b;
 }
 
-void block_free(struct heap_block *b) {
+__attribute__((noinline)) void block_free(struct heap_block *b) {
     if (b->small && cache.on && cache.n < BLOCK_CACHE_MAX) {
         b->next = cache.free;
         cache.free = b;
@@ -246,7 +247,10 @@ void erl_yield(void) {
 /* A scheduled process waits for a signal or the deadline (0: none).
  * Returns false when the deadline passed. */
 static bool wait_scheduled(struct proc *p, int64_t deadline) {
-    p->deadline = deadline;     /* a deadline already past fires at once */
+    /* Written without p->lock: while p runs, no timer writes them (a timer
+     * writes timed_out only to a process waiting in the wait it was armed
+     * for). A deadline already past fires at once. */
+    p->deadline = deadline;
     p->timed_out = false;
     sched_switch(p, SWITCH_WAIT);
     if (deadline)

@@ -49,8 +49,8 @@ struct signal_queue {
 
 enum proc_state {
     PROC_FREE,      /* the slot holds no process */
-    PROC_RUNNING,   /* running on a scheduler (or a plain thread) */
-    PROC_RUNNABLE,  /* in a run queue */
+    PROC_RUNNING,   /* a plain thread's process, not waiting */
+    PROC_RUNNABLE,  /* a scheduled process in a run queue, or running */
     PROC_WAITING,   /* in receive, with nothing to take */
     PROC_EXITING,   /* dying: takes no more signals */
 };
@@ -64,8 +64,9 @@ enum proc_switch {
 
 /* A link or a monitor: the other process, and the monitor's reference. */
 struct relation {
-    term pid;       /* the other process (a pid; for a name monitor, {Name, Node}) */
+    term pid;       /* the other process; NONE for a name nobody held */
     term ref;       /* monitors: the reference; links: NONE */
+    term name;      /* a monitor taken by name: the name (an atom); else NONE */
 };
 
 /* A growable array of relations. */
@@ -102,7 +103,10 @@ struct proc {
     struct relations monitors;  /* monitors it holds on others */
     _Atomic bool trap_exit;     /* process_flag(trap_exit); read by listings */
     int reductions;             /* work left before it must yield */
-    term registered;            /* its registered name, or NONE (registry lock) */
+
+
+    /* The registry's lock must be held when using this (see registry.c): */
+    term registered;            /* its registered name, or NONE */
     _Atomic bool named;         /* registered is not NONE; read without the lock */
 
     /* The scheduler and the timer touch these (see sched.c): */
@@ -135,7 +139,13 @@ static inline size_t proc_queue_len(struct proc *p) {
 }
 
 /* The process running on this thread: a scheduled process, or the plain
- * thread's own; NULL for a scheduler between processes. */
+ * thread's own; NULL for a scheduler between processes.
+ *
+ * A process may resume on another thread after any switch, and a compiler
+ * may keep a thread-local's address in a register across a call. So code
+ * that runs in a process reads thread-locals only in functions that do not
+ * switch, kept out of line where they could be inlined into one that does
+ * (block_free, block_alloc). */
 extern _Thread_local struct proc *current_proc;
 
 /* The process a pid names, locked, or NULL if it is gone. */
@@ -145,7 +155,8 @@ struct proc *proc_lock_pid(term pid);
  * gone, so that a process that loops sending cannot starve the others. */
 void proc_spend(struct proc *p);
 
-/* Ends the calling process with reason (a copy is kept). Never returns. */
+/* Ends the calling process with reason: its links and monitors are told,
+ * everything it owned is freed. Never returns. */
 _Noreturn void proc_die(term reason);
 
 /* Takes what is in the inbox: messages move to the queue, other signals take
@@ -180,6 +191,9 @@ bool sched_is_running(const struct proc *p);
 
 /* ---- Process internals shared by the core's files ----------------------- */
 
+/* Processes run by schedulers that are alive now (process.c). */
+size_t proc_scheduled(void);
+
 /* Called by a scheduler when a process it ran has exited (process.c). */
 void proc_free_slot(struct proc *p);
 
@@ -205,8 +219,12 @@ void relations_add(struct relations *r, term pid, term ref);
 /* Frees p's links, monitors and inbox without telling anyone. */
 void signals_free(struct proc *p);
 
-/* Registry: the name pid is registered under, or NONE. */
-term registry_name_of(term pid);
+/* Registry: the name of p, when p still is the process pid names; or NONE. */
+term registry_name_of(struct proc *p, term pid);
+
+/* The slot of a pid of this node, without any check: for a caller that
+ * knows the process cannot be freed meanwhile. */
+struct proc *proc_slot(term pid);
 
 /* A new signal block holding a copy of body, or panics when out of memory. */
 struct heap_block *block_new(enum signal_kind kind, term from, term ref, term body);

@@ -21,7 +21,9 @@
 #define DEFAULT_STACK ((size_t)64 * 1024)
 #define SANITIZER_STACK ((size_t)256 * 1024)
 /* A freed slot waits behind this many others before it is used again, so
- * its serial wraps only after billions of spawns. */
+ * its serial wraps only after billions of spawns (once all max_procs slots
+ * have been used, a freed slot may come back at once: the serial still
+ * keeps a stale pid from naming its new process). */
 #define QUARANTINE 4096
 #define REDUCTIONS 2000     /* sends and receives between two yields */
 
@@ -31,7 +33,7 @@ _Atomic bool runtime_stopping;
 static struct {
     struct proc *table;         /* max slots, mapped once */
     size_t max;                 /* slots in table */
-    bool running;               /* between erl_start and erl_stop */
+    _Atomic bool running;       /* between erl_start and erl_stop */
     pthread_key_t thread_key;   /* ends a plain thread's process at its exit */
 
     /* procs.lock must be held when using these: */
@@ -39,6 +41,8 @@ static struct {
     pthread_cond_t all_gone;    /* signalled when scheduled drops to 0 */
     uint32_t *free_ring;        /* freed slot indexes, oldest first */
     size_t free_head, free_count;   /* ring position and length */
+
+    /* Written under procs.lock (used) or not at all; anyone may read: */
     _Atomic size_t used;        /* slots ever handed out (a high-water mark) */
     _Atomic size_t scheduled;   /* live processes run by schedulers */
     _Atomic size_t live;        /* live processes, plain threads' included */
@@ -84,6 +88,8 @@ static void slot_release(struct proc *p) {
     pthread_mutex_unlock(&procs.lock);
 }
 
+struct proc *proc_slot(term pid) { return &procs.table[pid_num(pid)]; }
+
 struct proc *proc_lock_pid(term pid) {
     if (pid.type != TERM_PID || pid.node != 0 || pid_num(pid) >= atomic_load(&procs.used))
         return NULL;
@@ -98,7 +104,9 @@ struct proc *proc_lock_pid(term pid) {
 /* Fills a freshly allocated, locked slot for a new process. */
 static void proc_init(struct proc *p, const char *name, erl_fn fn) {
     uint32_t serial = p->serial;
-    uint64_t wait_seq = p->wait_seq;    /* keeps counting: see timer_fire */
+    /* wait_seq keeps counting across processes: a timer popped for the
+     * slot's last process may fire late, and must find no wait of its. */
+    uint64_t wait_seq = p->wait_seq;
     char *stack = p->fiber.stack;       /* a slot keeps its stack for reuse */
     /* Everything after the (held) lock starts from zero. */
     memset((char *)p + sizeof p->lock, 0, sizeof *p - sizeof p->lock);
@@ -118,6 +126,7 @@ static void proc_init(struct proc *p, const char *name, erl_fn fn) {
 
 void proc_free_slot(struct proc *p) {
     pthread_mutex_lock(&p->lock);
+    bool scheduled = p->fn != NULL;     /* read before the slot is reused */
     p->serial++;
     p->pid = make_pid((uint32_t)(p - procs.table), p->serial);
     p->state = PROC_FREE;
@@ -128,7 +137,8 @@ void proc_free_slot(struct proc *p) {
     }
     pthread_mutex_unlock(&p->lock);
     slot_release(p);
-    if (p->fn && atomic_fetch_sub(&procs.scheduled, 1) == 1 && atomic_load(&runtime_stopping)) {
+    if (scheduled && atomic_fetch_sub(&procs.scheduled, 1) == 1 &&
+        atomic_load(&runtime_stopping)) {
         pthread_mutex_lock(&procs.lock);
         pthread_cond_broadcast(&procs.all_gone);
         pthread_mutex_unlock(&procs.lock);
@@ -185,8 +195,9 @@ term erl_spawn_opt(const char *name, erl_fn fn, term arg, int flags, term *ref) 
     }
     proc_init(p, name, fn);
     char *stack = p->fiber.stack ? stack_reuse(p->fiber.stack) : stack_get();
-    if (!stack) {
+    if (!stack) {               /* errno is ENOMEM */
         p->state = PROC_FREE;
+        atomic_fetch_sub(&procs.live, 1);
         pthread_mutex_unlock(&p->lock);
         slot_release(p);
         return NONE;
@@ -268,6 +279,8 @@ bool erl_is_alive(term pid) {
 
 size_t erl_process_count(void) { return atomic_load(&procs.live); }
 
+size_t proc_scheduled(void) { return atomic_load(&procs.scheduled); }
+
 /* ---- Dying --------------------------------------------------------------- */
 
 void proc_die(term reason) {
@@ -285,8 +298,8 @@ void erl_exit_self(term reason) { proc_die(reason); }
 
 /* ---- Listings ------------------------------------------------------------ */
 
-static const char *status_name(const struct proc *p, int state) {
-    if (p->fn && sched_is_running(p))
+static const char *status_name(const struct proc *p, bool scheduled, int state) {
+    if (scheduled && sched_is_running(p))
         return "running";
     switch (state) {
     case PROC_RUNNING: return "running";
@@ -301,12 +314,13 @@ size_t erl_processes(void (*fn)(const struct erl_proc_info *, void *), void *ctx
         struct proc *p = &procs.table[i];
         pthread_mutex_lock(&p->lock);
         int state = p->state;
+        bool scheduled = p->fn != NULL;
         struct erl_proc_info info = {.pid = p->pid, .name = p->name};
         pthread_mutex_unlock(&p->lock);
         if (state == PROC_FREE || state == PROC_EXITING)
             continue;   /* gone, as erl_is_alive says, once it is exiting */
-        info.registered = registry_name_of(info.pid);
-        info.status = status_name(p, state);
+        info.registered = registry_name_of(p, info.pid);
+        info.status = status_name(p, scheduled, state);
         info.queue_len = proc_queue_len(p);
         info.links = atomic_load(&p->link_count);
         info.trap_exit = atomic_load(&p->trap_exit);
@@ -329,10 +343,33 @@ static size_t stack_size_for(const struct erl_options *o) {
 #endif
 }
 
+/* Unmaps the process table and the free ring, if they are mapped. */
+static void unmap_tables(void) {
+    if (procs.table)
+        munmap(procs.table, procs.max * sizeof *procs.table);
+    if (procs.free_ring)
+        munmap(procs.free_ring, procs.max * sizeof *procs.free_ring);
+    procs.table = NULL;
+    procs.free_ring = NULL;
+}
+
 static void *map_lazily(size_t bytes) {
     void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     return m == MAP_FAILED ? NULL : m;
+}
+
+/* Maps the process table and the free ring for max slots. Returns 0, or -1
+ * with errno ENOMEM. */
+static int map_tables(size_t max) {
+    procs.max = max;
+    procs.table = map_lazily(max * sizeof *procs.table);
+    procs.free_ring = map_lazily(max * sizeof *procs.free_ring);
+    if (procs.table && procs.free_ring)
+        return 0;
+    unmap_tables();
+    errno = ENOMEM;
+    return -1;
 }
 
 int erl_start(const struct erl_options *opts) {
@@ -340,37 +377,33 @@ int erl_start(const struct erl_options *opts) {
         errno = EALREADY;
         return -1;
     }
-    procs.max = opts && opts->max_procs ? opts->max_procs : DEFAULT_MAX_PROCS;
-    procs.table = map_lazily(procs.max * sizeof *procs.table);
-    procs.free_ring = map_lazily(procs.max * sizeof *procs.free_ring);
-    if (!procs.table || !procs.free_ring)
-        goto error1;
+    if (map_tables(opts && opts->max_procs ? opts->max_procs : DEFAULT_MAX_PROCS) < 0)
+        return -1;
     procs.free_head = procs.free_count = 0;
     atomic_store(&procs.scheduled, 0);
     atomic_store(&procs.used, 0);
     atomic_store(&procs.live, 0);
     stack_pool_init(stack_size_for(opts));
-    if (crash_init() < 0 || pthread_key_create(&procs.thread_key, thread_done) != 0)
+    int err = pthread_key_create(&procs.thread_key, thread_done);
+    if (err) {
+        errno = err;
         goto error1;
+    }
+    if (crash_init() < 0)
+        goto error2;
     int n = opts && opts->schedulers > 0 ? opts->schedulers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     atomic_store(&runtime_stopping, false);
     runtime_generation++;
     procs.running = true;
     if (sched_start(n > 0 ? n : 1) < 0)
-        goto error2;
+        goto error3;
     return 0;
-error2:
+error3:
     procs.running = false;
+error2:
     pthread_key_delete(procs.thread_key);
 error1:
-    if (procs.table)
-        munmap(procs.table, procs.max * sizeof *procs.table);
-    if (procs.free_ring)
-        munmap(procs.free_ring, procs.max * sizeof *procs.free_ring);
-    procs.table = NULL;
-    procs.free_ring = NULL;
-    if (!errno)
-        errno = ENOMEM;
+    unmap_tables();
     return -1;
 }
 
@@ -411,6 +444,8 @@ static void free_thread_procs(void) {
 void erl_stop(void) {
     if (!procs.running)
         return;
+    if (erl_in_process())
+        panic("erl_stop called from a process: call it from a plain thread");
     atomic_store(&runtime_stopping, true);
     pthread_mutex_lock(&procs.lock);
     while (atomic_load(&procs.scheduled) > 0) {
@@ -431,10 +466,8 @@ void erl_stop(void) {
     free_thread_procs();
     registry_clear();
     stack_pool_free();
-    munmap(procs.table, procs.max * sizeof *procs.table);
-    munmap(procs.free_ring, procs.max * sizeof *procs.free_ring);
-    procs.table = NULL;
-    procs.free_ring = NULL;
+    atomic_store(&procs.used, 0);   /* a pid now names no slot */
+    unmap_tables();
     pthread_key_delete(procs.thread_key);
     procs.running = false;
     runtime_generation++;     /* every thread's old process is gone */

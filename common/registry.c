@@ -21,7 +21,7 @@ struct name_entry {
 
 static struct {
     pthread_mutex_t lock;       /* guards buckets and every proc's registered */
-    struct name_entry *buckets[BUCKETS];
+    struct name_entry *buckets[BUCKETS];    /* chains of names by hash */
     _Atomic uint64_t generation;    /* bumped by every change to the table */
 } names = {.lock = PTHREAD_MUTEX_INITIALIZER, .generation = 1};
 
@@ -81,21 +81,21 @@ int erl_register(term name, term pid) {
     if (p)
         pthread_mutex_unlock(&p->lock);
     pthread_mutex_unlock(&names.lock);
-    errno = err;
+    if (err)
+        errno = err;
     return err ? -1 : 0;
 }
 
-/* Removes entry *e and clears its process's name. names.lock held. */
+/* Removes entry *e and clears its process's name. names.lock held. While
+ * an entry names a process, that process has not finished exiting (it
+ * forgets its name under this lock first), so its slot is still its own. */
 static void remove_entry(struct name_entry **e) {
     struct name_entry *gone = *e;
     *e = gone->next;
     changed();
-    struct proc *p = proc_lock_pid(gone->pid);
-    if (p) {
-        p->registered = NONE;
-        atomic_store(&p->named, false);
-        pthread_mutex_unlock(&p->lock);
-    }
+    struct proc *p = proc_slot(gone->pid);
+    p->registered = NONE;
+    atomic_store(&p->named, false);
     free(gone);
 }
 
@@ -135,26 +135,17 @@ void registry_forget(struct proc *p) {
     if (!atomic_load(&p->named))
         return;     /* most processes have no name: skip the lock */
     pthread_mutex_lock(&names.lock);
-    term name = p->registered;
-    if (!is_none(name)) {
-        struct name_entry **e = find(name);
-        struct name_entry *gone = *e;
-        *e = gone->next;
-        changed();
-        free(gone);
-        p->registered = NONE;
-        atomic_store(&p->named, false);
+    if (!is_none(p->registered)) {  /* erl_unregister may have been first */
+        struct name_entry **e = find(p->registered);
+        if (*e && term_eq((*e)->pid, p->pid))
+            remove_entry(e);
     }
     pthread_mutex_unlock(&names.lock);
 }
 
-term registry_name_of(term pid) {
+term registry_name_of(struct proc *p, term pid) {
     pthread_mutex_lock(&names.lock);
-    term name = NONE;
-    for (size_t b = 0; b < BUCKETS && is_none(name); b++)
-        for (struct name_entry *e = names.buckets[b]; e; e = e->next)
-            if (term_eq(e->pid, pid))
-                name = e->name;
+    term name = term_eq(p->pid, pid) ? p->registered : NONE;
     pthread_mutex_unlock(&names.lock);
     return name;
 }

@@ -17,15 +17,19 @@
 #include "proc.h"
 
 struct scheduler {
-    pthread_t thread;
+    pthread_t thread;           /* the scheduler's thread */
     int index;                  /* position in sched.v */
     struct fiber fiber;         /* the thread's own stack, to come back to */
     _Atomic(struct proc *) running; /* the process it runs now, or NULL */
 
+    _Atomic(struct proc *) runnext; /* woken by the process it runs: runs
+                                   next, without the queue's lock; another
+                                   scheduler may rescue it; NULL if none */
+    _Atomic uint64_t runs;      /* processes run so far (written by the owner) */
+
     /* Only the scheduler's own thread touches these: */
-    struct proc *runnext;       /* woken by the process it runs: runs next,
-                                   without the queue's lock; NULL if none */
     int streak;                 /* runs taken from runnext in a row */
+    uint64_t *seen;             /* the others' runs at its last rescue look */
 
     /* s->lock must be held when using these: */
     pthread_mutex_t lock;
@@ -103,9 +107,11 @@ static void heap_remove(size_t i) {
     timers.heap[i].p->timer_index = -1;
     timers.n--;
     if (i < timers.n) {
+        /* The last timer moves into the hole: it may belong lower or higher
+         * (one of these two does nothing). */
         heap_set(i, timers.heap[timers.n]);
         heap_down(i);
-        heap_up(timers.heap[i].p->timer_index);
+        heap_up(i);
     }
     atomic_store(&timers.next, timers.n ? timers.heap[0].deadline : INT64_MAX);
 }
@@ -231,8 +237,7 @@ static void wake_helper(struct scheduler *self) {
 
 /* Puts p in s's runnext slot; whatever was there goes to the queue. */
 static void make_next(struct scheduler *s, struct proc *p) {
-    struct proc *old = s->runnext;
-    s->runnext = p;
+    struct proc *old = atomic_exchange_explicit(&s->runnext, p, memory_order_acq_rel);
     if (old && push(s, old) > 1 && atomic_load(&sched.sleeping) > 0)
         wake_helper(s);
 }
@@ -243,7 +248,7 @@ void sched_enqueue(struct proc *p) {
         make_next(s, p);
         return;
     }
-    if (!s) {   /* a plain thread or a timer: go where p ran last */
+    if (!s) {   /* a plain thread: go where p ran last */
         s = p->sched;
         if (!s)
             s = &sched.v[atomic_fetch_add(&sched.next, 1) % (unsigned)sched.n];
@@ -256,18 +261,44 @@ void sched_enqueue(struct proc *p) {
  * reductions run out; the streak bounds that wait to a few round trips. */
 #define RUNNEXT_STREAK 64
 static struct proc *next_to_run(struct scheduler *s) {
-    struct proc *p = s->runnext;
+    struct proc *p = atomic_load_explicit(&s->runnext, memory_order_relaxed);
+    if (p)  /* taken with an exchange: a rescuer may take it first */
+        p = atomic_exchange_explicit(&s->runnext, NULL, memory_order_acq_rel);
     if (p && s->streak < RUNNEXT_STREAK) {
-        s->runnext = NULL;
         s->streak++;
         return p;
     }
     s->streak = 0;
-    if (p) {
-        s->runnext = NULL;
+    if (p)
         push(s, p);
-    }
     return pop(s);
+}
+
+/* ---- Rescue -------------------------------------------------------------- */
+
+/* An idle scheduler looks at the others every RESCUE_MS while processes
+ * live. One still inside the same run as at the last look, with a process
+ * waiting in its runnext slot or its queue, is busy for a while: the waiting
+ * process is taken over. Runs shorter than that (two processes calling each
+ * other) are never split across cores. */
+#define RESCUE_MS 2
+
+static struct proc *rescue(struct scheduler *self) {
+    for (int i = 1; i < sched.n; i++) {
+        struct scheduler *v = &sched.v[(self->index + i) % sched.n];
+        uint64_t runs = atomic_load_explicit(&v->runs, memory_order_relaxed);
+        bool stuck = runs == self->seen[v->index] &&
+                     atomic_load_explicit(&v->running, memory_order_relaxed);
+        self->seen[v->index] = runs;
+        if (!stuck)
+            continue;
+        struct proc *p = atomic_exchange_explicit(&v->runnext, NULL, memory_order_acq_rel);
+        if (!p)
+            p = pop(v);
+        if (p)
+            return p;
+    }
+    return NULL;
 }
 
 /* ---- Running processes --------------------------------------------------- */
@@ -309,6 +340,8 @@ static void check_stack(struct proc *p) {
 static void run(struct scheduler *s, struct proc *p) {
     p->sched = s;
     current_proc = p;
+    atomic_store_explicit(&s->runs, atomic_load_explicit(&s->runs, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     atomic_store_explicit(&s->running, p, memory_order_relaxed);
     fiber_switch(&s->fiber, &p->fiber, false);
     atomic_store_explicit(&s->running, NULL, memory_order_relaxed);
@@ -324,7 +357,8 @@ static void run(struct scheduler *s, struct proc *p) {
     }
 }
 
-/* Sleeps until work arrives or the earliest timer is due. */
+/* Sleeps until work arrives or the earliest timer is due, or, while
+ * processes live, for RESCUE_MS at most. */
 static void idle(struct scheduler *s) {
     pthread_mutex_lock(&s->lock);
     if (s->head || atomic_load(&sched.shutdown)) {
@@ -334,6 +368,8 @@ static void idle(struct scheduler *s) {
     s->sleeping = true;
     atomic_fetch_add(&sched.sleeping, 1);
     int64_t next = atomic_load(&timers.next);
+    if (proc_scheduled() > 0 && next > now_ns() + RESCUE_MS * 1000000)
+        next = now_ns() + RESCUE_MS * 1000000;
     if (next == INT64_MAX) {
         pthread_cond_wait(&s->wake, &s->lock);
     } else {
@@ -371,10 +407,14 @@ static void *scheduler_main(void *arg) {
         struct proc *p = next_to_run(s);
         if (!p)
             p = find_work(s);
+        if (p) {
+            run(s, p);
+            continue;
+        }
+        idle(s);
+        p = rescue(s);
         if (p)
             run(s, p);
-        else
-            idle(s);
     }
     block_cache_stop();
     crash_thread_exit();
@@ -383,9 +423,12 @@ static void *scheduler_main(void *arg) {
 
 /* ---- Starting and stopping ----------------------------------------------- */
 
-static int init_scheduler(struct scheduler *s, int index) {
+static int init_scheduler(struct scheduler *s, int index, int n) {
     memset(s, 0, sizeof *s);
     s->index = index;
+    s->seen = calloc((size_t)n, sizeof *s->seen);
+    if (!s->seen)
+        return -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -401,8 +444,15 @@ int sched_start(int n) {
         return -1;
     sched.n = n;
     atomic_store(&sched.shutdown, false);
-    for (int i = 0; i < n; i++)
-        init_scheduler(&sched.v[i], i);
+    for (int i = 0; i < n; i++) {
+        if (init_scheduler(&sched.v[i], i, n) < 0) {
+            while (i-- > 0)
+                free(sched.v[i].seen);
+            free(sched.v);
+            errno = ENOMEM;
+            return -1;
+        }
+    }
     for (int i = 0; i < n; i++) {
         int err = pthread_create(&sched.v[i].thread, NULL, scheduler_main, &sched.v[i]);
         if (err) {
@@ -428,6 +478,7 @@ void sched_stop(void) {
     for (int i = 0; i < sched.n; i++) {
         pthread_mutex_destroy(&sched.v[i].lock);
         pthread_cond_destroy(&sched.v[i].wake);
+        free(sched.v[i].seen);
     }
     free(sched.v);
     sched.v = NULL;

@@ -27,7 +27,7 @@ void relations_add(struct relations *r, term pid, term ref) {
         r->v = v;
         r->cap = cap;
     }
-    r->v[r->n++] = (struct relation){pid, ref};
+    r->v[r->n++] = (struct relation){pid, ref, NONE};
 }
 
 /* The index of the relation whose pid (for links) or ref (for monitors) is
@@ -145,10 +145,10 @@ static term take_signal(struct proc *p, struct heap_block *b) {
         long i = relations_find(&p->monitors, b->ref, true);
         if (i < 0)
             break;  /* demonitored: the notice is void */
+        /* It names the pid, or {Name, Node} for a monitor taken by name. */
+        term name_node[] = {p->monitors.v[i].name, ATOM("nonode@nohost")};
+        term object = is_atom(name_node[0]) ? term_tuple(name_node, 2) : b->from;
         relations_remove_at(&p->monitors, i);
-        /* It names the pid, or {Name, Node} for a name that was not there. */
-        term name_node[] = {b->from, ATOM("nonode@nohost")};
-        term object = is_atom(b->from) ? term_tuple(name_node, 2) : b->from;
         become_message(p, b, TUPLE(ATOM("DOWN"), b->ref, ATOM("process"), object, b->body));
         return NONE;
     }
@@ -239,7 +239,10 @@ term erl_make_ref(void) {
 }
 
 bool erl_trap_exit(bool on) {
-    return atomic_exchange(&proc_current()->trap_exit, on);
+    struct proc *p = proc_current();
+    if (!p->fn)
+        return true;    /* a plain thread always traps exits */
+    return atomic_exchange(&p->trap_exit, on);
 }
 
 /* Delivers an exit signal from pid to p itself (the target was not there). */
@@ -262,6 +265,8 @@ int erl_link(term pid) {
     if (signal_send(pid, SIG_LINK, NONE, NONE, false)) {
         relations_add(&p->links, pid, NONE);
         count_links(p);
+    } else if (p->fn && !atomic_load(&p->trap_exit)) {
+        proc_die(A_NOPROC);     /* as link/1 fails with noproc */
     } else {
         exit_from_nowhere(p, pid, A_NOPROC);
     }
@@ -277,13 +282,19 @@ int erl_unlink(term pid) {
 }
 
 term erl_monitor(term target) {
+    if (!is_pid(target) && !is_atom(target)) {
+        errno = EINVAL;
+        return NONE;
+    }
     struct proc *p = proc_current();
     term ref = erl_make_ref();
     term pid = is_atom(target) ? erl_whereis(target) : target;
     relations_add(&p->monitors, pid, ref);
-    if (!is_pid(pid) || !signal_send(pid, SIG_MONITOR, ref, NONE, false)) {
+    if (is_atom(target))
+        p->monitors.v[p->monitors.n - 1].name = target;
+    if (is_none(pid) || !signal_send(pid, SIG_MONITOR, ref, NONE, false)) {
         /* Already gone: the 'DOWN' comes at once, reason noproc. */
-        struct heap_block *b = block_new(SIG_DOWN, is_pid(pid) ? pid : target, ref, A_NOPROC);
+        struct heap_block *b = block_new(SIG_DOWN, pid, ref, A_NOPROC);
         if (!signal_deliver(p->pid, b))
             block_free(b);
     }

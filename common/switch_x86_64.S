@@ -39,7 +39,7 @@ ctx_switch:
         .size   ctx_switch, .-ctx_switch
 
 /* The first code a new context runs: calls r12(r13) and never returns.
- * ctx_make leaves r12 = entry function, r13 = its argument. */
+ * fiber_make leaves r12 = entry function, r13 = its argument. */
         .globl  ctx_start
         .type   ctx_start, @function
 ctx_start:

@@ -22,7 +22,7 @@ struct atom_entry {
 
 static struct {
     pthread_mutex_t lock;       /* guards buckets */
-    struct atom_entry *buckets[ATOM_BUCKETS];
+    struct atom_entry *buckets[ATOM_BUCKETS];   /* chains of atoms by hash */
 } atoms = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static unsigned hash_name(const char *s) {

@@ -23,6 +23,7 @@ TestSuite(fairness, .timeout = 30, .fini = stop_runtime);
 TestSuite(timing, .timeout = 30, .fini = stop_runtime);
 TestSuite(message, .timeout = 30, .init = start_runtime, .fini = stop_runtime);
 TestSuite(name, .timeout = 30, .init = start_runtime, .fini = stop_runtime);
+TestSuite(stopped, .timeout = 30);
 TestSuite(listing, .timeout = 30, .init = start_runtime, .fini = stop_runtime);
 
 /* ---- Processes the tests spawn ------------------------------------------- */
@@ -97,6 +98,31 @@ static void bouncer(term partner) {
         erl_receive(ATOM("ball"), ERL_INFINITY);
         erl_send(partner, ATOM("ball"));
     }
+}
+
+/* {Owner, Echo}: wakes Echo with {ping, Owner}, then computes for two
+ * seconds without a call into the runtime, then tells Owner done. */
+static void busy_after_waking(term arg) {
+    erl_send(element(2, arg), TUPLE(ATOM("ping"), element(1, arg)));
+    int64_t until = now_ns() + 2000 * 1000000LL;
+    while (now_ns() < until)
+        ;
+    erl_send(element(1, arg), ATOM("done"));
+}
+
+/* Tells Owner ready, then answers one {ping, From} with pong. */
+static void echo_once(term owner) {
+    term from;
+    erl_send(owner, ATOM("ready"));
+    erl_receive(TUPLE(ATOM("ping"), VAR(&from)), ERL_INFINITY);
+    erl_send(from, ATOM("pong"));
+}
+
+/* Waits for go, registers itself as racy, and returns at once. */
+static void register_and_end(term arg) {
+    (void)arg;
+    erl_receive(ATOM("go"), ERL_INFINITY);
+    erl_register(ATOM("racy"), erl_self());
 }
 
 /* Sends its argument, a pid, {note, Self}. */
@@ -418,6 +444,20 @@ Test(fairness, two_processes_calling_each_other_do_not_starve_one_scheduler,
         erl_exit(pair[i], ATOM("kill"));
         expect_down(ref, ATOM("killed"));
     }
+}
+
+/* The process a busy one wakes waits behind it on that scheduler; the idle
+ * scheduler must take it over rather than let it wait out the computation. */
+Test(fairness, a_process_woken_by_a_busy_one_runs_on_the_idle_scheduler,
+     .init = start_two_schedulers) {
+    term echo = erl_spawn_opt("echo_once", echo_once, erl_self(), 0, NULL);
+    await(ATOM("ready"), "the echo's start");
+    erl_spawn_opt("busy_after_waking", busy_after_waking, TUPLE(erl_self(), echo), 0, NULL);
+    size_t which = 9;
+    term m = erl_receive_any((term[]){ATOM("pong"), ATOM("done")}, 2, WAIT_MS, &which);
+    cr_assert(!is_none(m), "neither pong nor done came");
+    cr_assert_eq(which, 0, "the echo ran only after the busy process finished");
+    await(ATOM("done"), "the busy process's end");
 }
 
 /* ---- timing -------------------------------------------------------------- */
@@ -835,4 +875,33 @@ Test(listing, process_count_follows_spawns_and_exits) {
     expect_down(ref, ATOM("normal"));
     cr_assert_eq(erl_process_count(), before + 1);
     (void)b;
+}
+
+/* ---- names and exits racing ---------------------------------------------- */
+
+/* The owner of a name exits while another process unregisters it: whoever
+ * is first removes it, once, and the name is free afterwards. */
+Test(name, unregister_racing_the_owner_s_exit_leaves_the_name_free) {
+    for (int i = 0; i < 2000 / SAN_DIVISOR; i++) {
+        term ref;
+        term pid = erl_spawn_opt("register_and_end", register_and_end, NONE,
+                                 ERL_MONITOR, &ref);
+        erl_send(pid, ATOM("go"));
+        while (erl_unregister(ATOM("racy")) != 0 && erl_is_alive(pid))
+            ;
+        await(TUPLE(ATOM("DOWN"), ref, ANY, ANY, ANY), "the owner's end");
+        cr_assert(is_none(erl_whereis(ATOM("racy"))), "round %d: the name outlived its owner", i);
+    }
+    cr_assert_eq(erl_register(ATOM("racy"), erl_self()), 0);
+}
+
+/* ---- after erl_stop --------------------------------------------------------- */
+
+Test(stopped, a_pid_names_nothing_after_the_runtime_stops) {
+    start_runtime();
+    term pid = agent_start();
+    cr_assert(erl_is_alive(pid));
+    erl_stop();
+    cr_assert_not(erl_is_alive(pid));
+    cr_assert_eq(erl_send(pid, ATOM("hello")), 0, "a send to a pid never fails");
 }
