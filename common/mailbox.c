@@ -17,7 +17,6 @@
 #include "panic.h"
 #include "proc.h"
 
-#define REDUCTIONS 2000     /* sends and receives between two yields */
 
 /* ---- Blocks -------------------------------------------------------------- */
 

@@ -232,6 +232,11 @@ struct heap_block *block_new(enum signal_kind kind, term from, term ref, term bo
 /* Frees a block, into this scheduler thread's cache when it is small. */
 void block_free(struct heap_block *b);
 
+/* Sends, spawns and messages taken by receive between two yields. Small
+ * enough that the messages one burst leaves in flight (a process that casts
+ * sends this many before the receiver runs) stay in the caches. */
+#define REDUCTIONS 500
+
 /* Small blocks (most messages) are all BLOCK_SMALL bytes, and each scheduler
  * thread keeps up to BLOCK_CACHE_MAX freed ones to reuse: no malloc, no free,
  * and no trimming and refaulting of malloc's heap after every burst. The

@@ -25,7 +25,6 @@
  * have been used, a freed slot may come back at once: the serial still
  * keeps a stale pid from naming its new process). */
 #define QUARANTINE 4096
-#define REDUCTIONS 2000     /* sends and receives between two yields */
 
 _Thread_local struct proc *current_proc;
 _Atomic bool runtime_stopping;
