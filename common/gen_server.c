@@ -188,6 +188,12 @@ struct server {
  */
 static void server_store(struct server *s, term st)
 {
+    if (!term_is_boxed(st)) {           /* an immediate: nothing to keep */
+        erl_heap_release(s->below);
+        s->state = st;
+        s->above = s->below;
+        return;
+    }
     if (st.type == s->state.type && st.size == s->state.size &&
         st.u.id == s->state.u.id && term_is_boxed(st)) {
         erl_heap_release(s->above);     /* the same state: nothing to move */
@@ -237,6 +243,13 @@ ERL_COLD static void dbg_print(const struct server *s, const char *fmt_, ...)
 }
 
 /* A message came in: trace it and count it. kind is "call", "cast" or NULL. */
+/* True when sys debugging is on: only then are the dbg_ functions called,
+ * so a server that is not watched pays one test per message. */
+static inline bool watched(const struct server *s)
+{
+    return s->dbg.trace || s->dbg.stats;
+}
+
 ERL_COLD static void dbg_in(struct server *s, const char *kind, term msg, term from)
 {
     if (s->dbg.stats)
@@ -369,7 +382,8 @@ static bool result_ok(gen_result r, unsigned mask, enum callback cb)
 /* {'$gen_call', From, Request}. */
 static void handle_call(struct server *s, term msg, term req, term from)
 {
-    dbg_in(s, "call", req, from);
+    if (watched(s))
+        dbg_in(s, "call", req, from);
     if (!s->mod->handle_call)
         undef(s, "handle_call", LIST(req, from, s->state), msg);
     gen_result r = s->mod->handle_call(req, from, s->state);
@@ -379,12 +393,14 @@ static void handle_call(struct server *s, term msg, term req, term from)
         server_stop(s, r.reason, r.state, msg, from, r.reply);
     if (r.action == GEN_REPLY) {
         gen_server_reply(from, r.reply);
-        dbg_out(s, r.reply, from, r.state);     /* before store frees the reply */
+        if (watched(s))
+            dbg_out(s, r.reply, from, r.state); /* before store frees the reply */
         server_store(s, r.state);
         return;
     }
     server_store(s, r.state);
-    dbg_state(s);
+    if (watched(s))
+        dbg_state(s);
 }
 
 /* OTP's warning for a message no handle_info is there to take. */
@@ -399,7 +415,8 @@ ERL_COLD static void warn_unhandled(const struct server *s, term req)
 /* {'$gen_cast', Request}, or any other message when cast is false. */
 static void handle_async(struct server *s, term msg, term req, bool cast)
 {
-    dbg_in(s, cast ? "cast" : NULL, req, NONE);
+    if (watched(s))
+        dbg_in(s, cast ? "cast" : NULL, req, NONE);
     gen_result (*fn)(term, term) = cast ? s->mod->handle_cast : s->mod->handle_info;
     if (!fn && cast)
         undef(s, "handle_cast", LIST(req, s->state), msg);
@@ -413,7 +430,8 @@ static void handle_async(struct server *s, term msg, term req, bool cast)
     if (r.action == GEN_STOP)
         server_stop(s, r.reason, r.state, msg, NONE, NONE);
     server_store(s, r.state);
-    dbg_state(s);
+    if (watched(s))
+        dbg_state(s);
 }
 
 /* Answers statistics get: {ok, [{start_time, {{Y,M,D},{H,Mi,S}}}, ...]}. */
