@@ -640,15 +640,19 @@ static void server_main(term arg)
         .parent = element(4, arg),
         .state = NONE,
     };
+    /* s holds the rest: keep only Args (for init), not the whole tuple for
+     * the server's life. An immediate, like the counter's 0, keeps nothing. */
+    term args = term_keep(element(3, arg));
+    erl_drop(arg);
     if (!register_name(&s))
         return;                         /* exit normal, as OTP */
     s.below = s.above = erl_heap_mark();
     if (!s.mod->init) {
-        term mfa = TUPLE(atom_from(s.mod->name), ATOM("init"), LIST(element(3, arg)), NIL);
+        term mfa = TUPLE(atom_from(s.mod->name), ATOM("init"), LIST(args), NIL);
         term reason = TUPLE(ATOM("undef"), LIST(mfa));
         init_failed(&s, TUPLE(ATOM("error"), reason));
         erl_exit_self(reason);
     }
-    init_done(&s, s.mod->init(element(3, arg)));
+    init_done(&s, s.mod->init(args));
     server_loop(&s);
 }

@@ -213,6 +213,11 @@ static inline struct proc *proc_me(void) {
 /* Marks the calling thread as one of this runtime's schedulers. */
 void proc_scheduler_thread(void);
 
+/* A scheduler thread's supply of process slots: on at its start, given
+ * back at its end. */
+void proc_slots_start(void);
+void proc_slots_stop(void);
+
 /* Adds a link or monitor to r; panics when out of memory. */
 void relations_add(struct relations *r, term pid, term ref);
 

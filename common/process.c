@@ -58,32 +58,105 @@ static uint32_t pid_num(term pid) { return (uint32_t)(pid.u.id >> 32); }
 
 /* ---- Slots --------------------------------------------------------------- */
 
-/* A free slot, locked, or NULL when max_procs are alive. */
-static struct proc *slot_alloc(void) {
-    pthread_mutex_lock(&procs.lock);
-    struct proc *p = NULL;
+/* The index of a free slot, or -1 when max_procs are alive. procs.lock
+ * held. Oldest freed first, once QUARANTINE have piled up; fresh ones
+ * before that. */
+static long slot_next(void) {
     size_t used = atomic_load(&procs.used);
     if (procs.free_count > QUARANTINE || (used == procs.max && procs.free_count)) {
-        p = &procs.table[procs.free_ring[procs.free_head]];
+        uint32_t i = procs.free_ring[procs.free_head];
         procs.free_head = (procs.free_head + 1) % procs.max;
         procs.free_count--;
-    } else if (used < procs.max) {
-        p = &procs.table[used];
-        pthread_mutex_init(&p->lock, NULL);
-        atomic_store(&procs.used, used + 1);
+        return i;
+    }
+    if (used == procs.max)
+        return -1;
+    pthread_mutex_init(&procs.table[used].lock, NULL);
+    atomic_store(&procs.used, used + 1);    /* after the init: senders look */
+    return (long)used;
+}
+
+/* Puts slot i at the tail of the free ring. procs.lock held. */
+static void slot_append(uint32_t i) {
+    procs.free_ring[(procs.free_head + procs.free_count) % procs.max] = i;
+    procs.free_count++;
+}
+
+/* A scheduler thread's own supply of slots: it takes SLOT_BATCH free slots
+ * from the ring at a time and gives freed ones back SLOT_BATCH at a time, so
+ * that spawning on one core and exiting on the other do not fight over
+ * procs.lock for every process. The ring's order is kept, batch by batch,
+ * and with it the quarantine. Only for tables of SLOT_BATCHED_MIN slots or
+ * more, where a batch held aside cannot starve anyone. */
+#define SLOT_BATCH 32
+#define SLOT_BATCHED_MIN 16384
+static _Thread_local struct {
+    bool on;                    /* a scheduler thread, on a big table */
+    uint32_t take[SLOT_BATCH];  /* free slots to hand out, from take_next */
+    int take_next, take_n;      /* the next one, and how many were taken */
+    uint32_t give[SLOT_BATCH];  /* freed slots not yet back in the ring */
+    int give_n;                 /* how many */
+} slots_here;
+
+void proc_slots_start(void) { slots_here.on = procs.max >= SLOT_BATCHED_MIN; }
+
+/* Gives the freed slots back to the ring. procs.lock held. */
+static void give_back(void) {
+    for (int i = 0; i < slots_here.give_n; i++)
+        slot_append(slots_here.give[i]);
+    slots_here.give_n = 0;
+}
+
+void proc_slots_stop(void) {
+    pthread_mutex_lock(&procs.lock);
+    give_back();
+    for (int i = slots_here.take_next; i < slots_here.take_n; i++)
+        slot_append(slots_here.take[i]);    /* unused: back where they wait */
+    slots_here.take_next = slots_here.take_n = 0;
+    pthread_mutex_unlock(&procs.lock);
+    slots_here.on = false;
+}
+
+/* The index of a free slot, from this thread's supply when it has one;
+ * -1 when max_procs are alive. Out of line: it reads a thread-local. */
+__attribute__((noinline)) static long slot_take(void) {
+    if (slots_here.on && slots_here.take_next < slots_here.take_n)
+        return slots_here.take[slots_here.take_next++];
+    pthread_mutex_lock(&procs.lock);
+    long i = slot_next();
+    if (slots_here.on && i >= 0) {  /* and a batch for next time */
+        slots_here.take_next = slots_here.take_n = 0;
+        for (long j; slots_here.take_n < SLOT_BATCH && (j = slot_next()) >= 0;)
+            slots_here.take[slots_here.take_n++] = (uint32_t)j;
     }
     pthread_mutex_unlock(&procs.lock);
-    if (p)
-        pthread_mutex_lock(&p->lock);
+    return i;
+}
+
+/* A free slot, locked, or NULL when max_procs are alive. */
+static struct proc *slot_alloc(void) {
+    long i = slot_take();
+    if (i < 0)
+        return NULL;
+    struct proc *p = &procs.table[i];
+    pthread_mutex_lock(&p->lock);
     return p;
 }
 
-/* Gives slot p (already PROC_FREE) back. */
-static void slot_release(struct proc *p) {
+/* Gives slot p (already PROC_FREE) back. Out of line: it reads a
+ * thread-local. */
+__attribute__((noinline)) static void slot_release(struct proc *p) {
+    uint32_t i = (uint32_t)(p - procs.table);
+    if (slots_here.on) {
+        slots_here.give[slots_here.give_n++] = i;
+        if (slots_here.give_n < SLOT_BATCH)
+            return;
+    }
     pthread_mutex_lock(&procs.lock);
-    size_t tail = (procs.free_head + procs.free_count) % procs.max;
-    procs.free_ring[tail] = (uint32_t)(p - procs.table);
-    procs.free_count++;
+    if (slots_here.on)
+        give_back();
+    else
+        slot_append(i);
     pthread_mutex_unlock(&procs.lock);
 }
 

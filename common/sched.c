@@ -204,17 +204,50 @@ static struct proc *pop(struct scheduler *s) {
     return p;
 }
 
-/* Takes a process from another scheduler's queue, or NULL. A queue of one
- * is left alone: its owner runs it next, and moving it would split two
+/* Takes up to half of v's queue (at most STEAL_MAX), oldest first: returns
+ * the first to run now and queues the others on self; or NULL. Taking many
+ * at once keeps the two schedulers off each other's locks. */
+#define STEAL_MAX 32
+static struct proc *steal_from(struct scheduler *self, struct scheduler *v) {
+    pthread_mutex_lock(&v->lock);
+    size_t len = atomic_load_explicit(&v->len, memory_order_relaxed);
+    size_t k = len < 2 ? 0 : len / 2 < STEAL_MAX ? len / 2 : STEAL_MAX;
+    struct proc *first = v->head, *last = first;
+    for (size_t i = 1; i < k; i++)
+        last = last->run_next;
+    if (k) {
+        v->head = last->run_next;
+        if (!v->head)
+            v->tail = NULL;
+        atomic_store_explicit(&v->len, len - k, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&v->lock);
+    if (!k)
+        return NULL;
+    if (k > 1) {    /* the rest, first->run_next .. last, joins self's queue */
+        last->run_next = NULL;
+        pthread_mutex_lock(&self->lock);
+        if (self->tail)
+            self->tail->run_next = first->run_next;
+        else
+            self->head = first->run_next;
+        self->tail = last;
+        atomic_fetch_add_explicit(&self->len, k - 1, memory_order_relaxed);
+        pthread_mutex_unlock(&self->lock);
+    }
+    return first;
+}
+
+/* Takes work from another scheduler's queue, or NULL. A queue of one is
+ * left alone: its owner runs it next, and moving it would split two
  * processes that talk to each other across two cores, where every message
  * costs a trip between caches. */
 static struct proc *steal(struct scheduler *self) {
     for (int i = 1; i < sched.n; i++) {
         struct scheduler *v = &sched.v[(self->index + i) % sched.n];
         if (atomic_load_explicit(&v->len, memory_order_relaxed) < 2)
-            /* only a hint: pop decides under the lock */
-            continue;
-        struct proc *p = pop(v);
+            continue;   /* only a hint: steal_from decides under the lock */
+        struct proc *p = steal_from(self, v);
         if (p)
             return p;
     }
@@ -401,6 +434,7 @@ static void *scheduler_main(void *arg) {
     fiber_of_thread(&s->fiber);
     crash_thread_init();
     block_cache_start();
+    proc_slots_start();
     for (unsigned tick = 0; !atomic_load_explicit(&sched.shutdown, memory_order_relaxed); tick++) {
         if ((tick & 15) == 0)
             timers_run();
@@ -416,6 +450,7 @@ static void *scheduler_main(void *arg) {
         if (p)
             run(s, p);
     }
+    proc_slots_stop();
     block_cache_stop();
     crash_thread_exit();
     return NULL;
