@@ -16,6 +16,13 @@
 #include "panic.h"
 #include "proc.h"
 
+/* An armed receive timer: fires for wait number seq of process p. */
+struct timer {
+    int64_t deadline;           /* ns on CLOCK_MONOTONIC */
+    struct proc *p;             /* the waiting process */
+    uint64_t seq;               /* its wait_seq when armed */
+};
+
 struct scheduler {
     pthread_t thread;           /* the scheduler's thread */
     int index;                  /* position in sched.v */
@@ -30,6 +37,8 @@ struct scheduler {
     /* Only the scheduler's own thread touches these: */
     int streak;                 /* runs taken from runnext in a row */
     uint64_t *seen;             /* the others' runs at its last rescue look */
+    struct timer *pending;      /* timers of processes it parked, not armed yet */
+    int npending;               /* how many */
 
     /* s->lock must be held when using these: */
     pthread_mutex_t lock;
@@ -57,13 +66,6 @@ int64_t now_ns(void) {
 }
 
 /* ---- Timers -------------------------------------------------------------- */
-
-/* An armed receive timer: fires for wait number seq of process p. */
-struct timer {
-    int64_t deadline;           /* ns on CLOCK_MONOTONIC */
-    struct proc *p;             /* the waiting process */
-    uint64_t seq;               /* its wait_seq when armed */
-};
 
 static struct {
     pthread_mutex_t lock;       /* guards heap, n, cap and every timer_index */
@@ -116,9 +118,9 @@ static void heap_remove(size_t i) {
     atomic_store(&timers.next, timers.n ? timers.heap[0].deadline : INT64_MAX);
 }
 
-/* Arms p's timer for its current wait. Called by the scheduler that parks p,
- * with p's lock held (the lock order is p->lock, then timers.lock). */
-static void timer_arm_seq(struct proc *p, uint64_t seq) {
+/* Arms timer t. p's lock held (the lock order is p->lock, then
+ * timers.lock). */
+static void timer_arm(struct timer t) {
     pthread_mutex_lock(&timers.lock);
     if (timers.n == timers.cap) {
         size_t cap = timers.cap ? 2 * timers.cap : 64;
@@ -128,7 +130,7 @@ static void timer_arm_seq(struct proc *p, uint64_t seq) {
         timers.heap = h;
         timers.cap = cap;
     }
-    timers.heap[timers.n] = (struct timer){p->deadline, p, seq};
+    timers.heap[timers.n] = t;
     heap_up(timers.n++);
     atomic_store(&timers.next, timers.heap[0].deadline);
     pthread_mutex_unlock(&timers.lock);
@@ -270,6 +272,11 @@ static void wake_helper(struct scheduler *self) {
 
 /* Puts p in s's runnext slot; whatever was there goes to the queue. */
 static void make_next(struct scheduler *s, struct proc *p) {
+    if (!atomic_load_explicit(&s->runnext, memory_order_relaxed)) {
+        /* Empty: a rescuer can only swap NULL for NULL, so a store does. */
+        atomic_store_explicit(&s->runnext, p, memory_order_release);
+        return;
+    }
     struct proc *old = atomic_exchange_explicit(&s->runnext, p, memory_order_acq_rel);
     if (old && push(s, old) > 1 && atomic_load(&sched.sleeping) > 0)
         wake_helper(s);
@@ -341,21 +348,44 @@ void sched_switch(struct proc *p, enum proc_switch why) {
     fiber_switch(&p->fiber, &p->sched->fiber, why == SWITCH_EXIT);
 }
 
-/* p asked to wait: park it unless a signal or its timer got there first.
- * The timer is armed before p's lock is let go: from then on a sender may
- * wake p, and p must find its timer armed to cancel it. */
+/* ---- Timers armed late --------------------------------------------------- */
+
+/* Most receives with a timeout end long before it: a call's reply comes in
+ * microseconds. So park only notes the timer in its scheduler's pending
+ * list, without a lock; the scheduler arms the ones still waiting every few
+ * runs and before it sleeps. A receive that ends first never touches the
+ * timer heap; a timer is armed at most PENDING_MAX runs late. */
+#define PENDING_MAX 16
+
+/* Arms every pending timer whose wait is still on. */
+static void arm_pending(struct scheduler *s) {
+    for (int i = 0; i < s->npending; i++) {
+        struct timer t = s->pending[i];
+        pthread_mutex_lock(&t.p->lock);
+        if (t.p->wait_seq == t.seq && t.p->state == PROC_WAITING)
+            timer_arm(t);
+        pthread_mutex_unlock(&t.p->lock);
+    }
+    s->npending = 0;
+}
+
+/* p asked to wait: park it unless a signal or its timer got there first. */
 static void park(struct scheduler *s, struct proc *p) {
     pthread_mutex_lock(&p->lock);
     bool ready = p->inbox.head != NULL || p->timed_out;
+    struct timer t = {p->deadline, p, 0};
     if (!ready) {
         p->state = PROC_WAITING;
-        uint64_t seq = ++p->wait_seq;
-        if (p->deadline)
-            timer_arm_seq(p, seq);
+        t.seq = ++p->wait_seq;
     }
     pthread_mutex_unlock(&p->lock);
-    if (ready)
+    if (ready) {
         push(s, p);
+    } else if (t.deadline) {
+        s->pending[s->npending++] = t;
+        if (s->npending == PENDING_MAX)
+            arm_pending(s);
+    }
 }
 
 /* Panics when p overflowed its stack: its saved stack pointer is in the red
@@ -400,6 +430,9 @@ static void idle(struct scheduler *s) {
     }
     s->sleeping = true;
     atomic_fetch_add(&sched.sleeping, 1);
+    pthread_mutex_unlock(&s->lock);
+    arm_pending(s);     /* before sleeping: nobody else would */
+    pthread_mutex_lock(&s->lock);
     int64_t next = atomic_load(&timers.next);
     if (proc_scheduled() > 0 && next > now_ns() + RESCUE_MS * 1000000)
         next = now_ns() + RESCUE_MS * 1000000;
@@ -436,8 +469,10 @@ static void *scheduler_main(void *arg) {
     block_cache_start();
     proc_slots_start();
     for (unsigned tick = 0; !atomic_load_explicit(&sched.shutdown, memory_order_relaxed); tick++) {
-        if ((tick & 15) == 0)
+        if ((tick & 15) == 0) {
+            arm_pending(s);
             timers_run();
+        }
         struct proc *p = next_to_run(s);
         if (!p)
             p = find_work(s);
@@ -462,8 +497,12 @@ static int init_scheduler(struct scheduler *s, int index, int n) {
     memset(s, 0, sizeof *s);
     s->index = index;
     s->seen = calloc((size_t)n, sizeof *s->seen);
-    if (!s->seen)
+    s->pending = calloc(PENDING_MAX, sizeof *s->pending);
+    if (!s->seen || !s->pending) {
+        free(s->seen);
+        free(s->pending);
         return -1;
+    }
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -481,8 +520,10 @@ int sched_start(int n) {
     atomic_store(&sched.shutdown, false);
     for (int i = 0; i < n; i++) {
         if (init_scheduler(&sched.v[i], i, n) < 0) {
-            while (i-- > 0)
+            while (i-- > 0) {
                 free(sched.v[i].seen);
+                free(sched.v[i].pending);
+            }
             free(sched.v);
             errno = ENOMEM;
             return -1;
@@ -514,6 +555,7 @@ void sched_stop(void) {
         pthread_mutex_destroy(&sched.v[i].lock);
         pthread_cond_destroy(&sched.v[i].wake);
         free(sched.v[i].seen);
+        free(sched.v[i].pending);
     }
     free(sched.v);
     sched.v = NULL;
