@@ -752,8 +752,10 @@ static void call_terminate_child(struct sup *s, const struct caller *to, term ke
     reply(to, ATOM("ok"));
 }
 
-/* delete_child: forgets a child that is not running. */
-static void call_delete_child(struct sup *s, const struct caller *to, term id)
+/* The index of the child id names when it is not running, as delete_child
+ * and restart_child need; otherwise replies the error OTP gives and
+ * returns -1. */
+static ssize_t stopped_kid(struct sup *s, const struct caller *to, term id)
 {
     ssize_t i = s->template ? -1 : kid_by_id(s, id);
     if (s->template)
@@ -764,29 +766,30 @@ static void call_delete_child(struct sup *s, const struct caller *to, term id)
         reply_error(to, ATOM("running"));
     else if (s->kids[i]->state == CHILD_RESTARTING)
         reply_error(to, ATOM("restarting"));
-    else {
-        kids_remove(s, (size_t)i);
-        reply(to, ATOM("ok"));
-    }
+    else
+        return i;
+    return -1;
+}
+
+/* delete_child: forgets a child that is not running. */
+static void call_delete_child(struct sup *s, const struct caller *to, term id)
+{
+    ssize_t i = stopped_kid(s, to, id);
+    if (i < 0)
+        return;
+    kids_remove(s, (size_t)i);
+    reply(to, ATOM("ok"));
 }
 
 /* restart_child: starts a child that is not running, keeping its spec. */
 static void call_restart_child(struct sup *s, const struct caller *to, term id)
 {
-    ssize_t i = s->template ? -1 : kid_by_id(s, id);
-    if (s->template)
-        reply_error(to, ATOM("simple_one_for_one"));
-    else if (i < 0)
-        reply_error(to, ATOM("not_found"));
-    else if (s->kids[i]->state == CHILD_RUNNING)
-        reply_error(to, ATOM("running"));
-    else if (s->kids[i]->state == CHILD_RESTARTING)
-        reply_error(to, ATOM("restarting"));
-    else {
-        term reason = NONE;
-        int r = child_start(s->kids[i], &reason);
-        reply_start(to, r, s->kids[i]->pid, reason);
-    }
+    ssize_t i = stopped_kid(s, to, id);
+    if (i < 0)
+        return;
+    term reason = NONE;
+    int r = child_start(s->kids[i], &reason);
+    reply_start(to, r, s->kids[i]->pid, reason);
 }
 
 /* which_children: [{Id, Pid | undefined | restarting, Type, []}], newest
