@@ -169,6 +169,7 @@ bool signal_deliver(term pid, struct heap_block *b) {
         return false;
     *p->inbox.tail = b;
     p->inbox.tail = &b->next;
+    atomic_store_explicit(&p->mail, true, memory_order_relaxed);
     if (b->kind == SIG_MESSAGE)
         count_add(&p->inbox_len, 1);
     else if (b->kind == SIG_EXIT)
@@ -316,7 +317,9 @@ term erl_receive_any(const term *patterns, size_t n, int timeout_ms, size_t *whi
                 return take(p, scan);
             }
         }
-        if (proc_take_inbox(p))
+        /* Only a hint, read without the lock: a signal it misses is found
+         * by the scheduler, under the lock, before the process may sleep. */
+        if (atomic_load_explicit(&p->mail, memory_order_relaxed) && proc_take_inbox(p))
             continue;
         if (timeout_ms == 0 || timed_out)
             return NONE;

@@ -122,6 +122,8 @@ struct proc {
     _Atomic size_t queue_len;   /* messages in the queue; written by the process */
     _Atomic size_t link_count;  /* links.n, for listings */
     _Atomic bool exit_pending;  /* an exit signal waits in the inbox */
+    _Atomic bool mail;          /* the inbox holds something: a hint, set and
+                                   cleared under p->lock, read without it */
 };
 
 /* Adds d to a counter that one thread at a time writes (under a lock, or

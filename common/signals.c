@@ -88,6 +88,7 @@ static void inbox_push_back(struct proc *p, struct heap_block *rest) {
     if (!p->inbox.head)
         p->inbox.tail = &last->next;
     p->inbox.head = rest;
+    atomic_store_explicit(&p->mail, true, memory_order_relaxed);
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -164,6 +165,7 @@ bool proc_take_inbox(struct proc *p) {
     p->inbox.head = NULL;
     p->inbox.tail = &p->inbox.head;
     atomic_store_explicit(&p->inbox_len, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->mail, false, memory_order_relaxed);
     atomic_store(&p->exit_pending, false);
     pthread_mutex_unlock(&p->lock);
     while (b) {
