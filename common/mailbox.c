@@ -278,12 +278,17 @@ static bool wait_thread(struct proc *p, int64_t deadline) {
 }
 
 /* Takes the message *at out of the queue, into the heap if it is boxed. */
-static term take(struct proc *p, struct heap_block **at) {
+struct heap_block *queue_remove(struct proc *p, struct heap_block **at) {
     struct heap_block *b = *at;
     *at = b->next;
     if (p->queue.tail == &b->next)
         p->queue.tail = at;
     count_add(&p->queue_len, -1);
+    return b;
+}
+
+static term take(struct proc *p, struct heap_block **at) {
+    struct heap_block *b = queue_remove(p, at);
     term msg = b->body;
     if (term_is_boxed(msg))
         heap_link(p, b);

@@ -269,6 +269,10 @@ bool signal_deliver(term pid, struct heap_block *b);
  * is not alive. */
 bool signal_send(term pid, enum signal_kind kind, term ref, term body, bool linked);
 
+/* Unlinks the message at *at (a link in p's queue) from the queue; returns
+ * it. Only p itself calls this. */
+struct heap_block *queue_remove(struct proc *p, struct heap_block **at);
+
 /* Puts b in the caller's own heap, newest. */
 void heap_link(struct proc *p, struct heap_block *b);
 

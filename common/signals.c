@@ -309,12 +309,7 @@ static void flush_down(struct proc *p, term ref) {
     for (struct heap_block **at = &p->queue.head; *at; at = &(*at)->next) {
         term r;
         if (match((*at)->body, TUPLE(ATOM("DOWN"), VAR(&r), ANY, ANY, ANY)) && term_eq(r, ref)) {
-            struct heap_block *b = *at;
-            *at = b->next;
-            if (p->queue.tail == &b->next)
-                p->queue.tail = at;
-            count_add(&p->queue_len, -1);
-            block_free(b);
+            block_free(queue_remove(p, at));
             return;
         }
     }
