@@ -11,7 +11,11 @@ export SAN
 
 all: $(STAGES)
 
-$(STAGES):
+# The core is built once, first; each stage then finds it up to date.
+core:
+	@$(MAKE) --no-print-directory -C common
+
+$(STAGES): core
 	@$(MAKE) --no-print-directory -C $@
 
 run: all
@@ -37,4 +41,4 @@ clean:
 	rm -rf build
 	@for s in $(STAGES); do $(MAKE) --no-print-directory -s -C $$s clean; done
 
-.PHONY: all run deps test bench clean $(STAGES)
+.PHONY: all core run deps test bench clean $(STAGES)
