@@ -28,22 +28,25 @@ static term settle_error(const struct answer *a, term why, term *error)
     return NONE;
 }
 
-/* Spawns the supervisor with its start argument built from the C structs. */
-static term sup_spawn(term name, struct sup_flags f, const struct sup_child_spec *specs,
-                      size_t n, int link_flags, term *mref)
+/* The specs' wire forms as a list, written into v (n * 10 + 1 terms: the
+ * list and its tail, then 9 a spec); valid as long as v and specs are. */
+static term specs_to_list(const struct sup_child_spec *specs, size_t n, term *v)
 {
-    size_t size = (n * 10 + 1) * sizeof(term);   /* list and tail, 9 a spec */
-    term *v = sup_alloc(size);
     v[n] = NIL;
     for (size_t i = 0; i < n; i++)
         v[i] = sup_spec_to_term(&specs[i], v + n + 1 + 9 * i);
+    return term_list(v, n);
+}
+
+/* Spawns the supervisor with its start argument, the specs as a wire list. */
+static term sup_spawn(term name, struct sup_flags f, term specs, int link_flags,
+                      term *mref)
+{
     term arg = TUPLE(erl_self(), name,
                      TUPLE(sup_strategy_atom(f.strategy), INT(f.intensity), INT(f.period_s)),
-                     term_list(v, n));
-    term pid = erl_spawn_opt("supervisor", sup_main, arg,
-                             (link_flags & ERL_LINK) | ERL_MONITOR, mref);
-    sup_free(v, size);
-    return pid;
+                     specs);
+    return erl_spawn_opt("supervisor", sup_main, arg,
+                         (link_flags & ERL_LINK) | ERL_MONITOR, mref);
 }
 
 term supervisor_start(term name, struct sup_flags flags,
@@ -51,11 +54,15 @@ term supervisor_start(term name, struct sup_flags flags,
                       int link_flags, term *error)
 {
     struct answer a = {erl_heap_mark(), NONE, NONE};
-    term why = sup_start_args_problem(flags, specs, n);
+    size_t size = (n * 10 + 1) * sizeof(term);
+    term *v = sup_alloc(size);          /* given back by settle_error too */
+    term list = specs_to_list(specs, n, v);
+    term why = sup_start_args_problem(flags, list);
     if (!is_none(why))
-        return settle_error(&a, TUPLE(ATOM("bad_start_spec"), why), error);
+        return settle_error(&a, why, error);
     term mref;
-    term pid = sup_spawn(name, flags, specs, n, link_flags, &mref);
+    term pid = sup_spawn(name, flags, list, link_flags, &mref);
+    sup_free(v, size);
     if (is_none(pid))
         return settle_error(&a, ATOM("system_limit"), error);
     erl_send(pid, TUPLE(ATOM("$supervisor_init"), mref));

@@ -85,7 +85,7 @@ int sup_child_start(struct child *c, term *reason)
         return START_IGNORED;
     }
     if (!is_none(pid))
-        *reason = sup_settle(mark, TUPLE(ATOM("bad_return_value"), pid));
+        *reason = sup_settle(mark, pid);    /* OTP: What -> {error, What} */
     else
         *reason = sup_settle(mark, is_none(err) ? ATOM("undefined") : err);
     return START_FAILED;

@@ -9,6 +9,8 @@
  *                         stopping many (shutdown)
  *   supervisor_restart.c  restart intensity and the four strategies
  *   supervisor_server.c   the supervisor process: init, its loop, the calls
+ *   supervisor_sys.c      what it answers the sys module: its state, its
+ *                         status, suspend and resume
  *   supervisor.c          the client side (supervisor.h), printing a tree
  *
  * All the state of one supervisor (struct sup, its children) lives on its
@@ -61,6 +63,8 @@ struct sup {
     size_t kids_cap;            /* room in kids */
     struct child *template;     /* simple_one_for_one: what instances copy;
                                    NULL for the other strategies */
+    bool suspended;             /* sys_suspend: only system messages and
+                                   the parent's 'EXIT' are handled */
 };
 
 /* ---- supervisor_spec.c --------------------------------------------------- */
@@ -99,16 +103,23 @@ bool sup_forgotten_when_stopped(const struct sup *s, const struct child *c);
 void sup_child_del(struct sup *s, struct child *c);
 
 /* Child specs on the wire: sup_spec_to_term writes spec's wire form into v
- * (valid as long as v and spec are); sup_spec_from_term reads one into a new
- * stopped child, or returns NULL; sup_instance_new makes a
- * simple_one_for_one instance of t with extra appended to its args, or
- * returns NULL when extra is no list. */
+ * (valid as long as v and spec are); an enum out of range goes as its
+ * integer, for the check to name. sup_spec_problem says what is wrong with
+ * a wire spec, as OTP's check_childspec ({invalid_child_type, T}, ...), or
+ * returns NONE; sup_spec_from_term reads one into a new stopped child, or
+ * returns NULL with *why set to that problem (kept: erl_drop it).
+ * sup_child_record writes c as OTP's #child{} record into v.
+ * sup_instance_new makes a simple_one_for_one instance of t with extra
+ * appended to its args, or returns NULL when extra is no list. */
 term sup_spec_to_term(const struct sup_child_spec *spec, term v[9]);
-struct child *sup_spec_from_term(term t);
+term sup_spec_problem(term t);
+struct child *sup_spec_from_term(term t, term *why);
+term sup_child_record(const struct child *c, term v[14]);
 struct child *sup_instance_new(const struct child *t, term extra);
-/* What is wrong with supervisor_start's arguments, or NONE. */
-term sup_start_args_problem(struct sup_flags f, const struct sup_child_spec *specs,
-                            size_t n);
+/* What is wrong with supervisor_start's flags and wire specs, as OTP's init
+ * finds it ({supervisor_data, _}, {start_spec, _}, {bad_start_spec, _}), or
+ * NONE. The answer is kept in the caller's heap. */
+term sup_start_args_problem(struct sup_flags f, term specs);
 
 /* ---- supervisor_child.c -------------------------------------------------- */
 
@@ -144,6 +155,13 @@ bool sup_restart(struct sup *s, struct child *c);
 /* OTP's do_restart: the running child c exited with reason. Returns false
  * when the supervisor must give up. */
 bool sup_child_exited(struct sup *s, struct child *c, term reason);
+
+/* ---- supervisor_sys.c ---------------------------------------------------- */
+
+/* Answers one system message {system, {From, Tag}, Req} but terminate
+ * (which the loop handles): get_state, get_status, suspend, resume; any
+ * other gets {error, {unknown_system_msg, Req}}. This function can't fail. */
+void sup_system(struct sup *s, term from, term tag, term req);
 
 /* ---- supervisor_server.c ------------------------------------------------- */
 

@@ -37,6 +37,21 @@ static void reply_start(const struct caller *to, int r, term pid, term reason)
     reply(to, TUPLE(ATOM("ok"), r == START_OK ? pid : ATOM("undefined")));
 }
 
+/* Answers start_child of a new child spec, as OTP's handle_start_child: a
+ * failure is {error, {Reason, Child}}, Child being c as OTP's #child{}
+ * record (not running). */
+static void reply_new_child(const struct caller *to, int r, const struct child *c,
+                            term reason)
+{
+    if (r != START_FAILED) {
+        reply_start(to, r, c->pid, reason);
+        return;
+    }
+    term v[14];
+    reply_error(to, TUPLE(reason, sup_child_record(c, v)));
+    erl_drop(reason);
+}
+
 /* start_child for simple_one_for_one: a new instance. */
 static void call_start_instance(struct sup *s, const struct caller *to, term extra)
 {
@@ -57,9 +72,11 @@ static void call_start_instance(struct sup *s, const struct caller *to, term ext
 /* start_child: a new child, with a new id, started at the end of the order. */
 static void call_start_child(struct sup *s, const struct caller *to, term spec)
 {
-    struct child *c = sup_spec_from_term(spec);
+    term why;
+    struct child *c = sup_spec_from_term(spec, &why);
     if (!c) {
-        reply_error(to, TUPLE(ATOM("invalid_child_spec"), spec));
+        reply_error(to, why);
+        erl_drop(why);
         return;
     }
     ssize_t i = sup_kid_by_id(s, c->id);
@@ -74,7 +91,7 @@ static void call_start_child(struct sup *s, const struct caller *to, term spec)
     }
     term reason = NONE;
     int r = sup_child_start(c, &reason);
-    reply_start(to, r, c->pid, reason);
+    reply_new_child(to, r, c, reason);
     if (r == START_OK || (r == START_IGNORED && c->restart != SUP_TEMPORARY))
         sup_kids_append(s, c);
     else
@@ -253,13 +270,13 @@ static void handle_try_again(struct sup *s, term key)
 }
 
 /* {system, {From, Tag}, Request}: sys:terminate (gen_server_stop) stops
- * the supervisor; other system requests are not supported here. */
+ * the supervisor; supervisor_sys.c answers the others. */
 static void handle_system(struct sup *s, const struct caller *to, term req)
 {
     term reason;
     if (match(req, TUPLE(ATOM("terminate"), VAR(&reason))))
         sup_exit(s, reason);
-    reply_error(to, TUPLE(ATOM("unknown_system_msg"), req));
+    sup_system(s, to->from, to->tag, req);
 }
 
 /* Dispatches one message; any message it takes is released by the loop. */
@@ -317,7 +334,8 @@ static void sup_init_state(struct sup *s, term arg)
         (enum sup_strategy)sup_atom_index(strategy, strategies, 4),
         (int)intensity.u.integer, (int)period.u.integer};
     for (size_t i = 0; i < specs.size; i++) {
-        struct child *c = sup_spec_from_term(specs.u.elements[i]);
+        term why;
+        struct child *c = sup_spec_from_term(specs.u.elements[i], &why);
         if (!c)
             panic("supervisor: bad child spec at start");
         sup_kids_append(s, c);
@@ -356,6 +374,18 @@ static int sup_init(struct sup *s, term *why, term *exit_reason)
     return 0;
 }
 
+/* The next message to handle: any, or while suspended only a system message
+ * or the parent's 'EXIT', as OTP's sys:suspend_loop; the rest (children's
+ * 'EXIT's too) waits in the mailbox, in order, until resume. */
+static term next_message(const struct sup *s)
+{
+    if (!s->suspended)
+        return erl_receive(ANY, ERL_INFINITY);
+    term either[] = {TUPLE(ATOM("system"), ANY, ANY),
+                     TUPLE(ATOM("EXIT"), s->parent, ANY)};
+    return erl_receive_any(either, 2, ERL_INFINITY, NULL);
+}
+
 /*
  * The supervisor process. It first waits for the starter's monitor reference
  * (the starter only learns it from erl_spawn_opt, after the spawn), so that
@@ -376,7 +406,7 @@ void sup_main(term arg)
     }
     ack(&s, mref, ATOM("ok"));
     for (;;) {
-        term m = erl_receive(ANY, ERL_INFINITY);
+        term m = next_message(&s);
         sup_handle(&s, m);
         erl_drop(m);
     }

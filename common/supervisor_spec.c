@@ -83,7 +83,7 @@ term sup_strategy_atom(enum sup_strategy s)
     case SUP_REST_FOR_ONE: return ATOM("rest_for_one");
     case SUP_SIMPLE_ONE_FOR_ONE: return ATOM("simple_one_for_one");
     }
-    return ATOM("undefined");
+    return INT(s);      /* not a strategy: the check names it */
 }
 
 static term restart_atom(enum sup_restart r)
@@ -93,12 +93,16 @@ static term restart_atom(enum sup_restart r)
     case SUP_TRANSIENT: return ATOM("transient");
     case SUP_TEMPORARY: return ATOM("temporary");
     }
-    return ATOM("undefined");
+    return INT(r);      /* not a restart type: the check names it */
 }
 
 term sup_type_atom(enum sup_child_type t)
 {
-    return t == SUP_SUPERVISOR ? ATOM("supervisor") : ATOM("worker");
+    switch (t) {
+    case SUP_WORKER: return ATOM("worker");
+    case SUP_SUPERVISOR: return ATOM("supervisor");
+    }
+    return INT(t);      /* not a child type: the check names it */
 }
 
 static term shutdown_term(int shutdown)
@@ -235,29 +239,86 @@ static bool shutdown_from_term(term t, int *shutdown)
     return true;
 }
 
+/* What is wrong with the wire child spec t, as OTP's check_childspec finds
+ * it, in its order: {invalid_child_spec, T}, {invalid_child_type, Type},
+ * {invalid_mfa, {c, Start, Arg}}, {invalid_restart_type, Restart},
+ * {invalid_shutdown, Shutdown} or {invalid_modules, Modules}. Returns NONE
+ * when t is a child spec, else the reason, kept: the caller erl_drops it. */
+term sup_spec_problem(term t)
+{
+    static const char *const restarts[] = {"permanent", "transient", "temporary"};
+    static const char *const types[] = {"worker", "supervisor"};
+    term id, start, addr, rs, sd, ty, mods;
+    int shutdown;
+    if (!match(t, TUPLE(VAR(&id), VAR(&start), VAR(&rs), VAR(&sd), VAR(&ty), VAR(&mods))))
+        return term_keep(TUPLE(ATOM("invalid_child_spec"), t));
+    if (sup_atom_index(ty, types, 2) < 0)
+        return term_keep(TUPLE(ATOM("invalid_child_type"), ty));
+    if (!match(start, TUPLE(ATOM("c"), VAR(&addr), ANY)) || !is_int(addr) ||
+        addr.u.integer == 0)
+        return term_keep(TUPLE(ATOM("invalid_mfa"), start));
+    if (sup_atom_index(rs, restarts, 3) < 0)
+        return term_keep(TUPLE(ATOM("invalid_restart_type"), rs));
+    if (!shutdown_from_term(sd, &shutdown))
+        return term_keep(TUPLE(ATOM("invalid_shutdown"), sd));
+    if (!is_list(mods))
+        return term_keep(TUPLE(ATOM("invalid_modules"), mods));
+    return NONE;
+}
+
 /* Reads a wire child spec into a new child (stopped), copying what it needs.
- * Returns it, or NULL when t is not a child spec. */
-struct child *sup_spec_from_term(term t)
+ * Returns it, or NULL with *why set (kept, for the caller to erl_drop) to
+ * what sup_spec_problem finds wrong with t. */
+struct child *sup_spec_from_term(term t, term *why)
 {
     static const char *const restarts[] = {"permanent", "transient", "temporary"};
     static const char *const types[] = {"worker", "supervisor"};
     term id, addr, arg, rs, sd, ty;
     int shutdown;
-    if (!match(t, TUPLE(VAR(&id), TUPLE(ATOM("c"), VAR(&addr), VAR(&arg)),
-                        VAR(&rs), VAR(&sd), VAR(&ty), ANY)))
+    *why = sup_spec_problem(t);
+    if (!is_none(*why))
         return NULL;
-    int r = sup_atom_index(rs, restarts, 3), k = sup_atom_index(ty, types, 2);
-    if (!is_int(addr) || addr.u.integer == 0 || r < 0 || k < 0 ||
-        !shutdown_from_term(sd, &shutdown))
-        return NULL;
+    match(t, TUPLE(VAR(&id), TUPLE(ATOM("c"), VAR(&addr), VAR(&arg)),
+                   VAR(&rs), VAR(&sd), VAR(&ty), ANY));
+    shutdown_from_term(sd, &shutdown);
     struct child *c = sup_alloc(sizeof *c);
     *c = (struct child){
         .id = term_keep(id), .arg = term_keep(arg),
         .start = (sup_start_fn)(intptr_t)addr.u.integer,
-        .restart = (enum sup_restart)r, .shutdown = shutdown,
-        .type = (enum sup_child_type)k, .state = CHILD_STOPPED, .pid = NONE,
+        .restart = (enum sup_restart)sup_atom_index(rs, restarts, 3),
+        .shutdown = shutdown,
+        .type = (enum sup_child_type)sup_atom_index(ty, types, 2),
+        .state = CHILD_STOPPED, .pid = NONE,
     };
     return c;
+}
+
+/*
+ * Writes c as OTP's #child{} record into v (14 terms) and returns it:
+ *   {child, Pid, Id, {c, Start, Arg}, Restart, false, Shutdown, Type, []}
+ * Pid is the pid, undefined, or {restarting, OldPid}; false is OTP's
+ * significant (a C supervisor has no auto_shutdown). Valid as long as v
+ * and c are.
+ */
+term sup_child_record(const struct child *c, term v[14])
+{
+    v[9] = ATOM("c");
+    v[10] = INT((int64_t)(intptr_t)c->start);
+    v[11] = c->arg;
+    v[12] = ATOM("restarting");
+    v[13] = c->pid;
+    v[0] = ATOM("child");
+    v[1] = c->state == CHILD_RUNNING ? c->pid
+         : c->state == CHILD_RESTARTING ? term_tuple(v + 12, 2)
+         : ATOM("undefined");
+    v[2] = c->id;
+    v[3] = term_tuple(v + 9, 3);
+    v[4] = restart_atom(c->restart);
+    v[5] = ATOM("false");
+    v[6] = shutdown_term(c->shutdown);
+    v[7] = sup_type_atom(c->type);
+    v[8] = NIL;
+    return term_tuple(v, 9);
 }
 
 /* A new instance of the simple_one_for_one template: its arg is the
@@ -282,35 +343,41 @@ struct child *sup_instance_new(const struct child *t, term extra)
     return c;
 }
 
-/* What is wrong with one child spec, or NONE. */
-static term spec_problem(const struct sup_child_spec *c)
+/* {start_spec, Why} for the first spec in the list specs that is no child
+ * spec, or that repeats an earlier one's id; {bad_start_spec, Specs} when
+ * simple_one_for_one does not have exactly one, and {start_spec,
+ * {invalid_mfa, Start}} when its arg is no list (start_child appends to
+ * it). NONE when they are fine. */
+static term specs_problem(enum sup_strategy strategy, term specs)
 {
-    if (!c->start || (unsigned)c->restart > SUP_TEMPORARY ||
-        (unsigned)c->type > SUP_SUPERVISOR || c->shutdown < SUP_BRUTAL_KILL)
-        return term_keep(TUPLE(ATOM("invalid_child_spec"), c->id));
+    bool simple = strategy == SUP_SIMPLE_ONE_FOR_ONE;
+    if (simple && specs.size != 1)
+        return term_keep(TUPLE(ATOM("bad_start_spec"), specs));
+    for (size_t i = 0; i < specs.size; i++) {
+        term spec = specs.u.elements[i], why = sup_spec_problem(spec);
+        if (is_none(why) && simple && !is_list(element(3, element(2, spec))))
+            why = term_keep(TUPLE(ATOM("invalid_mfa"), element(2, spec)));
+        for (size_t j = 0; j < i && is_none(why) && !simple; j++)
+            if (term_eq(element(1, specs.u.elements[j]), element(1, spec)))
+                why = term_keep(TUPLE(ATOM("duplicate_child_name"), element(1, spec)));
+        if (!is_none(why))
+            return term_keep(TUPLE(ATOM("start_spec"), why));
+    }
     return NONE;
 }
 
-/* What is wrong with supervisor_start's arguments, as OTP's check_flags and
- * check_startspec find it, or NONE. The answer is in the caller's heap. */
-term sup_start_args_problem(struct sup_flags f, const struct sup_child_spec *specs,
-                               size_t n)
+/* What is wrong with supervisor_start's flags and (wire) specs, as OTP's
+ * init finds it, or NONE. The answer is kept in the caller's heap. */
+term sup_start_args_problem(struct sup_flags f, term specs)
 {
     if ((unsigned)f.strategy > SUP_SIMPLE_ONE_FOR_ONE)
-        return term_keep(TUPLE(ATOM("invalid_strategy"), INT(f.strategy)));
+        return term_keep(TUPLE(ATOM("supervisor_data"),
+                               TUPLE(ATOM("invalid_strategy"), INT(f.strategy))));
     if (f.intensity < 0)
-        return term_keep(TUPLE(ATOM("invalid_intensity"), INT(f.intensity)));
+        return term_keep(TUPLE(ATOM("supervisor_data"),
+                               TUPLE(ATOM("invalid_intensity"), INT(f.intensity))));
     if (f.period_s < 1)
-        return term_keep(TUPLE(ATOM("invalid_period"), INT(f.period_s)));
-    if (f.strategy == SUP_SIMPLE_ONE_FOR_ONE && (n != 1 || !is_list(specs[0].arg)))
-        return ATOM("simple_one_for_one_needs_one_spec_with_a_list_arg");
-    for (size_t i = 0; i < n; i++) {
-        term why = spec_problem(&specs[i]);
-        if (!is_none(why))
-            return why;
-        for (size_t j = 0; j < i; j++)
-            if (f.strategy != SUP_SIMPLE_ONE_FOR_ONE && term_eq(specs[j].id, specs[i].id))
-                return term_keep(TUPLE(ATOM("duplicate_child_name"), specs[i].id));
-    }
-    return NONE;
+        return term_keep(TUPLE(ATOM("supervisor_data"),
+                               TUPLE(ATOM("invalid_period"), INT(f.period_s))));
+    return specs_problem(f.strategy, specs);
 }
