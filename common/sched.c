@@ -433,6 +433,14 @@ static void idle(struct scheduler *s) {
     pthread_mutex_unlock(&s->lock);
     arm_pending(s);     /* before sleeping: nobody else would */
     pthread_mutex_lock(&s->lock);
+    /* Checked again: a push or sched_stop while the lock was let go above
+     * signalled nobody (or a scheduler not yet waiting). */
+    if (s->head || atomic_load(&sched.shutdown)) {
+        atomic_fetch_sub(&sched.sleeping, 1);
+        s->sleeping = false;
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
     int64_t next = atomic_load(&timers.next);
     if (proc_scheduled() > 0 && next > now_ns() + RESCUE_MS * 1000000)
         next = now_ns() + RESCUE_MS * 1000000;
