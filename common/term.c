@@ -188,6 +188,11 @@ static void walk_free(struct walk_stack *s) {
         free(s->v);
 }
 
+/* How deep the walks recurse on the C stack before they go on with a stack
+ * of frames: the small terms most messages are copy and match fastest by
+ * plain recursion, and 8 levels of it take a few hundred bytes. */
+#define SMALL_DEPTH 8
+
 /* True when a walk goes into t: a tuple or a list with elements. */
 static bool is_compound(term t) {
     return (t.type == TERM_TUPLE || t.type == TERM_LIST) && t.size > 0;
@@ -204,7 +209,8 @@ enum agreement { DIFFER, AGREE, DESCEND };
 
 /* Compares t with p (a pattern when matching) as far as their outsides go:
  * DESCEND when both are compound terms of one shape whose items decide. */
-static enum agreement agree_outside(term t, term p, bool matching) {
+static inline __attribute__((always_inline)) enum agreement
+agree_outside(term t, term p, bool matching) {
     if (matching && p.type == TERM_VAR) {
         if (p.u.bind)
             *p.u.bind = t;
@@ -260,7 +266,7 @@ static bool pairs_spent(const struct frame *f) {
 
 /* Compares the items of the compound terms t and p, of one shape, pair by
  * pair, depth first, stopping at the first pair that differs. */
-static bool agree_inside(term t, term p, bool matching) {
+__attribute__((noinline)) static bool agree_inside(term t, term p, bool matching) {
     struct walk_stack s;
     walk_init(&s);
     enum agreement r = DESCEND;
@@ -278,14 +284,81 @@ static bool agree_inside(term t, term p, bool matching) {
     return r != DIFFER;
 }
 
-bool term_eq(term a, term b) {
+static bool eq_at(term a, term b, int depth);
+static bool match_at(term t, term p, int depth);
+
+/* The cells of lists t and p, compared by recursion: element by element
+ * across chunks, then what is left of t with p's tail. Out of line, so that
+ * eq_at and match_at stay small for the tuples most messages are. */
+__attribute__((noinline)) static bool
+lists_at(term t, term p, bool matching, int depth) {
+    bool (*same)(term, term, int) = matching ? match_at : eq_at;
+    struct list_walk wt = {t, 0}, wp = {p, 0};
+    term et, ep;
+    while (walk_next(&wp, &ep))
+        if (!walk_next(&wt, &et) || !same(et, ep, depth))
+            return false;
+    return same(walk_rest(&wt), walk_rest(&wp), depth);
+}
+
+/* As agree_inside, by recursion: the small terms most messages are compare
+ * fastest so. Inlined into eq_at. */
+static inline __attribute__((always_inline)) bool
+agree_items(term t, term p, bool matching, int depth) {
+    bool (*same)(term, term, int) = matching ? match_at : eq_at;
+    if (t.type != TERM_TUPLE)
+        return lists_at(t, p, matching, depth);
+    for (uint32_t i = 0; i < t.size; i++)
+        if (!same(t.u.elements[i], p.u.elements[i], depth))
+            return false;
+    return true;
+}
+
+/* term_eq, recursing depth levels more, then walking. */
+static bool eq_at(term a, term b, int depth) {
     enum agreement r = agree_outside(a, b, false);
-    return r == DESCEND ? agree_inside(a, b, false) : r == AGREE;
+    if (r != DESCEND)
+        return r == AGREE;
+    return depth ? agree_items(a, b, false, depth - 1) : agree_inside(a, b, false);
+}
+
+/* match, recursing depth levels more, then walking. Written out rather
+ * than through agree_outside: receive runs it on every message it scans,
+ * and the common leaves go first, without a call. */
+static bool match_at(term t, term p, int depth) {
+    if (p.type == TERM_VAR) {
+        if (p.u.bind)
+            *p.u.bind = t;
+        return true;
+    }
+    if (p.type != t.type)
+        return false;
+    switch (p.type) {
+    case TERM_ATOM: return t.u.atom == p.u.atom || strcmp(t.u.atom, p.u.atom) == 0;
+    case TERM_INT: return t.u.integer == p.u.integer;
+    case TERM_TUPLE: break;
+    case TERM_LIST:
+        if (p.size && t.size)
+            return depth ? lists_at(t, p, true, depth - 1) : agree_inside(t, p, true);
+        return t.size == p.size;
+    default: return eq_at(t, p, 0);
+    }
+    if (p.size != t.size)
+        return false;
+    if (depth == 0)
+        return p.size == 0 || agree_inside(t, p, true);
+    for (uint32_t i = 0; i < p.size; i++)
+        if (!match_at(t.u.elements[i], p.u.elements[i], depth - 1))
+            return false;
+    return true;
+}
+
+bool term_eq(term a, term b) {
+    return eq_at(a, b, SMALL_DEPTH);
 }
 
 bool match(term t, term p) {
-    enum agreement r = agree_outside(t, p, true);
-    return r == DESCEND ? agree_inside(t, p, true) : r == AGREE;
+    return match_at(t, p, SMALL_DEPTH);
 }
 
 /* ---- Copying ------------------------------------------------------------- */
@@ -339,10 +412,19 @@ static size_t leaf_bytes(term t) {
     return round8(t.type == TERM_BINARY ? t.size : t.size * sizeof(uint32_t));
 }
 
-size_t term_heap_size(term t) {
+/* Adds add to *bytes; panics, naming the limit, past TERM_HEAP_MAX. */
+static void add_bytes(size_t *bytes, size_t add) {
+    if (add > TERM_HEAP_MAX - *bytes)
+        panic("a copy of this term needs more than TERM_HEAP_MAX "
+              "(%zu bytes): it is too big to send or keep", (size_t)TERM_HEAP_MAX);
+    *bytes += add;
+}
+
+/* The bytes a copy of t's contents takes, walked with a stack of frames. */
+__attribute__((noinline)) static size_t measure_walk(term t) {
     struct walk_stack s;
     walk_init(&s);
-    size_t bytes = 0, add;
+    size_t bytes = 0;
     frame_start(walk_push(&s), term_tuple(&t, 1), 1, NULL);
     while (s.n) {
         if (s.v[s.n - 1].left == 0) {
@@ -350,19 +432,46 @@ size_t term_heap_size(term t) {
             continue;
         }
         term item = frame_take(&s.v[s.n - 1]);
-        if (!is_compound(item))
-            add = leaf_bytes(item);
-        else {
-            uint32_t cells = item.type == TERM_LIST ? chunk_cells(item) : item.size;
-            add = frame_start(frame_for_item(&s), item, cells, NULL) * sizeof(term);
+        if (!is_compound(item)) {
+            add_bytes(&bytes, leaf_bytes(item));
+            continue;
         }
-        if (add > TERM_HEAP_MAX - bytes)
-            panic("a copy of this term needs more than TERM_HEAP_MAX "
-                  "(%zu bytes): it is too big to send or keep", (size_t)TERM_HEAP_MAX);
-        bytes += add;
+        uint32_t cells = item.type == TERM_LIST ? chunk_cells(item) : item.size;
+        add_bytes(&bytes, frame_start(frame_for_item(&s), item, cells, NULL) * sizeof(term));
     }
     walk_free(&s);
     return bytes;
+}
+
+/* True when list t's tail is a list with cells: a copy flattens it, which
+ * only the walk does. */
+static bool is_chained(term t) {
+    if (t.type != TERM_LIST)
+        return false;
+    term tail = t.u.elements[t.size];
+    return tail.type == TERM_LIST && tail.size > 0;
+}
+
+/* The elements a compound term stores: a list stores its tail too. */
+static uint32_t stored_elements(term t) {
+    return t.size + (t.type == TERM_LIST);
+}
+
+/* As measure_walk, recursing while depth lasts (see agree_at). */
+static size_t measure_at(term t, int depth) {
+    if (!is_compound(t))
+        return leaf_bytes(t);
+    if (depth == 0 || is_chained(t))
+        return measure_walk(t);
+    uint32_t n = stored_elements(t);
+    size_t bytes = n * sizeof(term);
+    for (uint32_t i = 0; i < n; i++)
+        add_bytes(&bytes, measure_at(t.u.elements[i], depth - 1));
+    return bytes;
+}
+
+size_t term_heap_size(term t) {
+    return measure_at(t, SMALL_DEPTH);
 }
 
 /* Where a copy goes: room bytes at base, of which used are taken. */
@@ -411,7 +520,7 @@ static bool copy_compound(struct copy_space *c, struct walk_stack *s, term t, te
 
 /* Copies t into c, depth first: each compound term's elements, then the
  * contents of each element in turn, so t's own elements come first. */
-static bool copy_walk(struct copy_space *c, term t, term *out) {
+__attribute__((noinline)) static bool copy_walk(struct copy_space *c, term t, term *out) {
     struct walk_stack s;
     walk_init(&s);
     bool ok = true;
@@ -430,17 +539,42 @@ static bool copy_walk(struct copy_space *c, term t, term *out) {
     return ok;
 }
 
+/* As copy_walk, recursing while depth lasts (see agree_at). A chained
+ * list goes to the walk, which flattens it, as measure_at does. */
+static bool copy_at(struct copy_space *c, term t, term *out, int depth) {
+    if (!term_is_boxed(t)) {    /* the most items: immediates, {} and [] */
+        if (t.type == TERM_VAR)
+            t.u.bind = NULL;
+        *out = t;
+        return true;
+    }
+    if (!is_compound(t))
+        return copy_leaf(c, t, out);
+    if (depth == 0 || is_chained(t))
+        return copy_walk(c, t, out);
+    uint32_t n = stored_elements(t);
+    term *v = take_space(c, n * sizeof(term));
+    if (!v)
+        return false;
+    for (uint32_t i = 0; i < n; i++)
+        if (!copy_at(c, t.u.elements[i], &v[i], depth - 1))
+            return false;
+    t.u.elements = v;
+    *out = t;
+    return true;
+}
+
 term term_copy_into(term t, void *buf) {
     struct copy_space c = {buf, 0, SIZE_MAX};
     term copy;
-    copy_walk(&c, t, &copy);
+    copy_at(&c, t, &copy, SMALL_DEPTH);
     return copy;
 }
 
 term term_copy_within(term t, void *buf, size_t size) {
     struct copy_space c = {buf, 0, size};
     term copy;
-    return copy_walk(&c, t, &copy) ? copy : NONE;
+    return copy_at(&c, t, &copy, SMALL_DEPTH) ? copy : NONE;
 }
 
 /* ---- Printing ------------------------------------------------------------ */
