@@ -6,7 +6,10 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "erl.h"
 #include "term.h"
@@ -685,5 +688,109 @@ Test(big_terms, a_10000_deep_list_is_sent_echoed_and_printed) {
     assert_prints_as(deep, text);
     free(text);
     erl_drop(m);
+    free(v);
+}
+
+/* A level of a term that holds every kind of leaf, nested n deep inside
+ * its first element: {Inner, <<"bytes">>, [k | tail], Ref, {}, Var}. */
+static term mixed_deep(term *v, size_t n, const uint32_t *words, term *bind) {
+    for (size_t i = 0; i < n; i++) {
+        term *level = &v[8 * i];
+        level[6] = INT((int64_t)i);
+        level[7] = ATOM("tail");
+        level[0] = i + 1 < n ? term_tuple(&v[8 * i + 8], 6) : ATOM("core");
+        level[1] = STR("bytes");
+        level[2] = term_list(&level[6], 1);
+        level[3] = (term){.type = TERM_REF, .node = 1, .size = 3, .u.words = words};
+        level[4] = term_tuple(NULL, 0);
+        level[5] = VAR(bind);
+    }
+    return term_tuple(v, 6);
+}
+
+Test(big_terms, a_deep_copy_keeps_every_kind_of_leaf) {
+    static const uint32_t words[3] = {7, 8, 9};
+    term *v = terms_alloc(8 * 100), bound;
+    term deep = mixed_deep(v, 100, words, &bound);
+    size_t n = term_heap_size(deep);
+    char *buf = malloc(n);
+    cr_assert_not_null(buf);
+    term copy = term_copy_into(deep, buf);
+    char *text = format_all(deep, term_format(NULL, 0, deep));
+    char *copied = format_all(copy, (long)strlen(text));
+    cr_assert_str_eq(copied, text);
+    cr_assert(strstr(text, "{core,<<\"bytes\">>,[99|tail],#Ref<1.9.8.7>,{},_}") != NULL);
+    term inner = copy;
+    for (int i = 0; i < 99; i++)
+        inner = element(1, inner);
+    cr_assert(term_eq(element(4, inner), v[8 * 99 + 3]), "the ref's words differ");
+    cr_assert_neq(element(4, inner).u.words, words, "the copy shares the ref's words");
+    cr_assert_null(element(6, inner).u.bind, "a copied VAR still binds");
+    free(copied);
+    free(text);
+    free(buf);
+    free(v);
+}
+
+Test(big_terms, a_deep_pattern_binds_its_var) {
+    term *v = terms_alloc(2 * DEEP), *p = terms_alloc(2 * DEEP);
+    term deep = deep_tuple(v, DEEP), pattern = deep_tuple(p, DEEP), core = NONE;
+    p[2 * (DEEP - 1)] = VAR(&core);
+    cr_assert(match(deep, pattern), "a 10000-deep pattern does not match");
+    cr_assert(is_atom_named(core, "core"), "bound %s", FMT(core));
+    p[2 * (DEEP - 1) + 1] = INT(0);     /* the innermost number differs */
+    cr_assert_not(match(deep, pattern));
+    free(p);
+    free(v);
+}
+
+Test(big_terms, a_long_improper_list_keeps_its_tail) {
+    term *v = terms_alloc(2 * 5000);
+    term list = cell_list(v, 5000);
+    v[2 * 5000 - 1] = TUPLE(ATOM("end"));   /* [1, ..., 5000 | {end}] */
+    size_t n = term_heap_size(list);
+    char *buf = malloc(n);
+    cr_assert_not_null(buf);
+    term copy = term_copy_into(list, buf);
+    cr_assert(term_eq(copy, list));
+    cr_assert(term_eq(copy.u.elements[copy.size], TUPLE(ATOM("end"))), "tail %s",
+              FMT(copy.u.elements[copy.size]));
+    int len = term_format(NULL, 0, copy);
+    char *text = format_all(copy, len);
+    cr_assert_str_eq(text + len - 16, "4999,5000|{end}]");
+    free(text);
+    free(buf);
+    free(v);
+}
+
+/* A copy that no memory could hold ends the node with a message naming
+ * the limit, never a crash or a short copy: a tuple sharing one 4 GiB
+ * binary 65536 times needs 2^48 bytes. Run in a child, to read its stderr. */
+TestSuite(term_limits, .timeout = 30);
+
+Test(term_limits, a_copy_past_term_heap_max_panics_naming_the_limit) {
+    static uint8_t byte;
+    term *v = terms_alloc(65536);
+    for (size_t i = 0; i < 65536; i++)
+        v[i] = term_binary(&byte, UINT32_MAX);
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t child = fork();
+    cr_assert_neq(child, -1);
+    if (child == 0) {
+        dup2(fds[1], 2);
+        term_heap_size(term_tuple(v, 65536));
+        _exit(0);
+    }
+    close(fds[1]);
+    char text[512] = {0};
+    size_t got = 0;
+    for (ssize_t n; got < sizeof text - 1 && (n = read(fds[0], text + got, sizeof text - 1 - got)) > 0;)
+        got += (size_t)n;
+    int status;
+    cr_assert_eq(waitpid(child, &status, 0), child);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x", status);
+    cr_assert(strstr(text, "TERM_HEAP_MAX") != NULL, "stderr: %s", text);
+    close(fds[0]);
     free(v);
 }
