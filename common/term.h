@@ -18,8 +18,9 @@
  * Any shape works: comparing, matching, copying and printing walk a term
  * with a stack of their own on the heap, never recursing on the C stack, so
  * a list of a million cells or a tuple nested ten thousand deep is sent,
- * matched and printed like a small one. A shallow term (8 levels) walks
- * without malloc. The one limit is TERM_HEAP_MAX, the bytes a copy may need.
+ * matched and printed like a small one. A term up to 16 levels deep takes
+ * no malloc to walk. The one limit is TERM_HEAP_MAX, the bytes a copy may
+ * need.
  */
 #ifndef TERM_H
 #define TERM_H
@@ -121,7 +122,7 @@ term element(size_t i, term t);
 
 /* True when a and b are the same Erlang term (atoms compare by name; a list
  * compares by its cells, however they are chunked). This function can't
- * fail (it panics only if memory runs out for a term nested past 8 deep). */
+ * fail (it panics only if memory runs out for a term nested past 16 deep). */
 bool term_eq(term a, term b);
 
 /* True when t is the atom called name. */
