@@ -25,7 +25,6 @@
 
 #include "panic.h"
 #include "proc.h"
-#include "sanitize.h"
 
 static const int fault_signals[] = {SIGFPE, SIGSEGV, SIGBUS, SIGILL};
 
@@ -57,7 +56,6 @@ static _Noreturn void fault_exit(void) {
  * {stack_overflow, Bytes}; runs at the top of that stack. A process that
  * overflowed while dying cannot die again: its death is half told. */
 static _Noreturn void die_of_overflow(struct proc *p) {
-    san_stack_clean(p->fiber.stack - STACK_GUARD, STACK_GUARD + p->fiber.size);
     if (p->state == PROC_EXITING)
         panic("process %s <0.%u.%u> overflowed its %zu-byte stack while exiting",
               p->name, (unsigned)(p->pid.u.id >> 32), (unsigned)p->pid.u.id,
@@ -121,6 +119,7 @@ static void on_fault(int sig, siginfo_t *info, void *ctx) {
     uintptr_t sp = saved_sp(uc);
     if (p && overflowed(p, sp, info)) {
         uintptr_t top = (uintptr_t)p->fiber.stack + p->fiber.size - TOP_ROOM;
+        fiber_drop_frames(&p->fiber);   /* before anything runs there */
         resume_at(uc, overflow_exit, top & ~(uintptr_t)15);
         return;
     }

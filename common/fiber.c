@@ -42,8 +42,10 @@ void fiber_make(struct fiber *f, void (*entry)(void *), void *arg) {
 }
 
 void fiber_restart(struct fiber *f, void (*entry)(void *), void *arg) {
+    fiber_drop_frames(f);
     make_frame(f, entry, arg);
 }
+
 
 bool fiber_overflowed(const struct fiber *f) {
     const char *sp = f->sp;
@@ -191,10 +193,14 @@ char *stack_get(void) {
     return slot + pool.gap;
 }
 
-char *stack_reuse(char *stack) {
+void fiber_drop_frames(const struct fiber *f) {
     /* The gap too: AddressSanitizer may have marked a frame that overflowed
      * into it before the frame's first write faulted. */
-    san_stack_clean(stack - pool.gap, pool.gap + pool.stack_size);
+    san_stack_clean(f->stack - pool.gap, pool.gap + f->size);
+}
+
+char *stack_reuse(char *stack) {
+    fiber_drop_frames(&(struct fiber){.stack = stack, .size = pool.stack_size});
     return stack;
 }
 

@@ -30,6 +30,12 @@ void fiber_make(struct fiber *f, void (*entry)(void *), void *arg);
  * return. This function can't fail. */
 void fiber_restart(struct fiber *f, void (*entry)(void *), void *arg);
 
+/* Tells the sanitizers that nothing on f's stack or in its gap is in use
+ * any more: the frames there are dropped, and marks AddressSanitizer left on
+ * them would fault code that runs there next. Safe in a signal handler.
+ * This function can't fail. */
+void fiber_drop_frames(const struct fiber *f);
+
 /* True when the suspended fiber f's saved stack pointer is outside its
  * stack or in its lowest STACK_RED_ZONE bytes: it overflowed and must not
  * be resumed where it stopped. This function can't fail. */
