@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ucontext.h>
-#include <unistd.h>
 
 #include "panic.h"
 #include "proc.h"
@@ -101,16 +100,15 @@ static bool on_process_stack(const struct proc *p, uintptr_t sp) {
 }
 
 /* True when the fault overflowed p's stack: sp is in the gap below it or
- * within DYING_ROOM of its bottom, or, with sp anywhere on or below the
- * stack down to the gap, the faulting address is in the gap. */
+ * within DYING_ROOM of its bottom, or, with sp in the stack, the faulting
+ * address is in the gap. */
 static bool overflowed(const struct proc *p, uintptr_t sp, const siginfo_t *info) {
-    uintptr_t lo = (uintptr_t)p->fiber.stack, gap = lo - STACK_GUARD;
+    uintptr_t lo = (uintptr_t)p->fiber.stack;
     if (!p->fn || !lo)
         return false;
-    if (sp >= gap && sp < lo + DYING_ROOM)
+    if (fiber_in_gap(&p->fiber, sp) || (sp >= lo && sp < lo + DYING_ROOM))
         return true;
-    uintptr_t addr = (uintptr_t)info->si_addr;
-    return sp >= gap && sp <= lo + p->fiber.size && addr >= gap && addr < lo;
+    return on_process_stack(p, sp) && fiber_in_gap(&p->fiber, (uintptr_t)info->si_addr);
 }
 
 static void on_fault(int sig, siginfo_t *info, void *ctx) {

@@ -46,7 +46,6 @@ void fiber_restart(struct fiber *f, void (*entry)(void *), void *arg) {
     make_frame(f, entry, arg);
 }
 
-
 bool fiber_overflowed(const struct fiber *f) {
     const char *sp = f->sp;
     return sp < f->stack + STACK_RED_ZONE || sp > f->stack + f->size;
@@ -197,6 +196,11 @@ void fiber_drop_frames(const struct fiber *f) {
     /* The gap too: AddressSanitizer may have marked a frame that overflowed
      * into it before the frame's first write faulted. */
     san_stack_clean(f->stack - pool.gap, pool.gap + f->size);
+}
+
+bool fiber_in_gap(const struct fiber *f, uintptr_t addr) {
+    uintptr_t lo = (uintptr_t)f->stack;
+    return addr < lo && addr >= lo - pool.gap;
 }
 
 char *stack_reuse(char *stack) {

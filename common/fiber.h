@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct fiber {
     void *sp;           /* saved stack pointer while suspended */
@@ -35,6 +36,10 @@ void fiber_restart(struct fiber *f, void (*entry)(void *), void *arg);
  * them would fault code that runs there next. Safe in a signal handler.
  * This function can't fail. */
 void fiber_drop_frames(const struct fiber *f);
+
+/* True when addr lies in the gap below f's stack (STACK_GUARD bytes).
+ * Safe in a signal handler. This function can't fail. */
+bool fiber_in_gap(const struct fiber *f, uintptr_t addr);
 
 /* True when the suspended fiber f's saved stack pointer is outside its
  * stack or in its lowest STACK_RED_ZONE bytes: it overflowed and must not
