@@ -22,6 +22,8 @@
 #include "erl.h"
 #include "fiber.h"      /* stack_guarded */
 #include "test_util.h"
+/* After test_util.h, whose static now_ns proc.h's declaration then names. */
+#include "proc.h"       /* proc_me: a process's own fiber, for the switch check */
 
 /* The stack size the suites ask for: the runtime's defaults. */
 #ifdef ERL_SANITIZE
@@ -66,6 +68,17 @@ ERL_DELIBERATE_FAULT static int recurse(int depth) {
     return recurse(depth + 1) + frame[0];
 }
 
+/* As recurse, yielding at every level: the deepest frames are the
+ * runtime's switch, where the overflow then happens. */
+ERL_DELIBERATE_FAULT static int recurse_yielding(int depth) {
+    volatile char frame[64];
+    frame[0] = (char)depth;
+    erl_yield();
+    if (bottom_found)
+        return frame[0];
+    return recurse_yielding(depth + 1) + frame[0];
+}
+
 /* One frame of 1 MiB, far more than a stack, written at its lowest address.
  * With -fstack-clash-protection its prologue touches every page on the way
  * down, so it faults in the gap below the stack. */
@@ -94,8 +107,44 @@ ERL_DELIBERATE_FAULT static int descend(const volatile char *top, size_t bytes, 
     return descend(top, bytes, fault) + frame[0];
 }
 
+/* ---- A switch with the stack pointer at the bottom ------------------------ */
+
+/* The calling process's fiber. Out of line: it reads a thread-local. */
+__attribute__((noinline)) static struct fiber *my_fiber(void) { return &proc_me()->fiber; }
+
+/* Calls erl_yield with the stack pointer at sp (16-byte aligned), then puts
+ * the stack pointer back. */
+ERL_DELIBERATE_FAULT static void yield_with_sp_at(uintptr_t sp) {
+    __asm__ volatile("mov %%rsp, %%r12\n\t"
+                     "mov %0, %%rsp\n\t"
+                     "call erl_yield\n\t"
+                     "mov %%r12, %%rsp"
+                     :
+                     : "r"(sp)
+                     : "r12", "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
+                       "r11", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",
+                       "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13",
+                       "xmm14", "xmm15", "memory", "cc");
+}
+
+/* Yields once with the stack pointer 8 KiB down, to learn how far below
+ * the caller's stack pointer a switch saves it; then yields with the stack
+ * pointer placed so that the switch saves it in the lowest bytes of the
+ * stack, the red zone, without touching the gap: a process the scheduler
+ * must end at the switch (sched.c's check_stack), as it cannot go on. */
+ERL_DELIBERATE_FAULT static void switch_at_the_bottom(void) {
+    volatile char here = 0;
+    uintptr_t probe = ((uintptr_t)&here - 8192) & ~(uintptr_t)15;
+    yield_with_sp_at(probe);
+    struct fiber *f = my_fiber();
+    uintptr_t depth = probe - (uintptr_t)f->sp;
+    uintptr_t at = ((uintptr_t)f->stack + depth + 16 + 15) & ~(uintptr_t)15;
+    yield_with_sp_at(at);
+}
+
 /* How a culprit ends once told to go. */
-enum how { SMALL_FRAMES, LARGE_FRAME, PAST_THE_BOTTOM, HALF_THE_STACK, NULL_NEAR_THE_BOTTOM };
+enum how { SMALL_FRAMES, LARGE_FRAME, PAST_THE_BOTTOM, HALF_THE_STACK, NULL_NEAR_THE_BOTTOM,
+           SWITCH_AT_THE_BOTTOM, YIELDING_FRAMES };
 
 /* {Owner, How}: sends Owner {ready, Self, Address} (the address of a local
  * near the top of its stack), waits for go, then does How. */
@@ -109,6 +158,8 @@ static void culprit(term arg) {
     case PAST_THE_BOTTOM: frame_past_the_bottom(TEST_STACK + 4096); break;
     case HALF_THE_STACK: descend(&here, TEST_STACK / 2, false); break;
     case NULL_NEAR_THE_BOTTOM: descend(&here, TEST_STACK - 6 * 1024, true); break;
+    case SWITCH_AT_THE_BOTTOM: switch_at_the_bottom(); break;
+    case YIELDING_FRAMES: recurse_yielding(0); break;
     }
 }
 
@@ -204,6 +255,18 @@ Test(stack, one_large_frame_overflow_ends_the_process_with_stack_overflow) {
  * little to die there, so the process dies of the overflow it nearly had. */
 Test(stack, a_fault_too_near_the_bottom_to_die_there_is_an_overflow) {
     overflow_once(NULL_NEAR_THE_BOTTOM);
+}
+
+Test(stack, an_overflow_while_switching_ends_the_process) {
+    overflow_once(YIELDING_FRAMES);
+}
+
+/* Without the check at the switch, it would resume and end normally. Under
+ * the sanitizers the switch first reads 4 KiB below itself (fiber.c's
+ * SWITCH_ROOM), which is in the gap: the process dies of the same overflow
+ * in the fault handler instead, before the check. */
+Test(stack, a_switch_with_the_stack_pointer_in_the_red_zone_is_an_overflow) {
+    overflow_once(SWITCH_AT_THE_BOTTOM);
 }
 
 Test(stack, neighbours_keep_their_stacks_when_small_frames_overflow) {
