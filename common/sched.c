@@ -314,15 +314,23 @@ static void park(struct scheduler *s, struct proc *p) {
         push(s, p);
 }
 
-/* Panics when p overflowed its stack: its saved stack pointer is in the red
- * zone now, or (checked once, when it exits, as reading the red zone costs a
- * TLB miss) it wrote there at some time. A stack has no guard page: a
- * million guard pages would exceed vm.max_map_count. */
+/* Ends p when it overflowed its stack, with {stack_overflow, Bytes}, and
+ * no other process: its saved stack pointer is below its stack (or in the
+ * red zone) now, so it cannot run on where it stopped; it runs once more,
+ * from the top of its stack, only to die (crash_overflow_entry). With guard
+ * pages a process faults the moment it reaches the gap, and this is a
+ * second line. Without them (an older kernel) it is the first, and the red
+ * zone is checked once more when a process exits (reading it costs a TLB
+ * miss): written then, the process is dead already and what it overran is
+ * unknown, so the node panics. */
 static void check_stack(struct proc *p) {
-    bool deep = (char *)p->fiber.sp < p->fiber.stack + STACK_RED_ZONE;
-    if (deep || (p->why == SWITCH_EXIT && !stack_intact(p->fiber.stack)))
+    if (p->why != SWITCH_EXIT && fiber_overflowed(&p->fiber)) {
+        fiber_restart(&p->fiber, crash_overflow_entry, p);
+        p->why = SWITCH_YIELD;
+    } else if (p->why == SWITCH_EXIT && !stack_guarded() && !stack_intact(p->fiber.stack)) {
         panic("process %s <0.%u.%u> overflowed its %zu-byte stack", p->name,
               (unsigned)(p->pid.u.id >> 32), (unsigned)p->pid.u.id, p->fiber.size);
+    }
 }
 
 /* Runs p until it yields, waits or exits. */
