@@ -125,20 +125,21 @@ ERL_COLD static void sys_status(struct server *s, term from)
 
 /* Why mod->code_change did not give a new state, for {error, Why}: what it
  * stopped with, {bad_return_value, R}, or {'EXIT', Reason} when it crashed
- * (as sys's catch Mod:system_code_change(...) sees it). Returns NONE when it
- * returned {ok, State}: v->r.state then. */
+ * (as sys's catch Mod:system_code_change(...) sees it), kept in the heap
+ * until the loop releases the message. Returns NONE when it returned
+ * {ok, State}: v->r.state then. */
 ERL_COLD static term code_change_error(struct invocation *v)
 {
     term crash;
     if (!server_invoke(v, &crash))
-        return TUPLE(ATOM("EXIT"), crash);
+        return term_keep(TUPLE(ATOM("EXIT"), crash));
     gen_result r = v->r;
     if (server_result_ok(r, 1u << GEN_OK, CB_OTHER) && r.timeout_ms < 0 &&
         is_none(r.cont))
         return NONE;
     if (r.action == GEN_STOP && !is_none(r.reason))
         return r.reason;
-    return TUPLE(ATOM("bad_return_value"), server_result_term(r));
+    return term_keep(TUPLE(ATOM("bad_return_value"), server_result_term(r)));
 }
 
 /* {change_code, Module, OldVsn, Extra}: Module is a table's address or 0.
