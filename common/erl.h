@@ -167,7 +167,8 @@ bool erl_trap_exit(bool on);
 /* exit(Pid, Reason): sends an exit signal. */
 void erl_exit(term pid, term reason);
 
-/* exit(Reason): ends the calling process with reason. A plain thread cannot
+/* exit(Reason): ends the calling process with reason, or, inside erl_catch,
+ * makes the innermost erl_catch return false with it. A plain thread cannot
  * end this way: it panics. A fault in a process's own code ends it the same
  * way, with reason badarith for SIGFPE (as Erlang's division by zero), or
  * {signal, segv | bus | ill}. */

@@ -47,7 +47,8 @@ typedef struct gen_result {
     int timeout_ms;     /* GEN_OK, GEN_REPLY, GEN_NOREPLY: the Timeout of
                            {noreply, S, Timeout}: with no message in that many
                            ms, handle_info(timeout, S) runs; any message
-                           cancels it. ERL_INFINITY: none */
+                           cancels it (a sys request only restarts it, as on
+                           OTP). ERL_INFINITY: none */
     term cont;          /* GEN_OK, GEN_REPLY, GEN_NOREPLY: the C of
                            {noreply, S, {continue, C}}: handle_continue(C, S)
                            runs before any message. NONE: none */
