@@ -387,7 +387,7 @@ struct catch_frame {
 };
 
 bool erl_catch(void (*fn)(void *ctx), void *ctx, term *reason) {
-    struct proc *p = proc_me();
+    struct proc *p = proc_me();     /* the one thread-local read: fn may switch */
     if (!p || !p->fn) {             /* a plain thread cannot end itself */
         fn(ctx);
         return true;
