@@ -43,12 +43,13 @@ static const char *fault_name(int sig) {
 }
 
 /* Where a faulting process resumes, on its own stack: it exits with badarith
- * (as Erlang's division by zero does) or {signal, Name}. */
+ * (as Erlang's division by zero does) or {signal, Name}, as erl_exit_self,
+ * so that an erl_catch around the faulting code catches it. */
 static _Noreturn void fault_exit(void) {
     if (fault_signal == SIGFPE)
-        proc_die(ATOM("badarith"));
+        erl_exit_self(ATOM("badarith"));
     term name = {.type = TERM_ATOM, .u.atom = fault_name(fault_signal)};
-    proc_die(TUPLE(ATOM("signal"), name));
+    erl_exit_self(TUPLE(ATOM("signal"), name));
 }
 
 /* Ends the calling process, which overflowed its stack, with

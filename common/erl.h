@@ -185,11 +185,24 @@ bool erl_trap_exit(bool on);
 /* exit(Pid, Reason): sends an exit signal. */
 void erl_exit(term pid, term reason);
 
-/* exit(Reason): ends the calling process with reason. A plain thread cannot
+/* exit(Reason): ends the calling process with reason, or, inside erl_catch,
+ * makes the innermost erl_catch return false with it. A plain thread cannot
  * end this way: it panics. A fault in a process's own code ends it the same
  * way, with reason badarith for SIGFPE (as Erlang's division by zero), or
  * {signal, segv | bus | ill}. */
 _Noreturn void erl_exit_self(term reason);
+
+/* catch fn(ctx), as Erlang's catch or try around a call: runs fn(ctx) and
+ * returns true when it returns. Returns false, with *reason (if reason is not
+ * NULL) set to a term_keep copy in the caller's heap, when the calling
+ * process ended itself inside fn: erl_exit_self(Reason), or a fault in its
+ * own code (badarith, {signal, segv | bus | ill}). The stack of fn is gone
+ * then; what fn received or kept stays in the heap, to be released as usual.
+ * Exit signals from other processes (erl_exit, links) are not caught, as in
+ * Erlang, nor is a stack overflow. Catches nest: the innermost catches. In a
+ * plain thread, which cannot end itself, fn just runs and true is returned.
+ * This function can't fail. */
+bool erl_catch(void (*fn)(void *ctx), void *ctx, term *reason);
 
 /* ---- Looking around ------------------------------------------------------ */
 

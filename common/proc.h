@@ -103,6 +103,8 @@ struct proc {
     struct relations monitors;  /* monitors it holds on others */
     _Atomic bool trap_exit;     /* process_flag(trap_exit); read by listings */
     int reductions;             /* work left before it must yield */
+    struct catch_frame *catch_top;  /* innermost erl_catch on its stack, or
+                                       NULL (process.c says who pops it) */
 
 
     /* The registry's lock must be held when using this (see registry.c): */

@@ -7,6 +7,7 @@
  * never moves, so a sender may lock a slot even while its process dies.
  */
 #include <errno.h>
+#include <setjmp.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,7 +326,54 @@ void proc_die(term reason) {
     panic("a dead process was resumed");
 }
 
-void erl_exit_self(term reason) { proc_die(reason); }
+/* ---- Catching ----------------------------------------------------------- */
+
+/*
+ * An erl_catch in progress: a frame on the catching process's own stack.
+ *
+ * Invariant: p->catch_top is the innermost frame whose erl_catch has not yet
+ * returned, and each frame's outer is the one around it. Only the process
+ * itself reads or writes the chain (no lock). A frame is popped exactly once,
+ * before its erl_catch returns: by erl_catch itself when fn returns, or by
+ * erl_exit_self just before it jumps back into the frame's setjmp. So a
+ * frame is never reached after its stack is gone. A process killed from
+ * outside dies in proc_die with its frames unpopped: its stack goes too.
+ */
+struct catch_frame {
+    jmp_buf env;                /* where erl_exit_self resumes erl_catch */
+    struct catch_frame *outer;  /* the enclosing catch, or NULL */
+    term *reason;               /* where the reason goes, or NULL */
+};
+
+bool erl_catch(void (*fn)(void *ctx), void *ctx, term *reason) {
+    struct proc *p = proc_me();     /* the one thread-local read: fn may switch */
+    if (!p || !p->fn) {             /* a plain thread cannot end itself */
+        fn(ctx);
+        return true;
+    }
+    /* Nothing below changes f or p after setjmp: they are valid after the
+     * jump back, and *reason lives outside this function. */
+    struct catch_frame f = {.outer = p->catch_top, .reason = reason};
+    if (setjmp(f.env) != 0)
+        return false;               /* erl_exit_self popped f */
+    p->catch_top = &f;
+    fn(ctx);
+    p->catch_top = f.outer;
+    return true;
+}
+
+void erl_exit_self(term reason) {
+    struct proc *p = proc_me();
+    struct catch_frame *f = p ? p->catch_top : NULL;
+    if (!f)
+        proc_die(reason);
+    p->catch_top = f->outer;
+    /* The reason may live in the frames the jump discards: keep a copy. */
+    term kept = term_keep(reason);
+    if (f->reason)
+        *f->reason = kept;
+    longjmp(f->env, 1);
+}
 
 /* ---- Listings ------------------------------------------------------------ */
 
