@@ -14,15 +14,15 @@ BUILD := $(ROOT)/build/$(VARIANT)
 CC ?= cc
 OPT ?= -O2
 CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -pthread \
-          -I$(ROOT)/common -MMD -MP
+          -I$(ROOT)/common -I$(ROOT)/common/code -MMD -MP
 LDFLAGS :=
-LDLIBS := -pthread
+LDLIBS := -pthread -ldl
 ifneq ($(SAN),)
 CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -DERL_SANITIZE
 LDFLAGS += -fsanitize=$(SAN)
 endif
 
-CORE_SRCS := $(sort $(wildcard $(ROOT)/common/*.c))
+CORE_SRCS := $(sort $(wildcard $(ROOT)/common/*.c) $(wildcard $(ROOT)/common/code/*.c))
 CORE_ASM := $(ROOT)/common/switch_$(shell uname -m).S
 CORE_OBJS := $(patsubst $(ROOT)/%.c,$(BUILD)/%.o,$(CORE_SRCS)) \
              $(patsubst $(ROOT)/%.S,$(BUILD)/%.o,$(wildcard $(CORE_ASM)))
