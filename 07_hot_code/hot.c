@@ -1,0 +1,149 @@
+/*
+ * hot.c - 07_hot_code's host side (see hot.h).
+ */
+#include <stdio.h>
+
+#include "hot.h"
+#include "sys.h"
+
+#ifndef SO_DIR
+#error "the Makefile passes SO_DIR, the folder of the shared objects"
+#endif
+
+#define MAX_TICKERS 64
+
+/* The tickers running now (used by one thread: the tour, the shell). */
+static struct {
+    term pids[MAX_TICKERS];     /* their pids */
+    int n;                      /* how many */
+} tickers;
+
+const char *hot_so_dir(void) { return SO_DIR; }
+
+const char *hot_so_path(const char *name)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/%s", SO_DIR, name);
+    return path;
+}
+
+int hot_load(int vsn, term *error)
+{
+    char name[64];
+    snprintf(name, sizeof name, "counter_v%d.so", vsn);
+    return code_load_file(HOT_MODULE, hot_so_path(name), error);
+}
+
+int hot_start(term *error)
+{
+    if (is_none(code_start_server(COUNTER, HOT_MODULE, INT(0), 0, error)))
+        return -1;
+    term loop = code_spawn_loop(HOT_MODULE, INT(0), 0, NULL);
+    if (is_none(loop) || erl_register(COUNTER_LOOP, loop) < 0) {
+        if (error)
+            *error = ATOM("system_limit");
+        return -1;
+    }
+    return 0;
+}
+
+/* Kills the process registered as name, if any, and waits until it is gone. */
+static void kill_named(term name)
+{
+    term pid = erl_whereis(name);
+    if (is_none(pid))
+        return;
+    term ref = erl_monitor(pid);
+    erl_exit(pid, ATOM("kill"));
+    erl_drop(erl_receive(TUPLE(ATOM("DOWN"), ref, ANY, ANY, ANY), ERL_INFINITY));
+}
+
+void hot_stop(void)
+{
+    term error;
+    if (gen_server_stop(COUNTER, ATOM("normal"), GEN_DEFAULT_TIMEOUT, &error) < 0)
+        kill_named(COUNTER);
+    kill_named(COUNTER_LOOP);
+}
+
+int hot_upgrade(term *error)
+{
+    return code_change_server(COUNTER, NIL, GEN_DEFAULT_TIMEOUT, error);
+}
+
+void hot_tick(int64_t n)
+{
+    gen_server_cast(COUNTER, TUPLE(ATOM("tick"), INT(n)));
+    term loop = erl_whereis(COUNTER_LOOP);
+    if (!is_none(loop))
+        erl_send(loop, TUPLE(ATOM("tick"), INT(n)));
+}
+
+term hot_call(const char *req, term *error)
+{
+    return gen_server_call(COUNTER, atom_from(req), GEN_DEFAULT_TIMEOUT, error);
+}
+
+term hot_loop_ask(const char *req, term *error)
+{
+    term loop = erl_whereis(COUNTER_LOOP), value;
+    if (is_none(loop)) {
+        *error = ATOM("noproc");
+        return NONE;
+    }
+    term tag = atom_from(req);
+    erl_send(loop, TUPLE(tag, erl_self()));
+    term m = erl_receive(TUPLE(tag, loop, VAR(&value)), GEN_DEFAULT_TIMEOUT);
+    if (is_none(m))
+        *error = ATOM("timeout");
+    return is_none(m) ? NONE : value;
+}
+
+/* ---- Tickers ------------------------------------------------------------- */
+
+/* A ticker: arg {IntervalMs}. Ticks both counters by 1 until told stop, then
+ * answers {ticked, Self, Count} to whoever stopped it. */
+static void ticker(term arg)
+{
+    int interval = (int)element(1, arg).u.integer;
+    int64_t sent = 0;
+    term from;
+    for (;;) {
+        hot_tick(1);
+        sent++;
+        term m = erl_receive(TUPLE(ATOM("stop"), VAR(&from)), interval);
+        if (!is_none(m)) {
+            erl_send(from, TUPLE(ATOM("ticked"), erl_self(), INT(sent)));
+            return;
+        }
+        if (interval == 0)
+            erl_yield();
+    }
+}
+
+int hot_tickers_start(int n, int interval_ms)
+{
+    while (n-- > 0 && tickers.n < MAX_TICKERS) {
+        term pid = erl_spawn(ticker, TUPLE(INT(interval_ms)));
+        if (is_none(pid))
+            break;
+        tickers.pids[tickers.n++] = pid;
+    }
+    return tickers.n;
+}
+
+int64_t hot_tickers_stop(void)
+{
+    int64_t total = 0;
+    for (int i = 0; i < tickers.n; i++)
+        erl_send(tickers.pids[i], TUPLE(ATOM("stop"), erl_self()));
+    for (int i = 0; i < tickers.n; i++) {
+        term count;
+        term m = erl_receive(TUPLE(ATOM("ticked"), tickers.pids[i], VAR(&count)),
+                             ERL_INFINITY);
+        total += count.u.integer;
+        erl_drop(m);
+    }
+    tickers.n = 0;
+    return total;
+}
