@@ -2,6 +2,7 @@
  * hot.c - 07_hot_code's host side (see hot.h).
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "hot.h"
 #include "sys.h"
@@ -97,6 +98,33 @@ term hot_loop_ask(const char *req, term *error)
     if (is_none(m))
         *error = ATOM("timeout");
     return is_none(m) ? NONE : value;
+}
+
+/* What erl_processes tells idle_probe: the process sought, and whether it
+ * was seen waiting with no message. */
+struct idle_probe {
+    term pid;       /* the process */
+    bool idle;      /* seen waiting with an empty mailbox */
+};
+
+static void probe_idle(const struct erl_proc_info *info, void *ctx)
+{
+    struct idle_probe *p = ctx;
+    if (term_eq(info->pid, p->pid))
+        p->idle = info->queue_len == 0 && strcmp(info->status, "waiting") == 0;
+}
+
+bool hot_wait_idle(term pid, int timeout_ms)
+{
+    for (int waited = 0;; waited++) {
+        struct idle_probe p = {pid, false};
+        erl_processes(probe_idle, &p);
+        if (p.idle)
+            return true;
+        if (!erl_is_alive(pid) || (timeout_ms >= 0 && waited >= timeout_ms))
+            return false;
+        erl_sleep(1);
+    }
 }
 
 /* ---- Tickers ------------------------------------------------------------- */

@@ -13,6 +13,7 @@
 #ifndef HOT_H
 #define HOT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "code.h"
@@ -54,6 +55,12 @@ term hot_call(const char *req, term *error);
 /* Asks the raw loop: req is read, vsn or reset; returns the value of its
  * answer {_, Pid, Value}, or NONE with *error timeout or noproc. */
 term hot_loop_ask(const char *req, term *error);
+
+/* Waits until pid waits in receive with an empty mailbox: a raw loop that
+ * has served its messages and made its ?MODULE:loop call, so that what it
+ * runs next is decided by the next message. Returns true, or false when it
+ * did not get there within timeout_ms (or is not alive). */
+bool hot_wait_idle(term pid, int timeout_ms);
 
 /* Starts n tickers; each ticks both by 1, then waits interval_ms (0: only
  * yields), until hot_tickers_stop. Returns how many started. */

@@ -42,6 +42,7 @@ static void tour_start(void)
     run("tick 5");
     run("read");
     run("which");
+    hot_wait_idle(erl_whereis(COUNTER_LOOP), ERL_INFINITY);
 }
 
 static void tour_upgrade(void)
@@ -95,6 +96,7 @@ static void tour_bad_objects(void)
     run("load bad_callback.so");
     run("tick 1");
     run("read");
+    hot_wait_idle(erl_whereis(COUNTER_LOOP), ERL_INFINITY);
 }
 
 static void tour_purge(void)

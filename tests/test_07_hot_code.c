@@ -332,6 +332,7 @@ Test(loop, switches_at_its_next_message_and_not_before)
     term loop = code_spawn_loop(HOT_MODULE, INT(0), 0, NULL);
     erl_send(loop, TUPLE(ATOM("tick"), INT(4)));
     cr_assert(term_eq(ask(loop, "vsn"), INT(1)));
+    cr_assert(hot_wait_idle(loop, WAIT_MS), "the loop never went back to receive");
     load(2);
     bool old;
     cr_assert_eq(runs(loop, &old), 1);
@@ -371,6 +372,7 @@ Test(loop, purge_kills_it_and_tells_its_links_and_monitors)
     agent_trap(watcher, true);
     agent_link(watcher, loop);
     cr_assert(term_eq(ask(loop, "vsn"), INT(1)));
+    cr_assert(hot_wait_idle(loop, WAIT_MS));
     load(2);
     cr_assert_not(code_soft_purge(HOT_MODULE));
     cr_assert_eq(code_purge(HOT_MODULE, WAIT_MS), 1);
@@ -529,6 +531,7 @@ Test(shell, load_which_and_purge)
     expect_shell(&hot_shell, "start", SHELL_OK, "ok\n");
     expect_shell(&hot_shell, "tick 5", SHELL_OK, "ok\n");
     expect_shell(&hot_shell, "read", SHELL_OK, "[{counter,5},{counter_loop,5}]\n");
+    cr_assert(hot_wait_idle(erl_whereis(COUNTER_LOOP), WAIT_MS));
     expect_shell(&hot_shell, "load 2", SHELL_OK, "{module,counter}\n");
     expect_shell(&hot_shell, "load 1", SHELL_ERROR, "{error,not_purged}\n");
     expect_shell(&hot_shell, "soft_purge", SHELL_OK, "false\n");
