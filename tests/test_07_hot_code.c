@@ -174,12 +174,17 @@ Test(load, soft_purge_and_purge_with_no_old_code)
 
 Test(load, the_same_path_twice_gives_two_versions_not_the_cached_one)
 {
-    /* counter.so is version 1; rebuilt in place it would be loaded again
-     * from the same path: the private copy makes it a fresh object. */
+    /* counter.so (what --watch loads; make live may have rebuilt it as
+     * either version) loaded twice from one path: the private copy makes
+     * the second a fresh object, not dlopen's cached handle. */
     term error = NONE;
-    cr_assert_eq(code_load_file(HOT_MODULE, SO("counter.so"), &error), 0);
-    cr_assert_eq(code_load_file(HOT_MODULE, SO("counter.so"), &error), 0);
-    expect_versions(1, 1);
+    cr_assert_eq(code_load_file(HOT_MODULE, SO("counter.so"), &error), 0, "%s",
+                 FMT(error));
+    cr_assert_eq(code_load_file(HOT_MODULE, SO("counter.so"), &error), 0, "%s",
+                 FMT(error));
+    long cur, old;
+    code_versions(HOT_MODULE, &cur, &old);
+    cr_assert(cur == old && cur > 0, "current %ld, old %ld", cur, old);
     cr_assert_eq(mapped_copies(), 2, "two objects mapped");
 }
 
