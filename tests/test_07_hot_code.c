@@ -83,7 +83,11 @@ static term ask(term loop, const char *req)
 }
 
 /* What code_which says pid runs: its vsn (-1: not registered), and *old. */
-struct seen { term pid; long vsn; bool old; };
+struct seen {
+    term pid;       /* the process looked for */
+    long vsn;       /* the version it runs, -1 if not registered */
+    bool old;       /* that version is the old one */
+};
 static void note(const struct code_user_info *u, void *ctx)
 {
     struct seen *s = ctx;

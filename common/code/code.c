@@ -182,6 +182,9 @@ static void *open_private_copy(const char *path, term *error)
     if (!h) {
         const char *why = dlerror();
         why = why ? why : "dlopen failed";
+        size_t n = strlen(copy);            /* "copy: why": the copy is ours */
+        if (strncmp(why, copy, n) == 0 && strncmp(why + n, ": ", 2) == 0)
+            why += n + 2;
         code_set_error(error, TUPLE(ATOM("not_a_shared_object"), path_term(path),
                                term_binary(why, strlen(why))));
     }

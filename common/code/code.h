@@ -93,7 +93,8 @@ bool code_soft_purge(const char *module);
  * waits up to timeout_ms for them to be gone, and unloads it. Returns 1 when
  * it killed some process, 0 when it had none to kill (old code or not), -1
  * with errno ETIMEDOUT when some process outlived the timeout (the old code
- * stays loaded) or EBUSY when another purge of it is under way. */
+ * stays loaded), EBUSY when another purge of it is under way, or ENOMEM.
+ * A caller that itself runs the old code is killed with the others. */
 int code_purge(const char *module, int timeout_ms);
 
 /* The version numbers of module: *current and *old (either may be NULL) get

@@ -78,7 +78,7 @@ struct code_version *code_version_of(term pid);
 /* ---- Outside the lock ---------------------------------------------------- */
 
 /* Sets *error (when error is not NULL) to a copy of e in the caller's heap.
- * This function can't fail (a copy it cannot make panics in term_keep). */
+ * This function can't fail (term_keep panics when memory runs out). */
 void code_set_error(term *error, term e);
 
 /* Drops one pin of v (taken under the lock). */

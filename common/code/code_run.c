@@ -49,10 +49,11 @@ gen_result code_shim_init(term args)
 {
     pthread_mutex_lock(&code_tables.lock);
     struct code_version *v = code_version_by_id((unsigned)element(2, args).u.integer);
-    int rc = v && !v->dying ? code_register(erl_self(), v) : -1;
+    bool gone = !v || v->dying;
+    int rc = gone ? -1 : code_register(erl_self(), v);
     pthread_mutex_unlock(&code_tables.lock);
     if (rc < 0)
-        return gen_stop(v ? ATOM("enomem") : ATOM("purged"), NONE);
+        return gen_stop(gone ? ATOM("purged") : ATOM("enomem"), NONE);
     return v->table->server.init(element(3, args));
 }
 
@@ -134,7 +135,8 @@ static struct code_version *enter(const char *module)
     return v;
 }
 
-/* The raw loop's process: arg is {Module, Arg}. */
+/* The raw loop's process: arg is {Module, Arg}. A loop result other than
+ * GEN_STOP goes on with its state. */
 static void loop_main(term arg)
 {
     struct code_version *v = enter(element(1, arg).u.atom);
