@@ -26,11 +26,13 @@ run() ->
     downgrade_and_purge(Dir, Loop).
 
 upgrade(Dir, Loop) ->
-    say("version 2 is compiled over version 1 and loaded; the gen_server is"),
-    say("upgraded with its state converted by version 2's code_change:"),
+    say("version 2 is compiled over version 1; the gen_server is suspended"),
+    say("(it calls its callbacks fully qualified: a version loaded while it"),
+    say("runs would get the old state), version 2 is loaded, and the state is"),
+    say("converted by version 2's code_change:"),
     install("counter_v2.erl", Dir),
-    show("code:load_file(counter)", code:load_file(counter)),
     show("sys:suspend(counter)", sys:suspend(counter)),
+    show("code:load_file(counter)", code:load_file(counter)),
     show("sys:change_code(counter, counter, 1, [])",
          sys:change_code(counter, counter, 1, [])),
     show("sys:resume(counter)", sys:resume(counter)),
