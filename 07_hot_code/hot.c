@@ -87,16 +87,14 @@ term hot_call(const char *req, term *error)
 
 term hot_loop_ask(const char *req, term *error)
 {
-    term loop = erl_whereis(COUNTER_LOOP), value;
-    if (is_none(loop)) {
-        *error = ATOM("noproc");
-        return NONE;
-    }
+    term loop = erl_whereis(COUNTER_LOOP), value, m = NONE;
     term tag = atom_from(req);
-    erl_send(loop, TUPLE(tag, erl_self()));
-    term m = erl_receive(TUPLE(tag, loop, VAR(&value)), GEN_DEFAULT_TIMEOUT);
-    if (is_none(m))
-        *error = ATOM("timeout");
+    if (!is_none(loop)) {
+        erl_send(loop, TUPLE(tag, erl_self()));
+        m = erl_receive(TUPLE(tag, loop, VAR(&value)), GEN_DEFAULT_TIMEOUT);
+    }
+    if (is_none(m) && error)
+        *error = is_none(loop) ? ATOM("noproc") : ATOM("timeout");
     return is_none(m) ? NONE : value;
 }
 

@@ -66,8 +66,9 @@ gen_result code_shim_change(term old_vsn, term state, term extra)
     pthread_mutex_lock(&code_tables.lock);
     struct code_version *from = code_version_by_id((unsigned)element(2, extra).u.integer);
     struct code_version *to = code_version_by_id(to_id);
+    bool gone = !from || !to || to->dying;
     pthread_mutex_unlock(&code_tables.lock);
-    if (!from || !to || to->dying)
+    if (gone)
         return gen_stop(ATOM("purged"), state);
     (void)old_vsn;              /* convert works it out from the versions */
     gen_result r = convert(from, to, state, element(4, extra));
