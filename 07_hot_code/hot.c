@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "hot.h"
 #include "sys.h"
@@ -123,6 +124,62 @@ bool hot_wait_idle(term pid, int timeout_ms)
             return false;
         erl_sleep(1);
     }
+}
+
+/* ---- Watching a file ----------------------------------------------------- */
+
+/* True when a and b describe the same file, unchanged. */
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Purges, loads path, moves the gen_server. Returns {module, counter} or
+ * {error, Why} (in the caller's heap). */
+static term watch_load(const char *path)
+{
+    term error;
+    if (!code_soft_purge(HOT_MODULE))
+        code_purge(HOT_MODULE, GEN_DEFAULT_TIMEOUT);
+    if (code_load_file(HOT_MODULE, path, &error) < 0 ||
+        (!is_none(erl_whereis(COUNTER)) && hot_upgrade(&error) < 0))
+        return term_keep(TUPLE(ATOM("error"), error));
+    return term_keep(TUPLE(ATOM("module"), ATOM("counter")));
+}
+
+/* The watcher: arg {Path, IntervalMs, Owner}, Path a binary. */
+static void watcher(term arg)
+{
+    char path[4096];
+    term p = element(1, arg), owner = element(3, arg);
+    int interval = (int)element(2, arg).u.integer;
+    snprintf(path, sizeof path, "%.*s", (int)p.size, (const char *)p.u.bytes);
+    struct stat seen = {0}, now;
+    stat(path, &seen);
+    while (is_none(erl_receive(ATOM("stop"), interval))) {
+        if (stat(path, &now) < 0 || same_file(&now, &seen))
+            continue;
+        seen = now;
+        erl_heap_mark_t mark = erl_heap_mark();
+        term result = watch_load(path);
+        if (is_pid(owner))
+            erl_send(owner, TUPLE(ATOM("watch"), result));
+        else {
+            printf("\n%% watch: %s changed: ", path);
+            term_print(stdout, result);
+            printf("\n");
+            fflush(stdout);
+        }
+        erl_heap_release(mark);     /* the result, and the load's errors */
+    }
+}
+
+term hot_watch(const char *path, int interval_ms, term owner)
+{
+    return erl_spawn(watcher, TUPLE(term_binary(path, strlen(path)),
+                                    INT(interval_ms), owner));
 }
 
 /* ---- Tickers ------------------------------------------------------------- */

@@ -5,7 +5,8 @@
  *                  sys:resume (hot_upgrade)
  *   counter_loop   a raw receive loop that re-enters through the current
  *                  version at each message, as ?MODULE:loop(State)
- * and tickers: processes that tick both under a steady load.
+ * tickers: processes that tick both under a steady load, and a watcher that
+ * loads counter.so whenever it is rebuilt (--watch).
  *
  * Every function returns 0 or a term, or -1 / NONE with *error (when error
  * is not NULL) set to an OTP-shaped term in the caller's heap.
@@ -61,6 +62,15 @@ term hot_loop_ask(const char *req, term *error);
  * runs next is decided by the next message. Returns true, or false when it
  * did not get there within timeout_ms (or is not alive). */
 bool hot_wait_idle(term pid, int timeout_ms);
+
+/* Starts a watcher process: every interval_ms it looks at path, and when
+ * path is another file than before (another inode or mtime: make live
+ * renames a new one into place) it purges the old code (soft_purge, then
+ * purge), loads path and moves the gen_server to it. It reports each load
+ * as {watch, Result}, Result {module, counter} or {error, Why}: to owner
+ * when owner is a pid, else printed to stdout. Send it stop to end it.
+ * Returns its pid, or NONE as erl_spawn. */
+term hot_watch(const char *path, int interval_ms, term owner);
 
 /* Starts n tickers; each ticks both by 1, then waits interval_ms (0: only
  * yields), until hot_tickers_stop. Returns how many started. */

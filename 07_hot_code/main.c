@@ -5,7 +5,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "hot.h"
 #include "shell_cmds.h"
@@ -131,30 +130,6 @@ static int demo(void)
 
 /* ---- --watch ------------------------------------------------------------- */
 
-/* The watcher: every 200 ms looks at counter.so; when it is another file
- * (make live renames a new one into place) loads it, purging first. Ends
- * when told stop. arg: {Path} (a binary). */
-static void watcher(term arg)
-{
-    char path[4096];
-    term p = element(1, arg);
-    snprintf(path, sizeof path, "%.*s", (int)p.size, (const char *)p.u.bytes);
-    struct stat seen = {0}, now;
-    stat(path, &seen);
-    while (is_none(erl_receive(ATOM("stop"), 200))) {
-        if (stat(path, &now) < 0 || (now.st_ino == seen.st_ino &&
-                                     now.st_mtim.tv_sec == seen.st_mtim.tv_sec &&
-                                     now.st_mtim.tv_nsec == seen.st_mtim.tv_nsec))
-            continue;
-        seen = now;
-        printf("\n%% watch: %s changed; purging the old code, loading it\n", path);
-        if (!code_soft_purge(HOT_MODULE))
-            code_purge(HOT_MODULE, GEN_DEFAULT_TIMEOUT);
-        hot_cmd_load(path, stdout);
-        fflush(stdout);
-    }
-}
-
 static int watch_main(void)
 {
     if (erl_start(NULL) < 0) {
@@ -169,7 +144,7 @@ static int watch_main(void)
         say_term("cannot start:", error);
         status = 70;
     } else {
-        term w = erl_spawn(watcher, TUPLE(term_binary(path, strlen(path))));
+        term w = hot_watch(path, 200, NONE);
         hot_tickers_start(2, 10);
         printf("%% watching %s: rebuild it with make -C 07_hot_code live V=2\n", path);
         status = shell_loop(&hot_shell, stdin, stdout);

@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "07_hot_code/hot.h"
 #include "07_hot_code/shell_cmds.h"
@@ -550,4 +551,58 @@ Test(shell, load_which_and_purge)
     expect_shell(&hot_shell, "state", SHELL_OK, "{counter,5,0}\n");
     expect_shell(&hot_shell, "tickers 99", SHELL_BADARGS,
                  "** tickers: 99 is outside 0..64 (type help for the commands)\n");
+}
+
+/* ---- Watching a rebuilt object ------------------------------------------- */
+
+/* Copies src to dst.tmp, then renames it to dst: as the Makefile's rules
+ * put a rebuilt object into place. */
+static void put_in_place(const char *src, const char *dst)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", dst);
+    FILE *in = fopen(src, "rb"), *out = fopen(tmp, "wb");
+    cr_assert(in && out, "cannot copy %s to %s", src, tmp);
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        cr_assert_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    fclose(out);
+    cr_assert_eq(rename(tmp, dst), 0);
+}
+
+/* Waits for the watcher's report {watch, Result}; returns Result. */
+static term await_watch(void)
+{
+    term result;
+    await(TUPLE(ATOM("watch"), VAR(&result)), "the watcher's report");
+    return result;
+}
+
+TestSuite(watch, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(watch, a_rebuilt_object_is_loaded_by_itself_and_a_bad_one_refused)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/test_07_watch_%d.so",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+    put_in_place(SO("counter_v1.so"), path);
+    term error = NONE;
+    cr_assert_eq(code_load_file(HOT_MODULE, path, &error), 0, "%s", FMT(error));
+    cr_assert_eq(hot_start(&error), 0, "%s", FMT(error));
+    gen_server_cast(COUNTER, TUPLE(ATOM("tick"), INT(4)));
+    term w = hot_watch(path, 5, erl_self());
+    put_in_place(SO("counter_v2.so"), path);
+    term r = await_watch();
+    cr_assert(term_eq(r, TUPLE(ATOM("module"), ATOM("counter"))), "%s", FMT(r));
+    cr_assert_eq(call_int(COUNTER, "vsn"), 2);
+    cr_assert(term_eq(state_of(COUNTER), TUPLE(ATOM("counter"), INT(4), INT(0))));
+    put_in_place(SO("bad_abi.so"), path);
+    r = await_watch();
+    cr_assert(is_atom_named(element(1, r), "error") &&
+              is_atom_named(element(1, element(2, r)), "wrong_abi"), "%s", FMT(r));
+    cr_assert_eq(call_int(COUNTER, "vsn"), 2, "the running code goes on");
+    erl_send(w, ATOM("stop"));
+    unlink(path);
 }
