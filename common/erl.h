@@ -124,6 +124,24 @@ size_t erl_queue_len(void);
 /* A reference unique for the life of the node. This function can't fail. */
 term erl_make_ref(void);
 
+/* ---- Timers (erlang:send_after/3, start_timer/3, cancel_timer/1) -------- */
+
+/* Sends a copy of msg (copied now) to dest after ms milliseconds. dest is a
+ * pid or a registered name, resolved when the timer fires; a dead pid or a
+ * name nobody holds then drops the message. A timer to a pid is cancelled
+ * when that process exits. Returns the timer's reference, or NONE with
+ * errno EINVAL when ms is negative or dest is neither a pid nor an atom. */
+term erl_send_after(int ms, term dest, term msg);
+
+/* As erl_send_after, but the message is {timeout, TimerRef, Msg}. */
+term erl_start_timer(int ms, term dest, term msg);
+
+/* Cancels the timer ref. Returns the milliseconds that were left (rounded
+ * up), or -1 (OTP's false) when it already fired, was cancelled, or is not
+ * a timer's reference. A cancelled timer's message never comes. This
+ * function can't fail. */
+long erl_cancel_timer(term ref);
+
 /* ---- Names --------------------------------------------------------------- */
 
 /* register(Name, Pid). Returns 0, or -1 with errno EEXIST if the name is
