@@ -149,7 +149,9 @@ static term watch_load(const char *path)
     return term_keep(TUPLE(ATOM("module"), ATOM("counter")));
 }
 
-/* The watcher: arg {Path, IntervalMs, Owner}, Path a binary. */
+/* The watcher: arg {Path, IntervalMs, Owner, Starter}, Path a binary. It
+ * tells Starter {watching, Self} once it has looked at the file the first
+ * time: a change after that is seen. */
 static void watcher(term arg)
 {
     char path[4096];
@@ -158,6 +160,7 @@ static void watcher(term arg)
     snprintf(path, sizeof path, "%.*s", (int)p.size, (const char *)p.u.bytes);
     struct stat seen = {0}, now;
     stat(path, &seen);
+    erl_send(element(4, arg), TUPLE(ATOM("watching"), erl_self()));
     while (is_none(erl_receive(ATOM("stop"), interval))) {
         if (stat(path, &now) < 0 || same_file(&now, &seen))
             continue;
@@ -178,8 +181,19 @@ static void watcher(term arg)
 
 term hot_watch(const char *path, int interval_ms, term owner)
 {
-    return erl_spawn(watcher, TUPLE(term_binary(path, strlen(path)),
-                                    INT(interval_ms), owner));
+    term ref;
+    term pid = erl_spawn_opt("watcher", watcher,
+                             TUPLE(term_binary(path, strlen(path)),
+                                   INT(interval_ms), owner, erl_self()),
+                             ERL_MONITOR, &ref);
+    if (is_none(pid))
+        return NONE;
+    const term started[] = {TUPLE(ATOM("watching"), pid),
+                            TUPLE(ATOM("DOWN"), ref, ANY, ANY, ANY)};
+    size_t which;
+    erl_drop(erl_receive_any(started, 2, ERL_INFINITY, &which));
+    erl_demonitor(ref, true);
+    return which == 0 ? pid : NONE;
 }
 
 /* ---- Tickers ------------------------------------------------------------- */

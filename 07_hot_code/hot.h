@@ -69,7 +69,8 @@ bool hot_wait_idle(term pid, int timeout_ms);
  * purge), loads path and moves the gen_server to it. It reports each load
  * as {watch, Result}, Result {module, counter} or {error, Why}: to owner
  * when owner is a pid, else printed to stdout. Send it stop to end it.
- * Returns its pid, or NONE as erl_spawn. */
+ * Returns once it has looked at path a first time (a change from then on is
+ * seen), with its pid, or NONE as erl_spawn. */
 term hot_watch(const char *path, int interval_ms, term owner);
 
 /* Starts n tickers; each ticks both by 1, then waits interval_ms (0: only

@@ -593,6 +593,7 @@ Test(watch, a_rebuilt_object_is_loaded_by_itself_and_a_bad_one_refused)
     cr_assert_eq(hot_start(&error), 0, "%s", FMT(error));
     gen_server_cast(COUNTER, TUPLE(ATOM("tick"), INT(4)));
     term w = hot_watch(path, 5, erl_self());
+    cr_assert(!is_none(w), "the watcher did not start");
     put_in_place(SO("counter_v2.so"), path);
     term r = await_watch();
     cr_assert(term_eq(r, TUPLE(ATOM("module"), ATOM("counter"))), "%s", FMT(r));
