@@ -447,14 +447,18 @@ Test(under_load, a_thousand_cycles_leave_nothing_behind)
 {
     load(1);
     term server = start_server(COUNTER);
+    term loop = code_spawn_loop(HOT_MODULE, INT(0), 0, NULL);
     int cycles = 1000 / SAN_DIVISOR;
     for (int i = 0; i < cycles; i++) {
         gen_server_cast(server, TUPLE(ATOM("tick"), INT(1)));
-        cr_assert(code_soft_purge(HOT_MODULE));
+        erl_send(loop, TUPLE(ATOM("tick"), INT(1)));    /* it moves after it */
+        cr_assert(hot_wait_idle(loop, WAIT_MS));
+        cr_assert(code_soft_purge(HOT_MODULE), "cycle %d: old code still runs", i);
         load(2 - i % 2);
         upgrade(server);
     }
     cr_assert_eq(call_int(server, "read"), cycles);
+    cr_assert(term_eq(ask(loop, "read"), INT(cycles)));
     cr_assert_leq(mapped_copies(), 2, "unloaded objects stay mapped");
     erl_stop();
     code_unload_all();
