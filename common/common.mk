@@ -17,15 +17,15 @@ OPT ?= -O2
 # its way down, so a stack overflow always lands in the guard gap below the
 # stack (common/fiber.h) and never jumps over it into the next stack.
 CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -pthread \
-          -fstack-clash-protection -I$(ROOT)/common -MMD -MP
+          -fstack-clash-protection -I$(ROOT)/common -I$(ROOT)/common/code -MMD -MP
 LDFLAGS :=
-LDLIBS := -pthread
+LDLIBS := -pthread -ldl
 ifneq ($(SAN),)
 CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -DERL_SANITIZE
 LDFLAGS += -fsanitize=$(SAN)
 endif
 
-CORE_SRCS := $(sort $(wildcard $(ROOT)/common/*.c))
+CORE_SRCS := $(sort $(wildcard $(ROOT)/common/*.c) $(wildcard $(ROOT)/common/code/*.c))
 CORE_ASM := $(ROOT)/common/switch_$(shell uname -m).S
 CORE_OBJS := $(patsubst $(ROOT)/%.c,$(BUILD)/%.o,$(CORE_SRCS)) \
              $(patsubst $(ROOT)/%.S,$(BUILD)/%.o,$(wildcard $(CORE_ASM)))

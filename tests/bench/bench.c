@@ -19,6 +19,7 @@
 
 #include "02_rpc/rpc.h"
 #include "03_gen_server/counter.h"
+#include "code.h"
 #include "erl.h"
 #include "supervisor.h"
 
@@ -32,6 +33,10 @@ enum {
     MAX_PROCS = 1000000,    /* idle processes held at once */
     RESTARTS = 5000,        /* timed kills of the supervised counter ... */
     INTENSITY = 10,         /* ... in rounds of counter_sup's intensity */
+    UPGRADES = 100,         /* timed upgrades of 07's counter under load */
+    UPGRADES_LOST = 1000,   /* upgrades across which no tick may be lost */
+    HOT_TICKERS = 2,        /* processes loading the upgraded counter ... */
+    HOT_BATCH = 100,        /* ... with this many casts, then a call */
 };
 
 /* What a workload gets from main and gives back: main owns it, the workload's
@@ -376,6 +381,137 @@ static void max_procs(term arg)
     wait_count(base);
 }
 
+/* ---- 07_hot_code's counter, upgraded under load -------------------------- */
+
+#ifndef HOT_DIR
+#error "tests/bench/Makefile passes HOT_DIR, where 07_hot_code's objects are"
+#endif
+
+/* A ticker: HOT_BATCH tick(1) casts to the server, then a read call (which
+ * bounds the server's mailbox), until {stop, From}; then From ! {ticked,
+ * Self, Sent}. */
+static void hot_ticker(term server)
+{
+    int64_t sent = 0;
+    term from, error;
+    while (is_none(erl_receive(TUPLE(ATOM("stop"), VAR(&from)), 0))) {
+        for (int i = 0; i < HOT_BATCH; i++)
+            gen_server_cast(server, TUPLE(ATOM("tick"), INT(1)));
+        sent += HOT_BATCH;
+        if (!is_int(gen_server_call(server, ATOM("read"), ERL_INFINITY, &error)))
+            erl_exit_self(ATOM("read_failed"));
+    }
+    erl_send(from, TUPLE(ATOM("ticked"), erl_self(), INT(sent)));
+}
+
+/* The prober: read calls back to back. {gap, From}: From ! {gap, Self, Ns},
+ * the longest time between two replies since the last {gap, _}, answered
+ * after the read under way. stop: it ends. */
+static void hot_prober(term server)
+{
+    int64_t last = now_ns(), longest = 0;
+    term from, error;
+    const term asks[] = {TUPLE(ATOM("gap"), VAR(&from)), ATOM("stop")};
+    for (;;) {
+        if (!is_int(gen_server_call(server, ATOM("read"), ERL_INFINITY, &error)))
+            erl_exit_self(ATOM("read_failed"));
+        int64_t t = now_ns();
+        longest = t - last > longest ? t - last : longest;
+        last = t;
+        size_t which;
+        if (is_none(erl_receive_any(asks, 2, 0, &which)))
+            continue;
+        if (which == 1)
+            return;
+        erl_send(from, TUPLE(ATOM("gap"), erl_self(), INT(longest)));
+        longest = 0;
+    }
+}
+
+/* Asks the prober for its longest gap (and so starts a new one). */
+static int64_t prober_gap(term prober)
+{
+    term ns;
+    erl_send(prober, TUPLE(ATOM("gap"), erl_self()));
+    erl_drop(erl_receive(TUPLE(ATOM("gap"), prober, VAR(&ns)), ERL_INFINITY));
+    return ns.u.integer;
+}
+
+/* Makes counter_v<vsn>.so current (the old version purged first) and moves
+ * the server to it: sys:suspend, change_code, resume. */
+static void hot_switch(term server, int vsn)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/counter_v%d.so", HOT_DIR, vsn);
+    term error;
+    if (!code_soft_purge("counter") || code_load_file("counter", path, &error) < 0 ||
+        code_change_server(server, NIL, ERL_INFINITY, &error) < 0)
+        erl_exit_self(ATOM("upgrade_failed"));
+}
+
+/* Version 1 loaded, its server started, HOT_TICKERS tickers on it. */
+static term hot_start(term *tickers)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/counter_v1.so", HOT_DIR);
+    term error;
+    if (code_load_file("counter", path, &error) < 0)
+        erl_exit_self(ATOM("load_failed"));
+    term server = code_start_server(NONE, "counter", INT(0), 0, &error);
+    if (is_none(server))
+        erl_exit_self(ATOM("counter_start_failed"));
+    for (int i = 0; i < HOT_TICKERS; i++)
+        tickers[i] = erl_spawn(hot_ticker, server);
+    return server;
+}
+
+/* Stops the tickers and the server, unloads the code; returns the ticks
+ * lost: sent minus counted. */
+static int64_t hot_stop(term server, const term *tickers)
+{
+    int64_t sent = 0;
+    term n, error;
+    for (int i = 0; i < HOT_TICKERS; i++) {
+        erl_send(tickers[i], TUPLE(ATOM("stop"), erl_self()));
+        erl_drop(erl_receive(TUPLE(ATOM("ticked"), tickers[i], VAR(&n)), ERL_INFINITY));
+        sent += n.u.integer;
+    }
+    int64_t counted = gen_server_call(server, ATOM("read"), ERL_INFINITY, &error).u.integer;
+    gen_server_stop(server, ATOM("normal"), ERL_INFINITY, &error);
+    code_unload_all();
+    return sent - counted;
+}
+
+/* upgrade_pause_us: the longest gap between two served reads around each
+ * of UPGRADES upgrades (1 to 2, 2 to 1, ...) under the tickers' load. */
+static void upgrade_pause(term arg)
+{
+    struct job *job = job_of(arg);
+    term tickers[HOT_TICKERS];
+    term server = hot_start(tickers);
+    term prober = erl_spawn(hot_prober, server);
+    for (int i = 0; i < UPGRADES; i++) {
+        prober_gap(prober);
+        hot_switch(server, 2 - i % 2);
+        job->times[i] = prober_gap(prober) / 1000;
+    }
+    job->ntimes = UPGRADES;
+    term ref = erl_monitor(prober);
+    erl_send(prober, ATOM("stop"));
+    erl_drop(erl_receive(TUPLE(ATOM("DOWN"), ref, ANY, ANY, ANY), ERL_INFINITY));
+    hot_stop(server, tickers);
+}
+
+/* upgrade_lost: ticks lost across UPGRADES_LOST upgrades under load. */
+static void upgrade_lost(term arg)
+{
+    term tickers[HOT_TICKERS];
+    term server = hot_start(tickers);
+    for (int i = 0; i < UPGRADES_LOST; i++)
+        hot_switch(server, 2 - i % 2);
+    job_of(arg)->value = (double)hot_stop(server, tickers);
+}
+
 /* ---- The run ------------------------------------------------------------- */
 
 /* The workloads, in the order they run (bench.erl's order). */
@@ -394,6 +530,8 @@ static const struct workload {
     {"restart_ns", restart, 50, NULL},
     {"spawn_per_s", spawn_rate, 100, NULL},
     {"max_procs", max_procs, 0, NULL},
+    {"upgrade_pause_us", upgrade_pause, 50, NULL},
+    {"upgrade_lost", upgrade_lost, 0, NULL},
 };
 #define NWORKLOADS (sizeof workloads / sizeof workloads[0])
 

@@ -21,6 +21,10 @@
 -define(MAX_PROCS, 1000000).  % idle processes held at once
 -define(RESTARTS, 5000).      % timed kills of the supervised counter ...
 -define(INTENSITY, 10).       % ... in rounds of counter_sup's intensity
+-define(UPGRADES, 100).       % timed upgrades of 07's counter under load
+-define(UPGRADES_LOST, 1000). % upgrades across which no tick may be lost
+-define(HOT_TICKERS, 2).      % processes loading the upgraded counter ...
+-define(HOT_BATCH, 100).      % ... with this many casts, then a call
 
 main() ->
     try
@@ -45,7 +49,9 @@ run() ->
     report(gen_call_rtt_p99_ns, GP99),
     report(restart_ns, in_process(fun restart/0)),
     report(spawn_per_s, in_process(fun spawn_rate/0)),
-    report(max_procs, in_process(fun max_procs/0)).
+    report(max_procs, in_process(fun max_procs/0)),
+    report(upgrade_pause_us, in_process(fun upgrade_pause/0)),
+    report(upgrade_lost, in_process(fun upgrade_lost/0)).
 
 report(Metric, Value) ->
     io:format("beam ~s ~w~n", [Metric, round(Value)]).
@@ -250,3 +256,101 @@ spawn_idle(K, Pids) ->
 
 idle() ->
     receive stop -> ok end.
+
+%% ---- 07_hot_code's counter, upgraded under load ---------------------------
+
+%% Version 1 and 2 of 07's counter module, compiled by the Makefile into
+%% hot/v1/counter.beam and hot/v2/counter.beam beside this module, as
+%% {V1, V2}.
+hot_beams() ->
+    Dir = filename:join(filename:dirname(code:which(?MODULE)), "hot"),
+    {ok, V1} = file:read_file(filename:join([Dir, "v1", "counter.beam"])),
+    {ok, V2} = file:read_file(filename:join([Dir, "v2", "counter.beam"])),
+    {V1, V2}.
+
+%% A ticker: ?HOT_BATCH tick casts, then a read call (which bounds the
+%% server's mailbox), until {stop, From}; then From ! {ticked, Self, Sent}.
+hot_ticker(Server, Sent) ->
+    receive
+        {stop, From} -> From ! {ticked, self(), Sent}
+    after 0 ->
+        [gen_server:cast(Server, {tick, 1}) || _ <- lists:seq(1, ?HOT_BATCH)],
+        _ = gen_server:call(Server, read, infinity),
+        hot_ticker(Server, Sent + ?HOT_BATCH)
+    end.
+
+%% The prober: read calls back to back; {gap, From} answers the longest time
+%% between two replies since the last {gap, _}, after the read under way.
+hot_prober(Server, Last, Longest) ->
+    _ = gen_server:call(Server, read, infinity),
+    T = now_ns(),
+    L = max(Longest, T - Last),
+    receive
+        {gap, From} -> From ! {gap, self(), L}, hot_prober(Server, T, 0);
+        stop -> ok
+    after 0 -> hot_prober(Server, T, L)
+    end.
+
+prober_gap(P) ->
+    P ! {gap, self()},
+    receive {gap, P, Ns} -> Ns end.
+
+%% Moves the server to version Vsn as a release handler does: upgrade (to 2)
+%% suspend, purge, load, change_code(1), resume; downgrade (to 1) suspend,
+%% change_code({down, 1}) in version 2, purge, load, resume. (Suspended
+%% first: a gen_server calls its callbacks fully qualified, so a version
+%% loaded while it runs would serve its next message with the old state.)
+hot_switch(Server, 2, {_, V2}) ->
+    ok = sys:suspend(Server),
+    hot_load(V2),
+    ok = sys:change_code(Server, counter, 1, []),
+    ok = sys:resume(Server);
+hot_switch(Server, 1, {V1, _}) ->
+    ok = sys:suspend(Server),
+    ok = sys:change_code(Server, counter, {down, 1}, []),
+    hot_load(V1),
+    ok = sys:resume(Server).
+
+hot_load(Beam) ->
+    true = code:soft_purge(counter),
+    {module, counter} = code:load_binary(counter, "counter.beam", Beam).
+
+%% Version 1 loaded, its server started, ?HOT_TICKERS tickers on it.
+hot_start(Bins) ->
+    hot_load(element(1, Bins)),
+    {ok, Server} = gen_server:start(counter, 0, []),
+    {Server, [spawn(fun() -> hot_ticker(Server, 0) end) || _ <- lists:seq(1, ?HOT_TICKERS)]}.
+
+%% Stops the tickers and the server, unloads the code; returns the ticks
+%% lost: sent minus counted.
+hot_stop(Server, Tickers) ->
+    Sent = lists:sum([begin T ! {stop, self()}, receive {ticked, T, N} -> N end end
+                      || T <- Tickers]),
+    Counted = gen_server:call(Server, read, infinity),
+    ok = gen_server:stop(Server),
+    code:purge(counter), code:delete(counter), code:purge(counter),
+    Sent - Counted.
+
+%% upgrade_pause_us: median of the longest gap between two served reads
+%% around each of ?UPGRADES upgrades (1 to 2, 2 to 1, ...) under load.
+upgrade_pause() ->
+    Bins = hot_beams(),
+    {Server, Tickers} = hot_start(Bins),
+    Prober = spawn(fun() -> hot_prober(Server, now_ns(), 0) end),
+    Gaps = [begin
+                prober_gap(Prober),
+                hot_switch(Server, 2 - I rem 2, Bins),
+                prober_gap(Prober) div 1000
+            end || I <- lists:seq(0, ?UPGRADES - 1)],
+    Ref = erlang:monitor(process, Prober),
+    Prober ! stop,
+    receive {'DOWN', Ref, process, Prober, _} -> ok end,
+    hot_stop(Server, Tickers),
+    percentile(lists:sort(Gaps), ?UPGRADES, 50).
+
+%% upgrade_lost: ticks lost across ?UPGRADES_LOST upgrades under load.
+upgrade_lost() ->
+    Bins = hot_beams(),
+    {Server, Tickers} = hot_start(Bins),
+    [hot_switch(Server, 2 - I rem 2, Bins) || I <- lists:seq(0, ?UPGRADES_LOST - 1)],
+    hot_stop(Server, Tickers).
