@@ -212,17 +212,9 @@ void proc_spend(struct proc *p) {
 }
 
 int erl_send(term dest, term msg) {
-    term pid = dest;
-    if (dest.type == TERM_ATOM) {
-        pid = erl_whereis(dest);
-        if (is_none(pid)) {
-            errno = ESRCH;
-            return -1;
-        }
-    } else if (dest.type != TERM_PID) {
-        errno = EINVAL;
-        return -1;
-    }
+    term pid = dest.type == TERM_PID ? dest : erl_resolve(dest);
+    if (is_none(pid))
+        return -1;      /* errno set by erl_resolve */
     struct proc *me = proc_me();
     signal_send_from(me, pid, SIG_MESSAGE, NONE, msg, false);
     if (me)
