@@ -33,23 +33,22 @@ static int stamp(char *buf, size_t n) {
                     tm.tm_sec, ts.tv_nsec / 1000);
 }
 
-/* Formats t into buf, shortened with "..." when it does not fit. */
-static void format_short(char *buf, size_t n, term t) {
-    if ((size_t)term_format(buf, n, t) >= n)
-        strcpy(buf + n - 4, "...");
-}
-
-/* The report itself: out of line, so its buffers stay off the stack of the
- * processes that end quietly. */
+/* The report itself: out of line, so its buffer stays off the stack of the
+ * processes that end quietly. Small, as a process that faulted may have
+ * only crash.c's DYING_ROOM of stack left. The reason is shortened with
+ * "..." when it does not fit. */
 ERL_COLD static void report(const struct proc *p, term reason) {
-    char when[64], who[64], why[1024], text[1280];
+    char when[48], who[32], text[1024];
     stamp(when, sizeof when);
-    format_short(who, sizeof who, p->pid);
-    format_short(why, sizeof why, reason);
-    int len = snprintf(text, sizeof text,
-                       "=ERROR REPORT==== %s ===\nError in process %s with exit value:\n%s\n\n",
-                       when, who, why);
-    fwrite(text, 1, (size_t)len < sizeof text ? (size_t)len : sizeof text - 1, stderr);
+    term_format(who, sizeof who, p->pid);
+    size_t room = sizeof text - 2;  /* for the "\n\n" that ends it */
+    size_t n = (size_t)snprintf(text, room, "=ERROR REPORT==== %s ===\n"
+                                "Error in process %s with exit value:\n", when, who);
+    if (n + (size_t)term_format(text + n, room - n, reason) >= room)
+        memcpy(text + room - 4, "...", 4);
+    n = strlen(text);
+    memcpy(text + n, "\n\n", 2);
+    fwrite(text, 1, n + 2, stderr);     /* one write: stderr is unbuffered */
 }
 
 void proc_report_exit(const struct proc *p, term reason) {
