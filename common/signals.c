@@ -1,5 +1,5 @@
 /*
- * signals.c - links, monitors and exit signals.
+ * signals.c - links, monitors, exit signals and aliases.
  *
  * Everything here travels as a signal in the target's mailbox, in order with
  * its messages, and takes effect when the target takes its inbox: a process
@@ -9,6 +9,10 @@
  *   normal   gets {'EXIT', Pid, normal}  nothing happens
  *   kill     dies with reason killed     dies with reason killed   (exit/2 only)
  *   other    gets {'EXIT', Pid, Other}   dies with reason Other
+ *
+ * exit(self(), R) too is a signal, the process's own, but it takes effect
+ * inside the call: erl_exit takes the inbox at once. A process that an
+ * exit signal ends prints no crash report (proc_killed), as on BEAM.
  */
 #include <errno.h>
 #include <stdlib.h>
