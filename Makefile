@@ -4,6 +4,7 @@
 #   make run          the tour: each stage's narrated demo, in order
 #   make test         install what is missing, build, run every suite
 #   make test-03      one stage's suite (test-core: the runtime's own)
+#   make stress       the randomized soak of the core (20 s; see tests/stress.c)
 #   make bench        the benchmarks, C against BEAM
 #   make SAN=address,undefined test   or   make SAN=thread test
 STAGES := $(sort $(wildcard [0-9][0-9]_*))
@@ -34,6 +35,9 @@ test: deps
 test-%: deps
 	@$(MAKE) --no-print-directory -C tests test-$*
 
+stress: deps
+	@$(MAKE) --no-print-directory -C tests stress
+
 bench: deps
 	@$(MAKE) --no-print-directory -C tests bench
 
@@ -41,4 +45,4 @@ clean:
 	rm -rf build
 	@for s in $(STAGES); do $(MAKE) --no-print-directory -s -C $$s clean; done
 
-.PHONY: all core run deps test bench clean $(STAGES)
+.PHONY: all core run deps test stress bench clean $(STAGES)

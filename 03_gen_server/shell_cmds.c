@@ -21,6 +21,13 @@ static int call_exit(FILE *out, term why, term args)
     return shell_exit(out, why, TUPLE(ATOM("gen_server"), ATOM("call"), args));
 }
 
+/* Prints the exit a failed sys call raises: error is already OTP's
+ * {Reason, {sys, F, Args}} (see sys.h). Returns SHELL_ERROR. */
+static int sys_exit(FILE *out, term error)
+{
+    return shell_exit(out, element(1, error), element(2, error));
+}
+
 static int cmd_start(int argc, char **argv, FILE *out)
 {
     (void)argc, (void)argv;
@@ -91,7 +98,7 @@ static int cmd_trace(int argc, char **argv, FILE *out)
         return shell_bad_arg(out, argv[0], "\"%s\" is neither on nor off", argv[1]);
     term error;
     if (sys_trace(COUNTER, on, GEN_DEFAULT_TIMEOUT, &error) < 0)
-        return call_exit(out, error, LIST(COUNTER, ATOM("trace")));
+        return sys_exit(out, error);
     return shell_show(out, ATOM("ok"));
 }
 
@@ -101,7 +108,7 @@ static int cmd_state(int argc, char **argv, FILE *out)
     term error;
     term state = sys_get_state(COUNTER, GEN_DEFAULT_TIMEOUT, &error);
     if (is_none(state))
-        return call_exit(out, error, LIST(COUNTER, ATOM("get_state")));
+        return sys_exit(out, error);
     return shell_show(out, state);
 }
 
@@ -118,7 +125,7 @@ static int cmd_stats(int argc, char **argv, FILE *out)
     term error;
     term reply = sys_statistics(COUNTER, flag, GEN_DEFAULT_TIMEOUT, &error);
     if (is_none(reply))
-        return call_exit(out, error, LIST(COUNTER, ATOM("statistics")));
+        return sys_exit(out, error);
     return shell_show(out, reply);
 }
 

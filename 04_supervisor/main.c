@@ -68,12 +68,14 @@ static void demo_crashes(void)
     demo_say("new one, with a new pid, at the initial value: the count is lost.");
     demo_say("1. kill: an exit signal nothing can trap.");
     crash_once("exit(whereis(counter), kill).", counter_kill, true);
-    demo_say("2. an error: the counter calls exit(boom).");
+    demo_say("2. an error: the counter calls exit(boom). The behaviour catches");
+    demo_say("   it, calls terminate(boom, 5), prints OTP's \"Generic server");
+    demo_say("   terminating\" report, and exits with boom.");
     crash_once("counter:error().", counter_error, true);
     demo_say("3. a tick that divides by zero: SIGFPE, reason badarith.");
     crash_once("counter:divide(0).", counter_divzero, true);
     demo_say("4. a tick that reads address 0: SIGSEGV, reason {signal, segv}.");
-    demo_say("   Only the counter dies; the program goes on.");
+    demo_say("   Only the counter dies, terminate first; the program goes on.");
     crash_once("counter:load(0).", counter_nullptr, true);
     term kids = supervisor_which_children(COUNTER_SUP, NULL);
     demo_show_term("supervisor:which_children(counter_sup).", kids);
@@ -106,6 +108,7 @@ static void demo_give_up(void)
 static int demo(void)
 {
     supervisor_set_report(stdout);  /* reports in line with the narration */
+    gen_server_set_report(stdout);  /* the counter's crash reports too */
     demo_start();               /* start_link, the tree */
     demo_crashes();             /* kill, error, divzero, nullptr: restarts */
     demo_give_up();             /* the 11th crash: the supervisor gives up */

@@ -6,6 +6,13 @@
  * saved registers so that returning from the handler "calls" fault_exit on
  * the process's stack, which ends the process like erl_exit_self. The kernel
  * restores the signal mask on the way out, as for any handler that returns.
+ *
+ * A fault in the gap below the process's stack (fiber.h), or with the stack
+ * pointer in the gap or too near the bottom to die there, is an overflow:
+ * the process resumes at the top of its own stack instead (nothing on it is
+ * needed any more) in overflow_exit, which ends it with
+ * {stack_overflow, Bytes}. An overflow cannot be caught: the frames a catch
+ * would return to are the ones that ran out of room.
  */
 #include "crash.h"
 
@@ -14,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ucontext.h>
-#include <unistd.h>
 
+#include "panic.h"
 #include "proc.h"
 
 static const int fault_signals[] = {SIGFPE, SIGSEGV, SIGBUS, SIGILL};
@@ -36,12 +43,36 @@ static const char *fault_name(int sig) {
 }
 
 /* Where a faulting process resumes, on its own stack: it exits with badarith
- * (as Erlang's division by zero does) or {signal, Name}. */
+ * (as Erlang's division by zero does) or {signal, Name}, as erl_exit_self,
+ * so that an erl_catch around the faulting code catches it. */
 static _Noreturn void fault_exit(void) {
     if (fault_signal == SIGFPE)
-        proc_die(ATOM("badarith"));
+        erl_exit_self(ATOM("badarith"));
     term name = {.type = TERM_ATOM, .u.atom = fault_name(fault_signal)};
-    proc_die(TUPLE(ATOM("signal"), name));
+    erl_exit_self(TUPLE(ATOM("signal"), name));
+}
+
+/* Ends the calling process, which overflowed its stack, with
+ * {stack_overflow, Bytes}; runs at the top of that stack. A process that
+ * overflowed while dying cannot die again: its death is half told. */
+static _Noreturn void die_of_overflow(struct proc *p) {
+    if (p->state == PROC_EXITING)
+        panic("process %s <0.%u.%u> overflowed its %zu-byte stack while exiting",
+              p->name, (unsigned)(p->pid.u.id >> 32), (unsigned)p->pid.u.id,
+              p->fiber.size);
+    proc_die(TUPLE(ATOM("stack_overflow"), INT((int64_t)p->fiber.size)));
+}
+
+/* Where the handler resumes a process that overflowed. Out of line: it
+ * reads a thread-local before anything switches. */
+__attribute__((noinline)) static _Noreturn void overflow_exit(void) {
+    die_of_overflow(current_proc);
+}
+
+void crash_overflow_entry(void *proc) {
+    struct proc *p = proc;
+    fiber_started(&p->fiber);
+    die_of_overflow(p);
 }
 
 /* The stack pointer and program counter saved in the signal frame. */
@@ -59,26 +90,41 @@ static void resume_at(ucontext_t *uc, void (*fn)(void), uintptr_t sp) {
  * notices: it allocates, locks and copies). Less means it overflowed. */
 #define DYING_ROOM (8 * 1024)
 
+/* Room left above where an overflowed process resumes: the frames that
+ * started it (fiber_make) stay as they were. */
+#define TOP_ROOM 256
+
 /* True when sp lies in the stack of the process this thread runs. */
 static bool on_process_stack(const struct proc *p, uintptr_t sp) {
     uintptr_t lo = (uintptr_t)p->fiber.stack;
     return p->fn && lo && sp > lo && sp <= lo + p->fiber.size;
 }
 
+/* True when the fault overflowed p's stack: sp is in the gap below it or
+ * within DYING_ROOM of its bottom, or, with sp in the stack, the faulting
+ * address is in the gap. */
+static bool overflowed(const struct proc *p, uintptr_t sp, const siginfo_t *info) {
+    uintptr_t lo = (uintptr_t)p->fiber.stack;
+    if (!p->fn || !lo)
+        return false;
+    if (fiber_in_gap(&p->fiber, sp) || (sp >= lo && sp < lo + DYING_ROOM))
+        return true;
+    return on_process_stack(p, sp) && fiber_in_gap(&p->fiber, (uintptr_t)info->si_addr);
+}
+
 static void on_fault(int sig, siginfo_t *info, void *ctx) {
-    (void)info;
     ucontext_t *uc = ctx;
     struct proc *p = current_proc;
     uintptr_t sp = saved_sp(uc);
+    if (p && overflowed(p, sp, info)) {
+        uintptr_t top = (uintptr_t)p->fiber.stack + p->fiber.size - TOP_ROOM;
+        fiber_drop_frames(&p->fiber);   /* before anything runs there */
+        resume_at(uc, overflow_exit, top & ~(uintptr_t)15);
+        return;
+    }
     if (!p || !on_process_stack(p, sp)) {
         signal(sig, SIG_DFL);   /* the node's own fault: let it happen */
         return;
-    }
-    if (sp < (uintptr_t)p->fiber.stack + DYING_ROOM) {
-        static const char msg[] = "panic: a process overflowed its stack\n";
-        ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
-        (void)n;
-        abort();
     }
     fault_signal = sig;
     /* Below the red zone, 16-byte aligned. */

@@ -160,6 +160,24 @@ size_t erl_queue_len(void);
 /* A reference unique for the life of the node. This function can't fail. */
 term erl_make_ref(void);
 
+/* ---- Timers (erlang:send_after/3, start_timer/3, cancel_timer/1) -------- */
+
+/* Sends a copy of msg (copied now) to dest after ms milliseconds. dest is a
+ * pid or a registered name, resolved when the timer fires; a dead pid or a
+ * name nobody holds then drops the message. A timer to a pid is cancelled
+ * when that process exits. Returns the timer's reference, or NONE with
+ * errno EINVAL when ms is negative or dest is neither a pid nor an atom. */
+term erl_send_after(int ms, term dest, term msg);
+
+/* As erl_send_after, but the message is {timeout, TimerRef, Msg}. */
+term erl_start_timer(int ms, term dest, term msg);
+
+/* Cancels the timer ref. Returns the milliseconds that were left (rounded
+ * up), or -1 (OTP's false) when it already fired, was cancelled, or is not
+ * a timer's reference. A cancelled timer's message never comes. This
+ * function can't fail. */
+long erl_cancel_timer(term ref);
+
 /* ---- Names --------------------------------------------------------------- */
 
 /* register(Name, Pid). Returns 0, or -1 with errno EEXIST if the name is
@@ -211,7 +229,8 @@ bool erl_trap_exit(bool on);
  * gets {'EXIT', Self, Reason} (a plain thread always does). */
 void erl_exit(term pid, term reason);
 
-/* exit(Reason): ends the calling process with reason. A plain thread cannot
+/* exit(Reason): ends the calling process with reason, or, inside erl_catch,
+ * makes the innermost erl_catch return false with it. A plain thread cannot
  * end this way: it panics. A fault in a process's own code ends it the same
  * way, with reason badarith for SIGFPE (as Erlang's division by zero), or
  * {signal, segv | bus | ill}. */
@@ -229,6 +248,18 @@ _Noreturn void erl_exit_self(term reason);
  * supervisor) sets this, or spawns with ERL_QUIET. Returns the previous
  * value. This function can't fail. */
 bool erl_quiet(bool on);
+
+/* catch fn(ctx), as Erlang's catch or try around a call: runs fn(ctx) and
+ * returns true when it returns. Returns false, with *reason (if reason is not
+ * NULL) set to a term_keep copy in the caller's heap, when the calling
+ * process ended itself inside fn: erl_exit_self(Reason), or a fault in its
+ * own code (badarith, {signal, segv | bus | ill}). The stack of fn is gone
+ * then; what fn received or kept stays in the heap, to be released as usual.
+ * Exit signals from other processes (erl_exit, links) are not caught, as in
+ * Erlang, nor is a stack overflow. Catches nest: the innermost catches. In a
+ * plain thread, which cannot end itself, fn just runs and true is returned.
+ * This function can't fail. */
+bool erl_catch(void (*fn)(void *ctx), void *ctx, term *reason);
 
 /* ---- Looking around ------------------------------------------------------ */
 

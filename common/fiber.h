@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct fiber {
     void *sp;           /* saved stack pointer while suspended */
@@ -22,6 +23,28 @@ struct fiber {
 /* Prepares f, whose stack and size are set, to run entry(arg) when first
  * switched to. entry must never return. This function can't fail. */
 void fiber_make(struct fiber *f, void (*entry)(void *), void *arg);
+
+/* Makes the suspended fiber f run entry(arg) at the top of its stack when
+ * next switched to, as fiber_make does, keeping its sanitizer state: what
+ * was on its stack is dropped. For a process that can no longer run where
+ * it stopped (it overflowed). entry must call fiber_started first and never
+ * return. This function can't fail. */
+void fiber_restart(struct fiber *f, void (*entry)(void *), void *arg);
+
+/* Tells the sanitizers that nothing on f's stack or in its gap is in use
+ * any more: the frames there are dropped, and marks AddressSanitizer left on
+ * them would fault code that runs there next. Safe in a signal handler.
+ * This function can't fail. */
+void fiber_drop_frames(const struct fiber *f);
+
+/* True when addr lies in the gap below f's stack (STACK_GUARD bytes).
+ * Safe in a signal handler. This function can't fail. */
+bool fiber_in_gap(const struct fiber *f, uintptr_t addr);
+
+/* True when the suspended fiber f's saved stack pointer is outside its
+ * stack or in its lowest STACK_RED_ZONE bytes: it overflowed and must not
+ * be resumed where it stopped. This function can't fail. */
+bool fiber_overflowed(const struct fiber *f);
 
 /* Describes the calling thread's own stack as a fiber to switch back to. */
 void fiber_of_thread(struct fiber *f);
@@ -39,28 +62,50 @@ void fiber_release(struct fiber *f);
 
 /* ---- The stack pool ------------------------------------------------------ */
 
+/*
+ * Every stack has a gap of STACK_GUARD bytes right below it, which nothing
+ * ever writes: an overflow by small frames, or by one large frame that
+ * probes every page on its way down (-fstack-clash-protection, common.mk),
+ * reaches the gap before it reaches the stack below. Where the kernel has
+ * MADV_GUARD_INSTALL (Linux 6.13) the gap is guard pages (stack_guarded):
+ * touching it raises SIGSEGV, which crash.c turns into the end of the
+ * process that overflowed, with {stack_overflow, Bytes}. Guard pages live
+ * inside the slab's one mapping: they cost no memory and no entry of
+ * vm.max_map_count. Without them the gap is plain memory, still never
+ * written by anyone else: an overflow into it is seen only at the process's
+ * next switch (its stack pointer is below its stack) or at its exit (its
+ * red zone, the lowest STACK_RED_ZONE bytes, was written).
+ */
+#define STACK_GUARD (16 * 1024)
+
 /* The lowest bytes of every stack, which a process must never reach. */
 #define STACK_RED_ZONE 64
 
+/* True when the gaps below the stacks are guard pages; false when the
+ * kernel lacks MADV_GUARD_INSTALL. Set by stack_pool_init. */
+bool stack_guarded(void);
+
 /* Sets the size of every stack (rounded up to pages) before the first
- * stack_get. */
+ * stack_get, and finds out whether the kernel installs guard pages. */
 void stack_pool_init(size_t size);
 
 /* The size of every stack, in bytes. */
 size_t stack_pool_size(void);
 
-/* A fresh stack of the pool's size, or NULL with errno ENOMEM. Stacks come
- * from large mappings, not one each, to stay far below vm.max_map_count; a
- * stack costs memory only for the pages a process touches. A stack is not
- * given back: the process slot that got it keeps it for its next process. */
+/* A fresh stack of the pool's size, with its gap below it, or NULL with
+ * errno ENOMEM. Stacks come from large mappings, not one each, to stay far
+ * below vm.max_map_count; a stack costs memory only for the pages a process
+ * touches. A stack is not given back: the process slot that got it keeps it
+ * (and its guard) for its next process. */
 char *stack_get(void);
 
 /* Makes a stack that ran a process ready for the next one (the sanitizers'
- * view of it clean). Returns it. This function can't fail. */
+ * view of it and of its gap clean). Returns it. This function can't fail. */
 char *stack_reuse(char *stack);
 
 /* True when the stack's red zone, its lowest bytes, is untouched: false
- * means a process overflowed it. */
+ * means a process overflowed it. Meaningful only without guard pages (with
+ * them, a process reaching the gap ends before it can switch). */
 bool stack_intact(const char *stack);
 
 /* Unmaps every stack. Only when no fiber runs. */

@@ -5,17 +5,20 @@
  * Low level to high level:
  *   waiting for one of two messages;
  *   the client side: start, call, cast, reply, stop;
- *   the server's bookkeeping: where the state lives, sys debugging;
+ *   calling a callback, inside erl_catch;
+ *   the server's bookkeeping: where the state lives, log lines, stopping;
  *   the server process: init, then a loop that dispatches each message.
+ * The server's side of sys (system messages, *DBG* lines) is in
+ * gen_server_sys.c.
  */
 #include <errno.h>
-#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "gen_server.h"
+#include "gen_server_impl.h"
 #include "sys.h"
 
 
@@ -86,30 +89,35 @@ term gen_server_start(term name, const struct gen_server_module *mod, term args,
         return fail(error, ATOM("badarg"));
     /* The module table is code, not data: its address means the same thing
      * in every process, so it travels as an integer. */
+    bool linked = flags & ERL_LINK;
     term arg = TUPLE(INT((intptr_t)mod), is_none(name) ? ATOM("undefined") : name,
-                     args, erl_self());
+                     args, erl_self(), linked ? ATOM("true") : ATOM("false"));
     term ref;
     term pid = erl_spawn_opt(mod->name, server_main, arg,
                              (flags & ERL_LINK) | ERL_MONITOR, &ref);
     if (is_none(pid))
         return fail(error, ATOM("system_limit"));
 
-    /* init runs in the new process; wait for its answer, or its death. */
+    /* init runs in the new process; wait for its answer, or its death. The
+     * ack comes before the server's 'DOWN', and the demonitor flushes that:
+     * nothing of the start is left in the mailbox, and only *error (a copy)
+     * in the heap. */
     term result, reason;
     int which;
     term m = receive_either(TUPLE(ATOM("$gen_ack"), pid, VAR(&result)),
                             TUPLE(ATOM("DOWN"), ref, ANY, ANY, VAR(&reason)),
                             ERL_INFINITY, &which);
     erl_demonitor(ref, true);
-    if (which == 1)
-        return fail(error, reason);
-    if (is_atom_named(result, "ok")) {
+    if (which == 0 && is_atom_named(result, "ok")) {
         erl_drop(m);
         return pid;
     }
-    if (is_atom_named(result, "ignore"))
-        return fail(error, result);
-    return fail(error, element(2, result));     /* {error, Reason} */
+    term why = which == 1 ? reason
+               : is_atom_named(result, "ignore") ? result
+               : element(2, result);            /* {error, Reason} */
+    fail_kept(error, why);
+    erl_drop(m);
+    return NONE;
 }
 
 /* Waits for the reply {Tag, Reply} or the 'DOWN' of mon, as gen:do_call:
@@ -207,41 +215,80 @@ int gen_server_stop(term server, term reason, int timeout_ms, term *error)
     return -1;
 }
 
-/* ---- The server's bookkeeping -------------------------------------------- */
+/* ---- Calling a callback -------------------------------------------------- */
 
-/* What sys_trace and sys_statistics switch on. */
-struct debug {
-    bool trace;             /* print *DBG* lines to stdout */
-    bool stats;             /* count messages */
-    time_t start;           /* stats: when counting started (wall clock) */
-    int64_t in;             /* stats: calls, casts and infos handled */
-    int64_t out;            /* stats: replies the loop sent */
-};
+/* Runs the callback v names; erl_catch's fn. */
+static void invoke(void *ctx)
+{
+    struct invocation *v = ctx;
+    const struct gen_server_module *m = v->mod;
+    switch (v->fn) {
+    case FN_INIT: v->r = m->init(v->a); break;
+    case FN_CALL: v->r = m->handle_call(v->a, v->b, v->c); break;
+    case FN_CAST: v->r = m->handle_cast(v->a, v->b); break;
+    case FN_INFO: v->r = m->handle_info(v->a, v->b); break;
+    case FN_CONTINUE: v->r = m->handle_continue(v->a, v->b); break;
+    case FN_CODE_CHANGE: v->r = m->code_change(v->a, v->b, v->c); break;
+    case FN_TERMINATE: m->terminate(v->a, v->b); break;
+    }
+}
 
-/* A running server. Only the server's own process touches it: it lives on
- * that process's stack. */
-struct server {
-    const struct gen_server_module *mod;    /* the callbacks */
-    term self;              /* this process */
-    term name;              /* registered name, or NONE */
-    term parent;            /* who started it: its exit stops the server */
-    term state;             /* the callback state, kept at the heap's bottom */
-    erl_heap_mark_t below;  /* heap end before the state's copy */
-    erl_heap_mark_t above;  /* heap end after it: a message's garbage starts here */
-    bool suspended;         /* sys_suspend: only system messages are handled */
-    struct debug dbg;       /* sys debugging */
-};
+bool server_invoke(struct invocation *v, term *reason)
+{
+    return erl_catch(invoke, v, reason);
+}
+
+/* Runs a handler callback of the running server and returns its result. A
+ * crash in it stops the server as OTP's try_dispatch does: with the crash's
+ * reason and the state the callback was given; last is the message. */
+static gen_result callback(struct server *s, struct invocation v, term last)
+{
+    term reason;
+    if (!server_invoke(&v, &reason))
+        server_stop(s, reason, s->state, last, NONE, NONE);
+    return v.r;
+}
+
+/* ---- The server's state -------------------------------------------------- */
+
+/* Copies t to the bottom of the heap, releasing everything above the
+ * state's mark, and returns the copy. t may point anywhere (into the old
+ * state, a message, a term_keep copy), so it goes first to a scratch buffer,
+ * then back into the heap once the heap is emptied. The scratch copy is
+ * freed before anything can block or fail, so a kill cannot leak it. */
+static term store_copy(struct server *s, term t)
+{
+    term small[32];
+    size_t n = term_heap_size(t);
+    void *buf = n <= sizeof small ? (void *)small : malloc(n);
+    if (!buf) {
+        fprintf(stderr, "gen_server: out of memory for a %zu-byte state\n", n);
+        abort();
+    }
+    term copy = term_copy_into(t, buf);
+    erl_heap_release(s->below);
+    term kept = term_keep(copy);
+    s->above = erl_heap_mark();
+    if (buf != small)
+        free(buf);
+    return kept;
+}
 
 /*
- * Makes st the server's state and releases everything else the process
- * received or kept since the state was last stored. st may point anywhere
- * (into the old state, a message, a term_keep copy), so it goes first to a
- * scratch buffer, then back into the heap once the heap is emptied.
- * The scratch copy is freed before anything can block or fail, so a kill
- * cannot leak it.
+ * Makes st the server's state and cont its pending continue, and releases
+ * everything else the process received or kept since the state was last
+ * stored. A boxed cont is stored with the state, as {State, Cont}, so that
+ * it outlives the message its callback returned it from.
  */
-static void server_store(struct server *s, term st)
+void server_store(struct server *s, term st, term cont)
 {
+    if (term_is_boxed(cont)) {
+        term pair = store_copy(s, TUPLE(st, cont));
+        s->state = element(1, pair);
+        s->cont = element(2, pair);
+        return;
+    }
+    s->cont = cont;
     if (!term_is_boxed(st)) {           /* an immediate: nothing to keep */
         erl_heap_release(s->below);
         s->state = st;
@@ -249,94 +296,50 @@ static void server_store(struct server *s, term st)
         return;
     }
     if (st.type == s->state.type && st.size == s->state.size &&
-        st.u.id == s->state.u.id && term_is_boxed(st)) {
+        st.u.id == s->state.u.id) {
         erl_heap_release(s->above);     /* the same state: nothing to move */
         return;
     }
-    term small[32];
-    size_t n = term_heap_size(st);
-    void *buf = n <= sizeof small ? (void *)small : malloc(n);
-    if (!buf) {
-        fprintf(stderr, "gen_server: out of memory for a %zu-byte state\n", n);
-        abort();
-    }
-    term copy = term_copy_into(st, buf);
-    erl_heap_release(s->below);
-    s->state = term_keep(copy);
-    s->above = erl_heap_mark();
-    if (buf != small)
-        free(buf);
+    s->state = store_copy(s, st);
 }
 
-/* Formats t for a log line, shortened with "..." past n - 1 bytes. */
-static const char *fmt(char *buf, size_t n, term t)
+/* Goes on after a callback returned r: its state, continue and timeout. */
+static void server_next(struct server *s, gen_result r)
+{
+    server_store(s, r.state, r.cont);
+    s->timeout_ms = r.timeout_ms;
+}
+
+/* ---- Log lines ----------------------------------------------------------- */
+
+const char *server_fmt(char *buf, size_t n, term t)
 {
     if ((size_t)term_format(buf, n, t) >= n && n > 4)
         strcpy(buf + n - 4, "...");
     return buf;
 }
 
-/* The server's name in log lines: its registered name, or its pid. */
-static const char *label(const struct server *s, char *buf, size_t n)
+const char *server_label(const struct server *s, char *buf, size_t n)
 {
-    return fmt(buf, n, is_none(s->name) ? s->self : s->name);
+    return server_fmt(buf, n, is_none(s->name) ? s->self : s->name);
 }
 
-/* Prints one *DBG* line when tracing: fmt_ is printf's, with the label first. */
-__attribute__((format(printf, 2, 3)))
-ERL_COLD static void dbg_print(const struct server *s, const char *fmt_, ...)
+/* Where reports go; see gen_server_set_report. report_chosen stays false
+ * until it is first called: until then reports go to stderr. Atomic because
+ * every server, on any scheduler thread, reads them. */
+static FILE *_Atomic report_out;
+static atomic_bool report_chosen;
+
+void gen_server_set_report(FILE *out)
 {
-    if (!s->dbg.trace)
-        return;
-    char who[64], line[1024];
-    va_list ap;
-    va_start(ap, fmt_);
-    vsnprintf(line, sizeof line, fmt_, ap);
-    va_end(ap);
-    printf("*DBG* %s %s\n", label(s, who, sizeof who), line);   /* one call */
+    atomic_store(&report_out, out);
+    atomic_store(&report_chosen, true);
 }
 
-/* A message came in: trace it and count it. kind is "call", "cast" or NULL. */
-/* True when sys debugging is on: only then are the dbg_ functions called,
- * so a server that is not watched pays one test per message. */
-static inline bool watched(const struct server *s)
+/* The stream for a report now, or NULL when reports are off. */
+static FILE *report_file(void)
 {
-    return s->dbg.trace || s->dbg.stats;
-}
-
-ERL_COLD static void dbg_in(struct server *s, const char *kind, term msg, term from)
-{
-    if (s->dbg.stats)
-        s->dbg.in++;
-    if (!s->dbg.trace)
-        return;
-    char m[512], f[64];
-    if (!kind)
-        dbg_print(s, "got %s", fmt(m, sizeof m, msg));
-    else if (is_none(from))
-        dbg_print(s, "got %s %s", kind, fmt(m, sizeof m, msg));
-    else
-        dbg_print(s, "got %s %s from %s", kind, fmt(m, sizeof m, msg),
-                  fmt(f, sizeof f, element(1, from)));
-}
-
-/* A callback kept the server going with a new state. */
-ERL_COLD static void dbg_state(const struct server *s)
-{
-    char st[512];
-    if (s->dbg.trace)
-        dbg_print(s, "new state %s", fmt(st, sizeof st, s->state));
-}
-
-/* The loop sent a reply and goes on with state. */
-ERL_COLD static void dbg_out(struct server *s, term reply, term from, term state)
-{
-    if (s->dbg.stats)
-        s->dbg.out++;
-    char r[512], f[64], st[512];
-    if (s->dbg.trace)
-        dbg_print(s, "sent %s to %s, new state %s", fmt(r, sizeof r, reply),
-                  fmt(f, sizeof f, element(1, from)), fmt(st, sizeof st, state));
+    return atomic_load(&report_chosen) ? atomic_load(&report_out) : stderr;
 }
 
 /* ---- Stopping ------------------------------------------------------------ */
@@ -348,42 +351,69 @@ static bool quiet_reason(term reason)
            match(reason, TUPLE(ATOM("shutdown"), ANY));
 }
 
-/* OTP's crash report, to stderr, in one write. */
+/* OTP 25's gen_server crash report, line for line (its trailing blank after
+ * "terminating" included), in one write. OTP's timestamp after "=ERROR
+ * REPORT====" and its "** Client Pid stacktrace" lines are left out: the
+ * reason has no stack trace here, nor has the client. */
 ERL_COLD static void error_report(const struct server *s, term reason, term last, term state)
 {
+    FILE *out = report_file();
+    if (!out)
+        return;
     char who[64], m[512], st[512], r[512];
-    fprintf(stderr,
-            "=ERROR REPORT====\n** Generic server %s terminating\n"
+    fprintf(out,
+            "=ERROR REPORT====\n** Generic server %s terminating \n"
             "** Last message in was %s\n** When Server state == %s\n"
             "** Reason for termination ==\n** %s\n",
-            label(s, who, sizeof who), fmt(m, sizeof m, last),
-            fmt(st, sizeof st, state), fmt(r, sizeof r, reason));
+            server_label(s, who, sizeof who), server_fmt(m, sizeof m, last),
+            server_fmt(st, sizeof st, state), server_fmt(r, sizeof r, reason));
+    fflush(out);    /* in order with what the program prints next */
+}
+
+/* Calls terminate(reason, state), if there is one. Returns the reason the
+ * server is to exit with: reason, or the crash's when terminate crashed. */
+static term run_terminate(struct server *s, term reason, term state)
+{
+    if (!s->mod->terminate)
+        return reason;
+    struct invocation v = {s->mod, FN_TERMINATE, reason, state, NONE, {0}};
+    term crash;
+    return server_invoke(&v, &crash) ? reason : crash;
 }
 
 /*
  * Ends the server as OTP's terminate/8 does: terminate(Reason, State) first,
  * then the reply of a {stop, Reason, Reply, State} (so the caller has it
  * before the 'DOWN'), a report if the reason is abnormal, and the exit.
- * from and reply are NONE when there is no reply to send.
+ * A crash in terminate replaces the reason, as OTP's. from and reply are
+ * NONE when there is no reply to send. Runs outside any erl_catch.
  */
-static _Noreturn void server_stop(struct server *s, term reason, term state,
-                                  term last, term from, term reply)
+void server_stop(struct server *s, term reason, term state, term last,
+                 term from, term reply)
 {
-    if (s->mod->terminate)
-        s->mod->terminate(reason, state);
+    term why = run_terminate(s, reason, state);
     if (!is_none(reply))
         gen_server_reply(from, reply);
-    if (!quiet_reason(reason))
-        error_report(s, reason, last, state);
-    erl_exit_self(reason);
+    if (!quiet_reason(why))
+        error_report(s, why, last, state);
+    erl_exit_self(why);
 }
 
-/* OTP's view of what a callback returned, for {bad_return_value, R}. */
-static term result_term(gen_result r)
+/* ---- Results ------------------------------------------------------------- */
+
+/* The third element of a result that has one: Timeout or {continue, C}. */
+static term result_extra(gen_result r)
+{
+    if (!is_none(r.cont))
+        return term_keep(TUPLE(ATOM("continue"), r.cont));
+    return r.timeout_ms < 0 ? NONE : INT(r.timeout_ms);
+}
+
+term server_result_term(gen_result r)
 {
     static const char *const names[] = {"ok", "ignore", "reply", "noreply", "stop"};
     term tag = (unsigned)r.action < 5 ? atom_from(names[r.action]) : INT(r.action);
-    term v[4] = {tag};
+    term v[5] = {tag};
     size_t n = 1;
     if (r.action == GEN_STOP)
         v[n++] = r.reason;
@@ -391,13 +421,15 @@ static term result_term(gen_result r)
         v[n++] = r.reply;
     if (!is_none(r.state))
         v[n++] = r.state;
+    if (!is_none(result_extra(r)))
+        v[n++] = result_extra(r);
     return term_keep(term_tuple(v, n));
 }
 
 /* Stops the server with {bad_return_value, R}. */
 static _Noreturn void bad_return(struct server *s, gen_result r, term last)
 {
-    term reason = term_keep(TUPLE(ATOM("bad_return_value"), result_term(r)));
+    term reason = term_keep(TUPLE(ATOM("bad_return_value"), server_result_term(r)));
     server_stop(s, reason, s->state, last, NONE, NONE);
 }
 
@@ -410,13 +442,12 @@ static _Noreturn void undef(struct server *s, const char *fn, term args, term la
     server_stop(s, reason, s->state, last, NONE, NONE);
 }
 
-/* Which callback returned a result: they allow different shapes. */
-enum callback { CB_INIT, CB_CALL, CB_OTHER };
-
 /* True when r is a well-formed result of callback cb, which may return the
  * actions in the mask (1 << GEN_...). Only handle_call may stop with a
- * reply; only init stops without a state ({stop, Reason}). */
-static bool result_ok(gen_result r, unsigned mask, enum callback cb)
+ * reply; only init stops without a state ({stop, Reason}); a timeout or a
+ * continue (not both: OTP's results have one place for them) only goes
+ * with a result that runs on. */
+bool server_result_ok(gen_result r, unsigned mask, enum callback cb)
 {
     if ((unsigned)r.action > GEN_STOP || !(mask & (1u << r.action)))
         return false;
@@ -426,6 +457,10 @@ static bool result_ok(gen_result r, unsigned mask, enum callback cb)
     bool reply_ok = r.action == GEN_REPLY || (cb == CB_CALL && r.action == GEN_STOP);
     if (r.action == GEN_REPLY ? is_none(r.reply) : !reply_ok && !is_none(r.reply))
         return false;
+    bool goes_on = r.action == GEN_OK || r.action == GEN_REPLY || r.action == GEN_NOREPLY;
+    bool extra = r.timeout_ms >= 0 || !is_none(r.cont);
+    if (extra && (!goes_on || (r.timeout_ms >= 0 && !is_none(r.cont))))
+        return false;
     return r.action != GEN_STOP || !is_none(r.reason);
 }
 
@@ -433,166 +468,85 @@ static bool result_ok(gen_result r, unsigned mask, enum callback cb)
 
 #define NOREPLY_OR_STOP ((1u << GEN_NOREPLY) | (1u << GEN_STOP))
 
-/* {'$gen_call', From, Request}. */
-static void handle_call(struct server *s, term msg, term req, term from)
+/* {'$gen_call', From, Request}. The report's last message is the request,
+ * as OTP 25's. */
+static void handle_call(struct server *s, term req, term from)
 {
     if (watched(s))
-        dbg_in(s, "call", req, from);
+        server_dbg_in(s, "call", req, from);
     if (!s->mod->handle_call)
-        undef(s, "handle_call", LIST(req, from, s->state), msg);
-    gen_result r = s->mod->handle_call(req, from, s->state);
-    if (!result_ok(r, NOREPLY_OR_STOP | (1u << GEN_REPLY), CB_CALL))
-        bad_return(s, r, msg);
+        undef(s, "handle_call", LIST(req, from, s->state), req);
+    gen_result r = callback(s, (struct invocation){s->mod, FN_CALL, req, from,
+                                                   s->state, {0}}, req);
+    if (!server_result_ok(r, NOREPLY_OR_STOP | (1u << GEN_REPLY), CB_CALL))
+        bad_return(s, r, req);
     if (r.action == GEN_STOP)
-        server_stop(s, r.reason, r.state, msg, from, r.reply);
+        server_stop(s, r.reason, r.state, req, from, r.reply);
     if (r.action == GEN_REPLY) {
         gen_server_reply(from, r.reply);
         if (watched(s))
-            dbg_out(s, r.reply, from, r.state); /* before store frees the reply */
-        server_store(s, r.state);
+            server_dbg_out(s, r.reply, from, r.state); /* before store frees it */
+        server_next(s, r);
         return;
     }
-    server_store(s, r.state);
+    server_next(s, r);
     if (watched(s))
-        dbg_state(s);
+        server_dbg_state(s);
 }
 
 /* OTP's warning for a message no handle_info is there to take. */
 ERL_COLD static void warn_unhandled(const struct server *s, term req)
 {
+    FILE *out = report_file();
+    if (!out)
+        return;
     char who[64], m[512];
-    fprintf(stderr, "=WARNING REPORT====\n** Undefined handle_info in %s\n"
+    fprintf(out, "=WARNING REPORT====\n** Undefined handle_info in %s\n"
             "** Unhandled message: %s\n",
-            label(s, who, sizeof who), fmt(m, sizeof m, req));
+            server_label(s, who, sizeof who), server_fmt(m, sizeof m, req));
 }
 
-/* {'$gen_cast', Request}, or any other message when cast is false. */
+/* Acts on the result of handle_cast, handle_info or handle_continue. */
+static void handle_noreply(struct server *s, gen_result r, term last)
+{
+    if (!server_result_ok(r, NOREPLY_OR_STOP, CB_OTHER))
+        bad_return(s, r, last);
+    if (r.action == GEN_STOP)
+        server_stop(s, r.reason, r.state, last, NONE, NONE);
+    server_next(s, r);
+    if (watched(s))
+        server_dbg_state(s);
+}
+
+/* {'$gen_cast', Request}, or any other message when cast is false (the
+ * loop's timeout among them, as the atom timeout). */
 static void handle_async(struct server *s, term msg, term req, bool cast)
 {
     if (watched(s))
-        dbg_in(s, cast ? "cast" : NULL, req, NONE);
-    gen_result (*fn)(term, term) = cast ? s->mod->handle_cast : s->mod->handle_info;
-    if (!fn && cast)
+        server_dbg_in(s, cast ? "cast" : NULL, req, NONE);
+    const struct gen_server_module *m = s->mod;
+    if (cast && !m->handle_cast)
         undef(s, "handle_cast", LIST(req, s->state), msg);
-    if (!fn) {
+    if (!cast && !m->handle_info) {
         warn_unhandled(s, req);
+        s->timeout_ms = ERL_INFINITY;   /* OTP's default: {noreply, State} */
         return;
     }
-    gen_result r = fn(req, s->state);
-    if (!result_ok(r, NOREPLY_OR_STOP, CB_OTHER))
-        bad_return(s, r, msg);
-    if (r.action == GEN_STOP)
-        server_stop(s, r.reason, r.state, msg, NONE, NONE);
-    server_store(s, r.state);
-    if (watched(s))
-        dbg_state(s);
+    struct invocation v = {m, cast ? FN_CAST : FN_INFO, req, s->state, NONE, {0}};
+    handle_noreply(s, callback(s, v, msg), msg);
 }
 
-/* Answers statistics get: {ok, [{start_time, {{Y,M,D},{H,Mi,S}}}, ...]}. */
-ERL_COLD static void send_stats(const struct server *s, term from)
+/* A {continue, C} result: handle_continue(C, State) before any message. The
+ * report's last message is {continue, C}, as OTP's. */
+static void handle_continue(struct server *s)
 {
-    struct tm st, now;
-    time_t t = time(NULL);
-    localtime_r(&s->dbg.start, &st);
-    localtime_r(&t, &now);
-#define DATETIME(x) TUPLE(TUPLE(INT(x.tm_year + 1900), INT(x.tm_mon + 1), \
-                                INT(x.tm_mday)), \
-                          TUPLE(INT(x.tm_hour), INT(x.tm_min), INT(x.tm_sec)))
-    gen_server_reply(from, TUPLE(ATOM("ok"),
-        LIST(TUPLE(ATOM("start_time"), DATETIME(st)),
-             TUPLE(ATOM("current_time"), DATETIME(now)),
-             TUPLE(ATOM("messages_in"), INT(s->dbg.in)),
-             TUPLE(ATOM("messages_out"), INT(s->dbg.out)))));
-#undef DATETIME
-}
-
-/* {debug, {statistics, Flag}}: true | false | get. */
-ERL_COLD static void sys_stats(struct server *s, term from, term flag)
-{
-    if (is_atom_named(flag, "get")) {
-        if (s->dbg.stats)
-            send_stats(s, from);
-        else
-            gen_server_reply(from, ATOM("no_statistics"));
-        return;
-    }
-    s->dbg.stats = is_atom_named(flag, "true");
-    s->dbg.start = time(NULL);
-    s->dbg.in = s->dbg.out = 0;
-    gen_server_reply(from, ATOM("ok"));
-}
-
-/* get_status: OTP's shape, with binaries for its strings. */
-ERL_COLD static void sys_status(struct server *s, term from)
-{
-    char who[64], header[128];
-    snprintf(header, sizeof header, "Status for generic server %s",
-             label(s, who, sizeof who));
-    term status = s->suspended ? ATOM("suspended") : ATOM("running");
-    gen_server_reply(from, TUPLE(ATOM("status"), s->self,
-        TUPLE(ATOM("module"), ATOM("gen_server")),
-        LIST(NIL, status, s->parent, NIL,
-             LIST(TUPLE(ATOM("header"), term_binary(header, strlen(header))),
-                  TUPLE(ATOM("data"),
-                        LIST(TUPLE(STR("Status"), status),
-                             TUPLE(STR("Parent"), s->parent))),
-                  TUPLE(ATOM("data"), LIST(TUPLE(STR("State"), s->state)))))));
-}
-
-/* {change_code, Module, OldVsn, Extra}: Module is a table's address or 0. */
-ERL_COLD static void sys_code_change(struct server *s, term from, term req)
-{
-    const struct gen_server_module *mod =
-        (const struct gen_server_module *)(intptr_t)element(2, req).u.integer;
-    if (!mod)
-        mod = s->mod;
-    if (!mod->code_change) {
-        s->mod = mod;
-        gen_server_reply(from, ATOM("ok"));
-        return;
-    }
-    gen_result r = mod->code_change(element(3, req), s->state, element(4, req));
-    if (!result_ok(r, 1u << GEN_OK, CB_OTHER)) {
-        term why = r.action == GEN_STOP && !is_none(r.reason) ? r.reason
-                   : TUPLE(ATOM("bad_return_value"), result_term(r));
-        gen_server_reply(from, TUPLE(ATOM("error"), why));
-        return;
-    }
-    s->mod = mod;
-    gen_server_reply(from, ATOM("ok"));   /* before store frees the message */
-    server_store(s, r.state);
-}
-
-/* {system, From, Request}: the sys module's requests, answered {Tag, Reply}. */
-ERL_COLD static void handle_system(struct server *s, term msg, term from, term req)
-{
-    term fn, arg, flag, reason;
-    if (is_atom_named(req, "get_state")) {
-        gen_server_reply(from, s->state);
-    } else if (match(req, TUPLE(ATOM("replace_state"), VAR(&fn), VAR(&arg)))) {
-        sys_state_fn f = (sys_state_fn)(intptr_t)fn.u.integer;
-        term next = f(s->state, arg);
-        gen_server_reply(from, next);   /* before store frees the message */
-        server_store(s, next);
-    } else if (is_atom_named(req, "suspend") || is_atom_named(req, "resume")) {
-        s->suspended = is_atom_named(req, "suspend");
-        gen_server_reply(from, ATOM("ok"));
-    } else if (match(req, TUPLE(ATOM("debug"), TUPLE(ATOM("trace"), VAR(&flag))))) {
-        s->dbg.trace = is_atom_named(flag, "true");
-        gen_server_reply(from, ATOM("ok"));
-    } else if (match(req, TUPLE(ATOM("debug"),
-                                TUPLE(ATOM("statistics"), VAR(&flag))))) {
-        sys_stats(s, from, flag);
-    } else if (is_atom_named(req, "get_status")) {
-        sys_status(s, from);
-    } else if (match(req, TUPLE(ATOM("change_code"), ANY, ANY, ANY))) {
-        sys_code_change(s, from, req);
-    } else if (match(req, TUPLE(ATOM("terminate"), VAR(&reason)))) {
-        server_stop(s, reason, s->state, msg, NONE, NONE);
-    } else {
-        gen_server_reply(from, TUPLE(ATOM("error"),
-                                     TUPLE(ATOM("unknown_system_msg"), req)));
-    }
+    term c = s->cont;
+    s->cont = NONE;
+    term last = TUPLE(ATOM("continue"), c);
+    if (!s->mod->handle_continue)
+        undef(s, "handle_continue", LIST(c, s->state), last);
+    struct invocation v = {s->mod, FN_CONTINUE, c, s->state, NONE, {0}};
+    handle_noreply(s, callback(s, v, last), last);
 }
 
 /* True when from is {Pid, Tag}, the only From a reply can go to. */
@@ -606,11 +560,11 @@ static void dispatch(struct server *s, term msg)
 {
     term from, req, reason;
     if (match(msg, TUPLE(ATOM("$gen_call"), VAR(&from), VAR(&req))) && is_from(from))
-        handle_call(s, msg, req, from);
+        handle_call(s, req, from);
     else if (match(msg, TUPLE(ATOM("$gen_cast"), VAR(&req))))
         handle_async(s, msg, req, true);
     else if (match(msg, TUPLE(ATOM("system"), VAR(&from), VAR(&req))) && is_from(from))
-        handle_system(s, msg, from, req);
+        server_system(s, msg, from, req);
     else if (match(msg, TUPLE(ATOM("EXIT"), s->parent, VAR(&reason))))
         server_stop(s, reason, s->state, msg, NONE, NONE);  /* we trap exits */
     else
@@ -620,21 +574,31 @@ static void dispatch(struct server *s, term msg)
 /* ---- The server process -------------------------------------------------- */
 
 /* The next message to handle: any, or while suspended only a system message
- * or the parent's exit (which beats it, see receive_either). */
+ * or the parent's exit (which beats it, see receive_either). With no message
+ * within the last result's timeout, the atom timeout, as OTP's loop. The
+ * timeout is waited for whole again after a system message (as OTP's
+ * sys:handle_system_msg resumes the loop with the same Time); while
+ * suspended there is none. */
 static term next_message(const struct server *s)
 {
-    if (!s->suspended)
-        return erl_receive(ANY, ERL_INFINITY);
+    if (!s->suspended) {
+        term m = erl_receive(ANY, s->timeout_ms);
+        return is_none(m) ? ATOM("timeout") : m;
+    }
     int which;
     return receive_either(TUPLE(ATOM("EXIT"), s->parent, ANY),
                           TUPLE(ATOM("system"), ANY, ANY), ERL_INFINITY, &which);
 }
 
-/* Handles messages until a callback stops the server. */
+/* Handles messages until a callback stops the server; a pending continue
+ * first. */
 static _Noreturn void server_loop(struct server *s)
 {
     for (;;) {
-        dispatch(s, next_message(s));
+        if (!is_none(s->cont))
+            handle_continue(s);
+        else
+            dispatch(s, next_message(s));
         erl_heap_release(s->above);     /* the message and what it left behind */
     }
 }
@@ -642,15 +606,18 @@ static _Noreturn void server_loop(struct server *s)
 /* Tells the starter how init went: ok, ignore or {error, Reason}. */
 static void ack(const struct server *s, term result)
 {
-    erl_send(s->parent, TUPLE(ATOM("$gen_ack"), s->self, result));
+    erl_send(s->starter, TUPLE(ATOM("$gen_ack"), s->self, result));
 }
 
 /* Registers the server's name. Returns false (and has told the starter
- * {already_started, Pid}) when the name is taken. */
+ * {already_started, Pid}) when the name is taken. It unlinks first, so that
+ * its normal exit leaves no {'EXIT', Pid, normal} in a trapping starter's
+ * mailbox: the start failed, there is nothing to hear about. */
 static bool register_name(struct server *s)
 {
     if (is_none(s->name) || erl_register(s->name, s->self) == 0)
         return true;
+    erl_unlink(s->starter);
     ack(s, TUPLE(ATOM("error"),
                  TUPLE(ATOM("already_started"), erl_whereis(s->name))));
     return false;
@@ -664,11 +631,30 @@ static void init_failed(struct server *s, term result)
     ack(s, result);
 }
 
+/* Runs init(args); a crash in it fails the start with {error, Reason} and
+ * ends the server with Reason (no terminate: there is no state yet). */
+static gen_result run_init(struct server *s, term args)
+{
+    if (!s->mod->init) {
+        term mfa = TUPLE(atom_from(s->mod->name), ATOM("init"), LIST(args), NIL);
+        term reason = TUPLE(ATOM("undef"), LIST(mfa));
+        init_failed(s, TUPLE(ATOM("error"), reason));
+        erl_exit_self(reason);
+    }
+    struct invocation v = {s->mod, FN_INIT, args, NONE, NONE, {0}};
+    term reason;
+    if (server_invoke(&v, &reason))
+        return v.r;
+    init_failed(s, TUPLE(ATOM("error"), reason));
+    erl_exit_self(reason);
+}
+
 /* Acts on init's result; returns only when the server is to run. */
 static void init_done(struct server *s, gen_result r)
 {
-    if (!result_ok(r, (1u << GEN_OK) | (1u << GEN_IGNORE) | (1u << GEN_STOP), CB_INIT)) {
-        term reason = TUPLE(ATOM("bad_return_value"), result_term(r));
+    if (!server_result_ok(r, (1u << GEN_OK) | (1u << GEN_IGNORE) | (1u << GEN_STOP),
+                          CB_INIT)) {
+        term reason = TUPLE(ATOM("bad_return_value"), server_result_term(r));
         init_failed(s, TUPLE(ATOM("error"), reason));
         erl_exit_self(reason);
     }
@@ -680,11 +666,13 @@ static void init_done(struct server *s, gen_result r)
         init_failed(s, TUPLE(ATOM("error"), r.reason));
         erl_exit_self(r.reason);
     }
-    server_store(s, r.state);
+    server_next(s, r);
     ack(s, ATOM("ok"));
 }
 
-/* The server process: {Module, Name, Args, Parent} -> init, then the loop. */
+/* The server process: {Module, Name, Args, Starter, Linked} -> init, then
+ * the loop. A server started without a link is its own parent, as OTP's
+ * gen:do_spawn makes it: its starter's exit is then just a message. */
 static void server_main(term arg)
 {
     erl_quiet(true);                    /* it prints its own reports */
@@ -692,8 +680,11 @@ static void server_main(term arg)
         .mod = (const struct gen_server_module *)(intptr_t)element(1, arg).u.integer,
         .self = erl_self(),
         .name = is_atom_named(element(2, arg), "undefined") ? NONE : element(2, arg),
-        .parent = element(4, arg),
+        .starter = element(4, arg),
+        .parent = is_atom_named(element(5, arg), "true") ? element(4, arg) : erl_self(),
         .state = NONE,
+        .cont = NONE,
+        .timeout_ms = ERL_INFINITY,
     };
     /* s holds the rest: keep only Args (for init), not the whole tuple for
      * the server's life. An immediate, like the counter's 0, keeps nothing. */
@@ -702,12 +693,6 @@ static void server_main(term arg)
     if (!register_name(&s))
         return;                         /* exit normal, as OTP */
     s.below = s.above = erl_heap_mark();
-    if (!s.mod->init) {
-        term mfa = TUPLE(atom_from(s.mod->name), ATOM("init"), LIST(args), NIL);
-        term reason = TUPLE(ATOM("undef"), LIST(mfa));
-        init_failed(&s, TUPLE(ATOM("error"), reason));
-        erl_exit_self(reason);
-    }
-    init_done(&s, s.mod->init(args));
+    init_done(&s, run_init(&s, args));
     server_loop(&s);
 }

@@ -15,7 +15,7 @@
  * were given, or term_keep() copies. The behaviour copies the new state into
  * storage of its own and releases everything else after each callback.
  *
- * Errors of the client calls (call, stop): *error is the caller's own. It is
+ * Errors of the client calls (start, call, stop): *error is the caller's own. It is
  * an immediate (noproc, timeout, calling_self, an atom the server exited
  * with), or a boxed term ({nodedown, Node}, a tuple the server exited with)
  * kept in the caller's heap: erl_drop(*error) once done with it (dropping an
@@ -26,9 +26,16 @@
 #ifndef GEN_SERVER_H
 #define GEN_SERVER_H
 
+#include <stdio.h>
+
 #include "erl.h"
 
 #define GEN_DEFAULT_TIMEOUT 5000    /* ms, as gen_server:call/2 */
+
+/* Where servers write their reports (the "Generic server terminating" crash
+ * report, the unhandled-message warning), as OTP's logger does. NULL
+ * silences them. The default is stderr. Safe to call at any time. */
+void gen_server_set_report(FILE *out);
 
 enum gen_action {
     GEN_OK,             /* init: {ok, State} */
@@ -38,35 +45,96 @@ enum gen_action {
     GEN_STOP,           /* {stop, Reason, State} or {stop, Reason, Reply, State} */
 };
 
-/* What a callback returns: one of OTP's return tuples as a C value. */
+/* What a callback returns: one of OTP's return tuples as a C value.
+ * Build it with the constructors below: a result built by hand must set
+ * timeout_ms (ERL_INFINITY for none) and cont (NONE for none). */
 typedef struct gen_result {
     enum gen_action action;
     term state;         /* the new state (not for GEN_IGNORE) */
     term reply;         /* GEN_REPLY; GEN_STOP from handle_call; else NONE */
     term reason;        /* GEN_STOP, and init's {stop, Reason}; else NONE */
+    int timeout_ms;     /* GEN_OK, GEN_REPLY, GEN_NOREPLY: the Timeout of
+                           {noreply, S, Timeout}: with no message in that many
+                           ms, handle_info(timeout, S) runs; any message
+                           cancels it (a sys request only restarts it, as on
+                           OTP). ERL_INFINITY: none */
+    term cont;          /* GEN_OK, GEN_REPLY, GEN_NOREPLY: the C of
+                           {noreply, S, {continue, C}}: handle_continue(C, S)
+                           runs before any message. NONE: none */
 } gen_result;
 
+/* Every result that runs on: state, with no timeout and no continue. */
+#define GEN_RESULT(action_, state_, reply_, reason_) \
+    ((gen_result){.action = (action_), .state = (state_), .reply = (reply_), \
+                  .reason = (reason_), .timeout_ms = ERL_INFINITY, .cont = NONE})
+
 static inline gen_result gen_ok(term state) {
-    return (gen_result){GEN_OK, state, NONE, NONE};
+    return GEN_RESULT(GEN_OK, state, NONE, NONE);
 }
 static inline gen_result gen_ignore(void) {
-    return (gen_result){GEN_IGNORE, NONE, NONE, NONE};
+    return GEN_RESULT(GEN_IGNORE, NONE, NONE, NONE);
 }
 static inline gen_result gen_reply(term reply, term state) {
-    return (gen_result){GEN_REPLY, state, reply, NONE};
+    return GEN_RESULT(GEN_REPLY, state, reply, NONE);
 }
 static inline gen_result gen_noreply(term state) {
-    return (gen_result){GEN_NOREPLY, state, NONE, NONE};
+    return GEN_RESULT(GEN_NOREPLY, state, NONE, NONE);
 }
 static inline gen_result gen_stop(term reason, term state) {
-    return (gen_result){GEN_STOP, state, NONE, reason};
+    return GEN_RESULT(GEN_STOP, state, NONE, reason);
 }
 static inline gen_result gen_stop_reply(term reason, term reply, term state) {
-    return (gen_result){GEN_STOP, state, reply, reason};
+    return GEN_RESULT(GEN_STOP, state, reply, reason);
+}
+
+/* With a timeout: {ok, S, Ms}, {reply, R, S, Ms}, {noreply, S, Ms}. */
+static inline gen_result gen_ok_timeout(term state, int ms) {
+    gen_result r = gen_ok(state);
+    r.timeout_ms = ms;
+    return r;
+}
+static inline gen_result gen_reply_timeout(term reply, term state, int ms) {
+    gen_result r = gen_reply(reply, state);
+    r.timeout_ms = ms;
+    return r;
+}
+static inline gen_result gen_noreply_timeout(term state, int ms) {
+    gen_result r = gen_noreply(state);
+    r.timeout_ms = ms;
+    return r;
+}
+
+/* With a continue: {ok, S, {continue, C}}, {reply, R, S, {continue, C}},
+ * {noreply, S, {continue, C}}. C follows the state's lifetime rules. */
+static inline gen_result gen_ok_continue(term state, term cont) {
+    gen_result r = gen_ok(state);
+    r.cont = cont;
+    return r;
+}
+static inline gen_result gen_reply_continue(term reply, term state, term cont) {
+    gen_result r = gen_reply(reply, state);
+    r.cont = cont;
+    return r;
+}
+static inline gen_result gen_noreply_continue(term state, term cont) {
+    gen_result r = gen_noreply(state);
+    r.cont = cont;
+    return r;
 }
 
 /* A callback module. NULL callbacks get OTP's defaults: handle_info logs and
- * ignores, terminate does nothing, code_change is the identity. */
+ * ignores, terminate does nothing, code_change is the identity; a missing
+ * handle_call, handle_cast or handle_continue that is needed stops the
+ * server with {undef, [{Module, Function, Args, []}]}.
+ *
+ * A callback that crashes (erl_exit_self, a division by zero, a NULL
+ * dereference) stops the server as a {stop, Reason, State} with the state it
+ * was given would: terminate(Reason, State) runs, then OTP's "Generic server
+ * terminating" report is printed, and the server exits with Reason. Where
+ * OTP 25's reason is {Reason, Stacktrace}, here it is the C reason alone
+ * (boom, badarith, {signal, segv}): C has no stack trace to give. A crash in
+ * init fails the start with {error, Reason} (no terminate, as OTP); a crash
+ * in terminate makes its reason the exit reason, as OTP's. */
 struct gen_server_module {
     const char *name;   /* module name, shown by sys and in crash reports */
     gen_result (*init)(term args);                      /* ok | ignore | stop */
@@ -75,12 +143,20 @@ struct gen_server_module {
     gen_result (*handle_info)(term info, term state);
     void (*terminate)(term reason, term state);
     gen_result (*code_change)(term old_vsn, term state, term extra); /* ok */
+    gen_result (*handle_continue)(term cont, term state);   /* as handle_cast */
 };
 
 /* Starts a server and waits for init to return. name is an atom to register
- * locally, or NONE. flags: ERL_LINK links it to the caller (start_link).
+ * locally, or NONE. flags: ERL_LINK links it to the caller (start_link), who
+ * is then its parent; without it the server is its own parent, as OTP's
+ * gen:do_spawn makes it, and its starter's exit is only a message to it.
  * Returns the pid, or NONE with *error set (if error is not NULL) to: ignore,
- * the reason init stopped with, or {already_started, Pid}. */
+ * the reason init stopped or crashed with, {bad_return_value, R}, or
+ * {already_started, Pid}; *error is then a term of the caller's own
+ * (erl_drop it when done). A failed start leaves nothing else behind: no
+ * ack, no 'DOWN' in the mailbox (a linked caller that traps exits still gets
+ * the {'EXIT', Pid, Reason} of an init that failed, as on OTP; none when the
+ * name was taken). */
 term gen_server_start(term name, const struct gen_server_module *mod, term args,
                       int flags, term *error);
 

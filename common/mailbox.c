@@ -211,15 +211,22 @@ void proc_spend(struct proc *p) {
     }
 }
 
-int erl_send(term dest, term msg) {
-    term pid = dest.type == TERM_PID ? dest : erl_resolve(dest);
-    if (is_none(pid))
-        return -1;      /* errno set by erl_resolve */
-    struct proc *me = proc_me();
-    signal_send_from(me, pid, SIG_MESSAGE, NONE, msg, false);
+/* Spends a reduction of the caller, if it is a process, and returns ret:
+ * every send costs one, a failed one too, so that a process retrying a
+ * failed send still yields in time. */
+static int spent(struct proc *me, int ret) {
     if (me)
         proc_spend(me);
-    return 0;
+    return ret;
+}
+
+int erl_send(term dest, term msg) {
+    struct proc *me = proc_me();
+    term pid = dest.type == TERM_PID ? dest : erl_resolve(dest);
+    if (is_none(pid))
+        return spent(me, -1);   /* errno set by erl_resolve */
+    signal_send_from(me, pid, SIG_MESSAGE, NONE, msg, false);
+    return spent(me, 0);
 }
 
 void erl_yield(void) {
@@ -318,7 +325,11 @@ term erl_receive_any(const term *patterns, size_t n, int timeout_ms, size_t *whi
          * by the scheduler, under the lock, before the process may sleep. */
         if (atomic_load_explicit(&p->mail, memory_order_relaxed) && proc_take_inbox(p))
             continue;
-        if (timeout_ms == 0 || timed_out)
+        if (timeout_ms == 0) {  /* a poll that finds nothing costs one too */
+            proc_spend(p);
+            return NONE;
+        }
+        if (timed_out)
             return NONE;
         timed_out = !(p->fn ? wait_scheduled(p, deadline) : wait_thread(p, deadline));
     }

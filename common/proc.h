@@ -107,6 +107,8 @@ struct proc {
     bool quiet;                 /* no crash report at its end (erl_quiet) */
     _Atomic bool trap_exit;     /* process_flag(trap_exit); read by listings */
     int reductions;             /* work left before it must yield */
+    struct catch_frame *catch_top;  /* innermost erl_catch on its stack, or
+                                       NULL (process.c says who pops it) */
 
 
     /* The registry's lock must be held when using this (see registry.c): */
@@ -120,6 +122,8 @@ struct proc {
     uint64_t wait_seq;          /* counts the waits; a timer fires for one */
     int64_t deadline;           /* ns on CLOCK_MONOTONIC of the armed timer */
     long timer_index;           /* position in the timer heap, -1 if none */
+    _Atomic size_t msg_timers;  /* send_after/start_timer timers to it;
+                                   written under timers.lock (timer.c) */
 
     /* Anyone may read these at any time: */
     _Atomic size_t inbox_len;   /* messages in the inbox; written under p->lock */
@@ -197,8 +201,30 @@ void sched_enqueue(struct proc *p);
  * (never for SWITCH_EXIT). */
 void sched_switch(struct proc *p, enum proc_switch why);
 
+/* Wakes the schedulers asleep without a time limit, if any: call it after
+ * a spawn made procs.scheduled grow. This function can't fail. */
+void sched_spawned(void);
+
+/* ---- Timers (timer.c) ---------------------------------------------------- */
+
+/* Starts the timer thread. Returns 0, or -1 with errno set. */
+int timers_start(void);
+
+/* Stops the timer thread; frees every timer still armed, and the messages
+ * of send_after/start_timer with them. */
+void timers_stop(void);
+
+/* Arms p's receive timer: at deadline (ns on CLOCK_MONOTONIC), wait number
+ * seq of p ends with timed_out, if p still waits in it. p->lock held.
+ * Panics when out of memory. */
+void timer_arm(struct proc *p, int64_t deadline, uint64_t seq);
+
 /* Disarms p's receive timer if it is still armed. */
 void timer_cancel(struct proc *p);
+
+/* Cancels and frees every send_after/start_timer timer whose destination is
+ * the pid of p, which is exiting (as OTP does). This function can't fail. */
+void timers_forget(struct proc *p);
 
 /* Monotonic time in nanoseconds. */
 int64_t now_ns(void);
@@ -229,11 +255,6 @@ static inline struct proc *proc_me(void) {
 
 /* Marks the calling thread as one of this runtime's schedulers. */
 void proc_scheduler_thread(void);
-
-/* A scheduler thread's supply of process slots: on at its start, given
- * back at its end. */
-void proc_slots_start(void);
-void proc_slots_stop(void);
 
 /* Adds a link or monitor to r; panics when out of memory. */
 void relations_add(struct relations *r, term pid, term ref);

@@ -7,6 +7,7 @@
  * never moves, so a sender may lock a slot even while its process dies.
  */
 #include <errno.h>
+#include <setjmp.h>
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,53 +83,14 @@ static void slot_append(uint32_t i) {
     procs.free_count++;
 }
 
-/* A scheduler thread's own supply of slots: it takes SLOT_BATCH free slots
- * from the ring at a time and gives freed ones back SLOT_BATCH at a time, so
- * that spawning on one core and exiting on the other do not fight over
- * procs.lock for every process. The ring's order is kept, batch by batch,
- * and with it the quarantine. Only for tables of SLOT_BATCHED_MIN slots or
- * more, where a batch held aside cannot starve anyone. */
-#define SLOT_BATCH 32
-#define SLOT_BATCHED_MIN 16384
-static _Thread_local struct {
-    bool on;                    /* a scheduler thread, on a big table */
-    uint32_t take[SLOT_BATCH];  /* free slots to hand out, from take_next */
-    int take_next, take_n;      /* the next one, and how many were taken */
-    uint32_t give[SLOT_BATCH];  /* freed slots not yet back in the ring */
-    int give_n;                 /* how many */
-} slots_here;
-
-void proc_slots_start(void) { slots_here.on = procs.max >= SLOT_BATCHED_MIN; }
-
-/* Gives the freed slots back to the ring. procs.lock held. */
-static void give_back(void) {
-    for (int i = 0; i < slots_here.give_n; i++)
-        slot_append(slots_here.give[i]);
-    slots_here.give_n = 0;
-}
-
-void proc_slots_stop(void) {
-    pthread_mutex_lock(&procs.lock);
-    give_back();
-    for (int i = slots_here.take_next; i < slots_here.take_n; i++)
-        slot_append(slots_here.take[i]);    /* unused: back where they wait */
-    slots_here.take_next = slots_here.take_n = 0;
-    pthread_mutex_unlock(&procs.lock);
-    slots_here.on = false;
-}
-
-/* The index of a free slot, from this thread's supply when it has one;
- * -1 when max_procs are alive. Out of line: it reads a thread-local. */
-__attribute__((noinline)) static long slot_take(void) {
-    if (slots_here.on && slots_here.take_next < slots_here.take_n)
-        return slots_here.take[slots_here.take_next++];
+/* The index of a free slot, or -1 when max_procs are alive. Every slot is
+ * in one place, the table's ring, under one lock: a slot freed anywhere can
+ * be taken at once by a spawn anywhere, and a spawn fails only when
+ * max_procs are alive. (Batches of slots held per scheduler saved the lock
+ * but made spawns fail while slots were free.) */
+static long slot_take(void) {
     pthread_mutex_lock(&procs.lock);
     long i = slot_next();
-    if (slots_here.on && i >= 0) {  /* and a batch for next time */
-        slots_here.take_next = slots_here.take_n = 0;
-        for (long j; slots_here.take_n < SLOT_BATCH && (j = slot_next()) >= 0;)
-            slots_here.take[slots_here.take_n++] = (uint32_t)j;
-    }
     pthread_mutex_unlock(&procs.lock);
     return i;
 }
@@ -143,20 +105,10 @@ static struct proc *slot_alloc(void) {
     return p;
 }
 
-/* Gives slot p (already PROC_FREE) back. Out of line: it reads a
- * thread-local. */
-__attribute__((noinline)) static void slot_release(struct proc *p) {
-    uint32_t i = (uint32_t)(p - procs.table);
-    if (slots_here.on) {
-        slots_here.give[slots_here.give_n++] = i;
-        if (slots_here.give_n < SLOT_BATCH)
-            return;
-    }
+/* Gives slot p (already PROC_FREE) back. */
+static void slot_release(struct proc *p) {
     pthread_mutex_lock(&procs.lock);
-    if (slots_here.on)
-        give_back();
-    else
-        slot_append(i);
+    slot_append((uint32_t)(p - procs.table));
     pthread_mutex_unlock(&procs.lock);
 }
 
@@ -197,6 +149,7 @@ static void proc_init(struct proc *p, const char *name, erl_fn fn) {
 }
 
 void proc_free_slot(struct proc *p) {
+    timers_forget(p);
     pthread_mutex_lock(&p->lock);
     bool scheduled = p->fn != NULL;     /* read before the slot is reused */
     p->serial++;
@@ -254,17 +207,23 @@ static void relate_at_spawn(struct proc *parent, struct proc *child, int flags, 
     }
 }
 
+/* A failed spawn still costs its caller a reduction: a process retrying
+ * it yields in time, so a slot can free up and an exit signal reach it. */
+static term spawn_failed(int err) {
+    struct proc *me = proc_me();
+    if (me)
+        proc_spend(me);
+    errno = err;
+    return NONE;
+}
+
 term erl_spawn_opt(const char *name, erl_fn fn, term arg, int flags, term *ref) {
-    if (!procs.running || atomic_load(&runtime_stopping)) {
-        errno = EAGAIN;
-        return NONE;
-    }
+    if (!procs.running || atomic_load(&runtime_stopping))
+        return spawn_failed(EAGAIN);
     struct proc *parent = (flags & (ERL_LINK | ERL_MONITOR)) ? proc_current() : proc_me();
     struct proc *p = slot_alloc();
-    if (!p) {
-        errno = EAGAIN;
-        return NONE;
-    }
+    if (!p)
+        return spawn_failed(EAGAIN);
     proc_init(p, name, fn);
     p->quiet = flags & ERL_QUIET;
     char *stack = p->fiber.stack ? stack_reuse(p->fiber.stack) : stack_get();
@@ -273,7 +232,7 @@ term erl_spawn_opt(const char *name, erl_fn fn, term arg, int flags, term *ref) 
         atomic_fetch_sub(&procs.live, 1);
         pthread_mutex_unlock(&p->lock);
         slot_release(p);
-        return NONE;
+        return spawn_failed(ENOMEM);
     }
     p->state = PROC_RUNNABLE;
     term pid = p->pid;
@@ -285,6 +244,7 @@ term erl_spawn_opt(const char *name, erl_fn fn, term arg, int flags, term *ref) 
     atomic_fetch_add(&procs.scheduled, 1);
     pthread_mutex_unlock(&p->lock);
     sched_enqueue(p);
+    sched_spawned();    /* after scheduled grew: see sched.c */
     if (parent && parent->fn)
         proc_spend(parent);
     return pid;
@@ -381,7 +341,54 @@ void proc_die(term reason) {
 
 void proc_killed(term reason) { proc_end(dying(), reason); }
 
-void erl_exit_self(term reason) { proc_die(reason); }
+/* ---- Catching ----------------------------------------------------------- */
+
+/*
+ * An erl_catch in progress: a frame on the catching process's own stack.
+ *
+ * Invariant: p->catch_top is the innermost frame whose erl_catch has not yet
+ * returned, and each frame's outer is the one around it. Only the process
+ * itself reads or writes the chain (no lock). A frame is popped exactly once,
+ * before its erl_catch returns: by erl_catch itself when fn returns, or by
+ * erl_exit_self just before it jumps back into the frame's setjmp. So a
+ * frame is never reached after its stack is gone. A process killed from
+ * outside dies in proc_die with its frames unpopped: its stack goes too.
+ */
+struct catch_frame {
+    jmp_buf env;                /* where erl_exit_self resumes erl_catch */
+    struct catch_frame *outer;  /* the enclosing catch, or NULL */
+    term *reason;               /* where the reason goes, or NULL */
+};
+
+bool erl_catch(void (*fn)(void *ctx), void *ctx, term *reason) {
+    struct proc *p = proc_me();     /* the one thread-local read: fn may switch */
+    if (!p || !p->fn) {             /* a plain thread cannot end itself */
+        fn(ctx);
+        return true;
+    }
+    /* Nothing below changes f or p after setjmp: they are valid after the
+     * jump back, and *reason lives outside this function. */
+    struct catch_frame f = {.outer = p->catch_top, .reason = reason};
+    if (setjmp(f.env) != 0)
+        return false;               /* erl_exit_self popped f */
+    p->catch_top = &f;
+    fn(ctx);
+    p->catch_top = f.outer;
+    return true;
+}
+
+void erl_exit_self(term reason) {
+    struct proc *p = proc_me();
+    struct catch_frame *f = p ? p->catch_top : NULL;
+    if (!f)
+        proc_die(reason);
+    p->catch_top = f->outer;
+    /* The reason may live in the frames the jump discards: keep a copy. */
+    term kept = term_keep(reason);
+    if (f->reason)
+        *f->reason = kept;
+    longjmp(f->env, 1);
+}
 
 /* ---- Listings ------------------------------------------------------------ */
 

@@ -1,10 +1,32 @@
 /*
- * sched.c - scheduler threads, run queues and receive timers.
+ * sched.c - scheduler threads and run queues.
  *
  * Each scheduler thread owns a run queue. A process made runnable by another
  * process goes on the sender's scheduler, so a call and its reply stay on one
- * core; a scheduler with nothing to do steals from the others, then sleeps
- * until woken or until the earliest receive timer is due.
+ * core; a scheduler with nothing to do steals from the others, then sleeps.
+ *
+ * The progress guarantee, which every path here keeps:
+ *
+ *     every runnable process is seen by a scheduler that is awake, or that
+ *     will wake within LOOK_MS, unless every scheduler is inside a process
+ *     that does not call the runtime (cooperative scheduling: such a process
+ *     keeps its thread, see README).
+ *
+ * (Due timers are timer.c's: its thread fires them on time and makes their
+ * processes runnable; from there this guarantee takes over.) It holds by
+ * these rules:
+ *   - A scheduler checks its queue and the shutdown flag under its lock and
+ *     waits on its condition variable without letting that lock go between
+ *     the check and the wait; whoever queues work or stops takes that lock
+ *     to signal. No wakeup is lost.
+ *   - A scheduler sleeps without a time limit only while no scheduled
+ *     process is alive ("deep"); a spawn wakes deep sleepers. Otherwise it
+ *     sleeps LOOK_MS at most.
+ *   - Every LOOK_MS, awake or woken, a scheduler looks at the others: one
+ *     that is still inside the same run as at the last look, with work
+ *     waiting in its runnext slot or queue, gives that work up (rescue).
+ *     So work behind a process that computes waits about 2 * LOOK_MS.
+ *   - runnext holds back the queue for RUNNEXT_STREAK runs at most.
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,13 +37,6 @@
 #include "crash.h"
 #include "panic.h"
 #include "proc.h"
-
-/* An armed receive timer: fires for wait number seq of process p. */
-struct timer {
-    int64_t deadline;           /* ns on CLOCK_MONOTONIC */
-    struct proc *p;             /* the waiting process */
-    uint64_t seq;               /* its wait_seq when armed */
-};
 
 struct scheduler {
     pthread_t thread;           /* the scheduler's thread */
@@ -36,9 +51,8 @@ struct scheduler {
 
     /* Only the scheduler's own thread touches these: */
     int streak;                 /* runs taken from runnext in a row */
-    uint64_t *seen;             /* the others' runs at its last rescue look */
-    struct timer *pending;      /* timers of processes it parked, not armed yet */
-    int npending;               /* how many */
+    uint64_t *seen;             /* the others' runs at its last look */
+    int64_t next_look;          /* ns on CLOCK_MONOTONIC of its next look */
 
     /* s->lock must be held when using these: */
     pthread_mutex_t lock;
@@ -53,6 +67,8 @@ static struct {
     struct scheduler *v;        /* the schedulers */
     int n;                      /* how many */
     _Atomic int sleeping;       /* how many are asleep */
+    _Atomic int deep;           /* how many are (about to be) asleep without
+                                   a time limit: a spawn must wake them */
     _Atomic bool shutdown;      /* set by sched_stop: leave the loop */
     _Atomic unsigned next;      /* round robin for plain threads' wake-ups */
 } sched;
@@ -63,115 +79,6 @@ int64_t now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* ---- Timers -------------------------------------------------------------- */
-
-static struct {
-    pthread_mutex_t lock;       /* guards heap, n, cap and every timer_index */
-    struct timer *heap;         /* a binary min-heap on deadline */
-    size_t n, cap;              /* timers armed; room for */
-    _Atomic int64_t next;       /* earliest deadline, INT64_MAX if none */
-} timers = {.lock = PTHREAD_MUTEX_INITIALIZER, .next = INT64_MAX};
-
-static void heap_set(size_t i, struct timer t) {
-    timers.heap[i] = t;
-    t.p->timer_index = (long)i;
-}
-
-static void heap_up(size_t i) {
-    struct timer t = timers.heap[i];
-    while (i > 0 && timers.heap[(i - 1) / 2].deadline > t.deadline) {
-        heap_set(i, timers.heap[(i - 1) / 2]);
-        i = (i - 1) / 2;
-    }
-    heap_set(i, t);
-}
-
-static void heap_down(size_t i) {
-    struct timer t = timers.heap[i];
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= timers.n)
-            break;
-        if (c + 1 < timers.n && timers.heap[c + 1].deadline < timers.heap[c].deadline)
-            c++;
-        if (timers.heap[c].deadline >= t.deadline)
-            break;
-        heap_set(i, timers.heap[c]);
-        i = c;
-    }
-    heap_set(i, t);
-}
-
-/* Removes the timer at i. timers.lock held. */
-static void heap_remove(size_t i) {
-    timers.heap[i].p->timer_index = -1;
-    timers.n--;
-    if (i < timers.n) {
-        /* The last timer moves into the hole: it may belong lower or higher
-         * (one of these two does nothing). */
-        heap_set(i, timers.heap[timers.n]);
-        heap_down(i);
-        heap_up(i);
-    }
-    atomic_store(&timers.next, timers.n ? timers.heap[0].deadline : INT64_MAX);
-}
-
-/* Arms timer t. p's lock held (the lock order is p->lock, then
- * timers.lock). */
-static void timer_arm(struct timer t) {
-    pthread_mutex_lock(&timers.lock);
-    if (timers.n == timers.cap) {
-        size_t cap = timers.cap ? 2 * timers.cap : 64;
-        struct timer *h = realloc(timers.heap, cap * sizeof *h);
-        if (!h)
-            panic("out of memory for %zu receive timers", cap);
-        timers.heap = h;
-        timers.cap = cap;
-    }
-    timers.heap[timers.n] = t;
-    heap_up(timers.n++);
-    atomic_store(&timers.next, timers.heap[0].deadline);
-    pthread_mutex_unlock(&timers.lock);
-}
-
-void timer_cancel(struct proc *p) {
-    pthread_mutex_lock(&timers.lock);
-    if (p->timer_index >= 0)
-        heap_remove((size_t)p->timer_index);
-    pthread_mutex_unlock(&timers.lock);
-}
-
-/* Wakes p with timed_out if it still waits in the receive the timer was for. */
-static void timer_fire(struct proc *p, uint64_t seq) {
-    pthread_mutex_lock(&p->lock);
-    bool wake = p->wait_seq == seq && p->state == PROC_WAITING;
-    if (wake) {
-        p->timed_out = true;
-        p->state = PROC_RUNNABLE;
-    }
-    pthread_mutex_unlock(&p->lock);
-    if (wake)
-        sched_enqueue(p);
-}
-
-/* Fires every timer that is due. */
-static void timers_run(void) {
-    if (atomic_load_explicit(&timers.next, memory_order_relaxed) == INT64_MAX)
-        return;
-    int64_t now = now_ns();
-    while (atomic_load(&timers.next) <= now) {
-        pthread_mutex_lock(&timers.lock);
-        if (timers.n == 0 || timers.heap[0].deadline > now) {
-            pthread_mutex_unlock(&timers.lock);
-            break;
-        }
-        struct timer t = timers.heap[0];
-        heap_remove(0);
-        pthread_mutex_unlock(&timers.lock);
-        timer_fire(t.p, t.seq);
-    }
 }
 
 /* ---- Run queues ---------------------------------------------------------- */
@@ -270,7 +177,13 @@ static void wake_helper(struct scheduler *self) {
     }
 }
 
-/* Puts p in s's runnext slot; whatever was there goes to the queue. */
+/* Puts p in s's runnext slot; whatever was there goes to the queue.
+ * Speed-up: a process woken by the running one (a call's server, its reply's
+ * caller) runs next on the same core without the queue's lock; the streak
+ * in next_to_run bounds how long the queue waits for it, and rescue takes
+ * it over if s then computes for long. When the queue grows past one, a
+ * sleeping scheduler is woken to steal (the work is spread at once instead
+ * of at the next look). */
 static void make_next(struct scheduler *s, struct proc *p) {
     if (!atomic_load_explicit(&s->runnext, memory_order_relaxed)) {
         /* Empty: a rescuer can only swap NULL for NULL, so a store does. */
@@ -282,18 +195,44 @@ static void make_next(struct scheduler *s, struct proc *p) {
         wake_helper(s);
 }
 
+/* A scheduler for work from a plain thread (a test body, the timer
+ * thread): where p ran last, unless that one is running a process and
+ * another is not; then the one that is not, which starts p at once. */
+static struct scheduler *pick_for_thread(struct proc *p) {
+    struct scheduler *s = p->sched;
+    if (!s)
+        s = &sched.v[atomic_fetch_add(&sched.next, 1) % (unsigned)sched.n];
+    for (int i = 1; i < sched.n && atomic_load_explicit(&s->running, memory_order_relaxed); i++) {
+        struct scheduler *v = &sched.v[(s->index + i) % sched.n];
+        if (!atomic_load_explicit(&v->running, memory_order_relaxed))
+            return v;
+    }
+    return s;
+}
+
 void sched_enqueue(struct proc *p) {
     struct scheduler *s = this_sched;
     if (s && current_proc) {    /* woken by the process s runs: it goes next */
         make_next(s, p);
         return;
     }
-    if (!s) {   /* a plain thread: go where p ran last */
-        s = p->sched;
-        if (!s)
-            s = &sched.v[atomic_fetch_add(&sched.next, 1) % (unsigned)sched.n];
+    push(s ? s : pick_for_thread(p), p);
+}
+
+/* Wakes every scheduler asleep without a time limit, when there is one:
+ * a process now lives. Called after procs.scheduled grew; idle() counts
+ * itself in sched.deep before it reads procs.scheduled (both sequentially
+ * consistent), so one of the two sees the other. */
+void sched_spawned(void) {
+    if (atomic_load(&sched.deep) == 0)
+        return;
+    for (int i = 0; i < sched.n; i++) {
+        struct scheduler *s = &sched.v[i];
+        pthread_mutex_lock(&s->lock);
+        if (s->sleeping)
+            pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->lock);
     }
-    push(s, p);
 }
 
 /* The next process s should run: runnext first, then the queue. Two
@@ -316,12 +255,12 @@ static struct proc *next_to_run(struct scheduler *s) {
 
 /* ---- Rescue -------------------------------------------------------------- */
 
-/* An idle scheduler looks at the others every RESCUE_MS while processes
- * live. One still inside the same run as at the last look, with a process
- * waiting in its runnext slot or its queue, is busy for a while: the waiting
- * process is taken over. Runs shorter than that (two processes calling each
- * other) are never split across cores. */
-#define RESCUE_MS 2
+/* Every scheduler looks at the others every LOOK_MS, awake or asleep. One
+ * still inside the same run as at the last look, with a process waiting in
+ * its runnext slot or its queue, is busy for a while: the waiting process is
+ * taken over. Runs shorter than that (two processes calling each other) are
+ * never split across cores. */
+#define LOOK_MS 2
 
 static struct proc *rescue(struct scheduler *self) {
     for (int i = 1; i < sched.n; i++) {
@@ -341,6 +280,16 @@ static struct proc *rescue(struct scheduler *self) {
     return NULL;
 }
 
+/* A process to take over from a busy scheduler, if LOOK_MS have passed
+ * since s last looked; or NULL. */
+static struct proc *look(struct scheduler *s) {
+    int64_t now = now_ns();
+    if (now < s->next_look)
+        return NULL;
+    s->next_look = now + LOOK_MS * 1000000;
+    return rescue(s);
+}
+
 /* ---- Running processes --------------------------------------------------- */
 
 void sched_switch(struct proc *p, enum proc_switch why) {
@@ -348,55 +297,40 @@ void sched_switch(struct proc *p, enum proc_switch why) {
     fiber_switch(&p->fiber, &p->sched->fiber, why == SWITCH_EXIT);
 }
 
-/* ---- Timers armed late --------------------------------------------------- */
-
-/* Most receives with a timeout end long before it: a call's reply comes in
- * microseconds. So park only notes the timer in its scheduler's pending
- * list, without a lock; the scheduler arms the ones still waiting every few
- * runs and before it sleeps. A receive that ends first never touches the
- * timer heap; a timer is armed at most PENDING_MAX runs late. */
-#define PENDING_MAX 16
-
-/* Arms every pending timer whose wait is still on. */
-static void arm_pending(struct scheduler *s) {
-    for (int i = 0; i < s->npending; i++) {
-        struct timer t = s->pending[i];
-        pthread_mutex_lock(&t.p->lock);
-        if (t.p->wait_seq == t.seq && t.p->state == PROC_WAITING)
-            timer_arm(t);
-        pthread_mutex_unlock(&t.p->lock);
-    }
-    s->npending = 0;
-}
-
-/* p asked to wait: park it unless a signal or its timer got there first. */
+/* p asked to wait: park it unless a signal or its timer got there first.
+ * Its receive timer, if any, is armed here, under p->lock: nothing can fire
+ * or wake it before it is WAITING. */
 static void park(struct scheduler *s, struct proc *p) {
     pthread_mutex_lock(&p->lock);
     bool ready = p->inbox.head != NULL || p->timed_out;
-    struct timer t = {p->deadline, p, 0};
     if (!ready) {
         p->state = PROC_WAITING;
-        t.seq = ++p->wait_seq;
+        ++p->wait_seq;
+        if (p->deadline)
+            timer_arm(p, p->deadline, p->wait_seq);
     }
     pthread_mutex_unlock(&p->lock);
-    if (ready) {
+    if (ready)
         push(s, p);
-    } else if (t.deadline) {
-        s->pending[s->npending++] = t;
-        if (s->npending == PENDING_MAX)
-            arm_pending(s);
-    }
 }
 
-/* Panics when p overflowed its stack: its saved stack pointer is in the red
- * zone now, or (checked once, when it exits, as reading the red zone costs a
- * TLB miss) it wrote there at some time. A stack has no guard page: a
- * million guard pages would exceed vm.max_map_count. */
+/* Ends p when it overflowed its stack, with {stack_overflow, Bytes}, and
+ * no other process: its saved stack pointer is below its stack (or in the
+ * red zone) now, so it cannot run on where it stopped; it runs once more,
+ * from the top of its stack, only to die (crash_overflow_entry). With guard
+ * pages a process faults the moment it reaches the gap, and this is a
+ * second line. Without them (an older kernel) it is the first, and the red
+ * zone is checked once more when a process exits (reading it costs a TLB
+ * miss): written then, the process is dead already and what it overran is
+ * unknown, so the node panics. */
 static void check_stack(struct proc *p) {
-    bool deep = (char *)p->fiber.sp < p->fiber.stack + STACK_RED_ZONE;
-    if (deep || (p->why == SWITCH_EXIT && !stack_intact(p->fiber.stack)))
+    if (p->why != SWITCH_EXIT && fiber_overflowed(&p->fiber)) {
+        fiber_restart(&p->fiber, crash_overflow_entry, p);
+        p->why = SWITCH_YIELD;
+    } else if (p->why == SWITCH_EXIT && !stack_guarded() && !stack_intact(p->fiber.stack)) {
         panic("process %s <0.%u.%u> overflowed its %zu-byte stack", p->name,
               (unsigned)(p->pid.u.id >> 32), (unsigned)p->pid.u.id, p->fiber.size);
+    }
 }
 
 /* Runs p until it yields, waits or exits. */
@@ -420,34 +354,40 @@ static void run(struct scheduler *s, struct proc *p) {
     }
 }
 
-/* Sleeps until work arrives or the earliest timer is due, or, while
- * processes live, for RESCUE_MS at most. */
-static void idle(struct scheduler *s) {
-    pthread_mutex_lock(&s->lock);
-    if (s->head || atomic_load(&sched.shutdown)) {
-        pthread_mutex_unlock(&s->lock);
+/* Waits on s->wake: without a time limit while no scheduled process is
+ * alive (a spawn wakes it, see sched_spawned), else until the next look.
+ * s->lock held. */
+static void sleep_locked(struct scheduler *s) {
+    atomic_fetch_add(&sched.deep, 1);
+    if (proc_scheduled() == 0) {
+        pthread_cond_wait(&s->wake, &s->lock);
+        atomic_fetch_sub(&sched.deep, 1);
         return;
     }
-    s->sleeping = true;
-    atomic_fetch_add(&sched.sleeping, 1);
-    pthread_mutex_unlock(&s->lock);
-    arm_pending(s);     /* before sleeping: nobody else would */
+    atomic_fetch_sub(&sched.deep, 1);
+    struct timespec ts = {s->next_look / 1000000000, s->next_look % 1000000000};
+    pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+}
+
+/* Sleeps until work arrives, or until the next look. The check for work
+ * and the wait are one critical section under s->lock, which push and
+ * sched_stop take to signal: no wakeup is lost. */
+static void idle(struct scheduler *s) {
     pthread_mutex_lock(&s->lock);
-    int64_t next = atomic_load(&timers.next);
-    if (proc_scheduled() > 0 && next > now_ns() + RESCUE_MS * 1000000)
-        next = now_ns() + RESCUE_MS * 1000000;
-    if (next == INT64_MAX) {
-        pthread_cond_wait(&s->wake, &s->lock);
-    } else {
-        struct timespec ts = {next / 1000000000, next % 1000000000};
-        pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+    if (!s->head && !atomic_load_explicit(&s->runnext, memory_order_relaxed) &&
+        !atomic_load(&sched.shutdown)) {
+        s->sleeping = true;
+        atomic_fetch_add(&sched.sleeping, 1);
+        sleep_locked(s);
+        atomic_fetch_sub(&sched.sleeping, 1);
+        s->sleeping = false;
     }
-    atomic_fetch_sub(&sched.sleeping, 1);
-    s->sleeping = false;
     pthread_mutex_unlock(&s->lock);
 }
 
-/* Looks for work: its own queue, then the others', a few times over. */
+/* Looks for work: its own queue, then the others', a few times over.
+ * Speed-up: a sleep and its wakeup cost microseconds of system calls; work
+ * often comes sooner than that. */
 static struct proc *find_work(struct scheduler *s) {
     for (int spin = 0; spin < 64; spin++) {
         struct proc *p = pop(s);
@@ -455,7 +395,6 @@ static struct proc *find_work(struct scheduler *s) {
             p = steal(s);
         if (p || atomic_load_explicit(&s->len, memory_order_relaxed))
             return p;
-        timers_run();
     }
     return NULL;
 }
@@ -467,25 +406,20 @@ static void *scheduler_main(void *arg) {
     fiber_of_thread(&s->fiber);
     crash_thread_init();
     block_cache_start();
-    proc_slots_start();
     for (unsigned tick = 0; !atomic_load_explicit(&sched.shutdown, memory_order_relaxed); tick++) {
-        if ((tick & 15) == 0) {
-            arm_pending(s);
-            timers_run();
-        }
-        struct proc *p = next_to_run(s);
+        /* The clock is read for a look every 16 runs, not every run. */
+        struct proc *p = (tick & 15) == 0 ? look(s) : NULL;
+        if (!p)
+            p = next_to_run(s);
         if (!p)
             p = find_work(s);
-        if (p) {
-            run(s, p);
-            continue;
+        if (!p) {
+            idle(s);
+            p = look(s);
         }
-        idle(s);
-        p = rescue(s);
         if (p)
             run(s, p);
     }
-    proc_slots_stop();
     block_cache_stop();
     crash_thread_exit();
     return NULL;
@@ -497,12 +431,8 @@ static int init_scheduler(struct scheduler *s, int index, int n) {
     memset(s, 0, sizeof *s);
     s->index = index;
     s->seen = calloc((size_t)n, sizeof *s->seen);
-    s->pending = calloc(PENDING_MAX, sizeof *s->pending);
-    if (!s->seen || !s->pending) {
-        free(s->seen);
-        free(s->pending);
+    if (!s->seen)
         return -1;
-    }
     pthread_mutex_init(&s->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -520,14 +450,18 @@ int sched_start(int n) {
     atomic_store(&sched.shutdown, false);
     for (int i = 0; i < n; i++) {
         if (init_scheduler(&sched.v[i], i, n) < 0) {
-            while (i-- > 0) {
+            while (i-- > 0)
                 free(sched.v[i].seen);
-                free(sched.v[i].pending);
-            }
             free(sched.v);
             errno = ENOMEM;
             return -1;
         }
+    }
+    if (timers_start() < 0) {
+        for (int i = 0; i < n; i++)
+            free(sched.v[i].seen);
+        free(sched.v);
+        return -1;
     }
     for (int i = 0; i < n; i++) {
         int err = pthread_create(&sched.v[i].thread, NULL, scheduler_main, &sched.v[i]);
@@ -542,6 +476,7 @@ int sched_start(int n) {
 }
 
 void sched_stop(void) {
+    timers_stop();      /* first: its thread queues work on the schedulers */
     atomic_store(&sched.shutdown, true);
     for (int i = 0; i < sched.n; i++) {
         struct scheduler *s = &sched.v[i];
@@ -555,17 +490,10 @@ void sched_stop(void) {
         pthread_mutex_destroy(&sched.v[i].lock);
         pthread_cond_destroy(&sched.v[i].wake);
         free(sched.v[i].seen);
-        free(sched.v[i].pending);
     }
     free(sched.v);
     sched.v = NULL;
     sched.n = 0;
-    pthread_mutex_lock(&timers.lock);
-    free(timers.heap);
-    timers.heap = NULL;
-    timers.n = timers.cap = 0;
-    atomic_store(&timers.next, INT64_MAX);
-    pthread_mutex_unlock(&timers.lock);
 }
 
 int erl_schedulers(void) { return sched.n; }

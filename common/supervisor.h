@@ -10,8 +10,11 @@
  * OTP's, so an Erlang node could drive a C supervisor:
  *   {'$gen_call', {From, Tag}, Request}        answered by {Tag, Reply}
  *     {start_child, ChildSpec | ExtraArgs}     {ok, Pid} | {ok, undefined} |
- *                                              {error, Reason}
- *     {terminate_child, Id | Pid}              ok | {error, not_found}
+ *                                              {error, Reason}: for a spec
+ *                                              {Reason, Child} when its start
+ *                                              fails (Child: #child{} below)
+ *     {terminate_child, Id | Pid}              ok | {error, not_found |
+ *                                              simple_one_for_one}
  *     {delete_child, Id}                       ok | {error, Reason}
  *     {restart_child, Id}                      {ok, Pid} | {ok, undefined} |
  *                                              {error, Reason}
@@ -19,7 +22,36 @@
  *                                                restarting, Type, []}]
  *     count_children                           [{specs, N}, {active, N},
  *                                               {supervisors, N}, {workers, N}]
- *   {system, {From, Tag}, {terminate, Reason}} stops it (sys:terminate)
+ *   {system, {From, Tag}, Request}             answered by {Tag, Reply}
+ *     {terminate, Reason}                      stops it (sys:terminate)
+ *     get_state                                #state{}, below
+ *     get_status                               {status, Pid, {module,
+ *                                               gen_server}, [[], running |
+ *                                               suspended, Parent, [], [
+ *       {header, <<"Status for generic server Name">>},
+ *       {data, [{<<"Status">>, running | suspended}, {<<"Parent">>, Parent}]},
+ *       {data, [{<<"State">>, #state{}}]},
+ *       {supervisor, [{<<"Callback">>, undefined}]}]]}
+ *     suspend | resume                         ok
+ *     anything else                            {error, {unknown_system_msg, R}}
+ * A suspended supervisor handles only system messages and its parent's
+ * 'EXIT' (as OTP's sys:suspend_loop): calls, and its children's 'EXIT's,
+ * wait in its mailbox, in order, until resume. Use sys.h's sys_get_state,
+ * sys_get_status, sys_suspend and sys_resume.
+ *
+ * get_state answers OTP's #state{} record, its first eight fields:
+ *   {state, Name, Strategy, Children, Dynamics, Intensity, Period, Restarts}
+ *     Name      {local, Name} when registered, else {Pid, undefined} (OTP
+ *               has {Pid, Module}: a C supervisor has no callback module)
+ *     Children  [#child{}], newest first; simple_one_for_one: the template
+ *     Dynamics  simple_one_for_one: [{Pid | {restarting, OldPid}, Args}],
+ *               newest first; else undefined
+ *     Restarts  the restarts that still count against the intensity, when
+ *               they were (ms on the monotonic clock), newest first
+ * and a child is OTP's #child{} record:
+ *   {child, Pid | undefined | {restarting, OldPid}, Id, {c, Start, Arg},
+ *    Restart, false, Shutdown, Type, []}
+ * (false is OTP's significant: there is no auto_shutdown here).
  *
  * On the wire a child spec is OTP's tuple form, with a C function where OTP
  * has {M, F, A}:
@@ -40,9 +72,13 @@
  *                                   SUP_PERMANENT, 2000, SUP_WORKER};
  *
  * Differences from OTP, because a C function is not an Erlang fun: a start
- * function that crashes takes the supervisor with it (OTP catches it);
- * start_child's error is the start function's reason alone (OTP adds the
- * spec); the Modules field of which_children is always [].
+ * function that crashes takes the supervisor with it (OTP catches it); the
+ * Modules field of which_children is always []; a simple_one_for_one
+ * start_child whose ExtraArgs is no list fails with {badarg, ExtraArgs}
+ * (OTP's apply fails inside a catch: {'EXIT', {badarg, Stack}}); an unknown
+ * call is answered {error, {bad_call, Request}} (OTP's supervisor crashes);
+ * of sys, replace_state, trace, statistics and change_code are not answered
+ * (there is no callback state to replace or code to change).
  */
 #ifndef SUPERVISOR_H
 #define SUPERVISOR_H
@@ -126,7 +162,14 @@ struct sup_flags {
  *       ones already started were stopped, newest first, and the
  *       supervisor has exited (it sends the caller no exit signal)
  *   {already_started, Pid}   name is taken
- *   {bad_start_spec, Why}    the flags or specs make no sense
+ *   {supervisor_data, {invalid_strategy | invalid_intensity |
+ *                      invalid_period, Value}}   bad flags
+ *   {start_spec, Why}        a spec is bad, Why being
+ *       {duplicate_child_name, Id}, {invalid_child_type, T},
+ *       {invalid_mfa, {c, Start, Arg}} (start is NULL, or a
+ *       simple_one_for_one arg is no list), {invalid_restart_type, R} or
+ *       {invalid_shutdown, S} (an enum out of range shows as its integer)
+ *   {bad_start_spec, Specs}  simple_one_for_one without exactly one spec
  *   or the reason the supervisor died with while starting.
  * The error is a copy in the caller's heap: erl_drop frees it. */
 term supervisor_start(term name, struct sup_flags flags,
@@ -156,13 +199,18 @@ int supervisor_stop(term sup, term reason, int timeout_ms, term *error);
 /* Adds a child and starts it (supervisor:start_child(Sup, Spec)). Returns its
  * pid, or the atom undefined when its start function returned ignore, or
  * NONE with *error set to already_present (the id is known, not running),
- * {already_started, Pid}, simple_one_for_one, or the start error. */
+ * {already_started, Pid}, what is wrong with the spec (as supervisor_start's
+ * Why, without {start_spec, _}), or {Reason, Child} when the start failed:
+ * Reason is the start error (or what start returned when it was no pid),
+ * Child the spec as OTP's #child{} record, not running (see the top). */
 term supervisor_start_child(term sup, const struct sup_child_spec *spec,
                             term *error);
 
 /* simple_one_for_one: starts an instance (supervisor:start_child(Sup,
  * ExtraArgs)); its start function gets the template's arg list with
- * extra_args (a list) appended. Returns as supervisor_start_child. */
+ * extra_args (a list) appended. Returns its pid, or undefined when it
+ * ignored, or NONE with *error set to the start error alone (as OTP: no
+ * child record) or to {badarg, ExtraArgs} when extra_args is no list. */
 term supervisor_start_instance(term sup, term extra_args, term *error);
 
 /* Stops a child: by id, or by pid for simple_one_for_one. A temporary child

@@ -7,9 +7,15 @@
  * so what they see is always a state between two messages.
  *
  * Every function takes the call's timeout in ms (sys's default is 5000:
- * GEN_DEFAULT_TIMEOUT) and fails as gen_server_call does: it returns NONE or
- * -1 with *error (when error is not NULL) set to noproc, timeout or the
- * reason the server exited with.
+ * GEN_DEFAULT_TIMEOUT). When the call fails it returns NONE or -1 with
+ * *error (when error is not NULL) set to {Reason, {sys, Function, Args}}, as
+ * OTP's sys exits: Reason is noproc, timeout or the reason the server exited
+ * with; Args are the Erlang call's (without its timeout), e.g.
+ *   {noproc, {sys, trace, [counter, true]}}
+ *   {timeout, {sys, get_state, [counter]}}
+ * (change_code names the module by its name, 'undefined' for NULL;
+ * replace_state is {Reason, {sys, {replace_state, Fn, Arg}, [Server]}}, as
+ * OTP puts its fun there). *error is then a term of the caller's own.
  *
  * Differences from OTP, all because a C function cannot be sent as a value:
  * replace_state takes a function pointer and an argument term (copied into the

@@ -14,6 +14,13 @@
  *
  * Every term maps to the Erlang external term format, so the same values can
  * cross to another node unchanged.
+ *
+ * Any shape works: comparing, matching, copying and printing walk a term
+ * with a stack of their own on the heap, never recursing on the C stack, so
+ * a list of a million cells or a tuple nested ten thousand deep is sent,
+ * matched and printed like a small one. A term up to 16 levels deep takes
+ * no malloc to walk. The one limit is TERM_HEAP_MAX, the bytes a copy may
+ * need.
  */
 #ifndef TERM_H
 #define TERM_H
@@ -113,23 +120,36 @@ static inline bool is_none(term t) { return t.type == TERM_NONE; }
  * Returns NONE if t is not a tuple or i is out of range. */
 term element(size_t i, term t);
 
-/* True when a and b are the same Erlang term (atoms compare by name). */
+/* True when a and b are the same Erlang term (atoms compare by name; a list
+ * compares by its cells, however they are chunked). This function can't
+ * fail (it panics only if memory runs out for a term nested past 16 deep). */
 bool term_eq(term a, term b);
 
 /* True when t is the atom called name. */
 bool is_atom_named(term t, const char *name);
 
 /* Matches t against a pattern: literals must be equal, VAR binds, ANY
- * matches anything. Bindings are only meaningful when it returns true. */
+ * matches anything. Bindings are only meaningful when it returns true.
+ * This function can't fail (as term_eq). */
 bool match(term t, term pattern);
 
 /* ---- Copying and printing ------------------------------------------------ */
 
-/* Bytes a deep copy of t needs beyond the root term itself. */
+/* The most bytes a copy of one term may need: more than any address space
+ * holds. Only a term that shares its parts (TUPLE(x, x), x = TUPLE(y, y),
+ * ...) can reach it, because a copy, as on BEAM, does not share. */
+#define TERM_HEAP_MAX ((size_t)1 << 47)
+
+/* Bytes a deep copy of t needs beyond the root term itself. A copy keeps
+ * every list's cells in one chunk (up to UINT32_MAX cells a chunk), so a
+ * list built cell by cell copies into half its size. Panics, naming
+ * TERM_HEAP_MAX, when the copy would need more than that: the node ends, as
+ * BEAM's does when a heap cannot be allocated. Otherwise can't fail. */
 size_t term_heap_size(term t);
 
 /* Copies t deeply into buf, which holds term_heap_size(t) bytes. Returns the
- * copy. The root's own elements or bytes come first in buf. */
+ * copy. The root's own elements or bytes come first in buf. This function
+ * can't fail. */
 term term_copy_into(term t, void *buf);
 
 /* As term_copy_into, when the copy fits in the size bytes at buf; returns
@@ -144,10 +164,11 @@ static inline bool term_is_boxed(term t) {
 }
 
 /* Writes t in Erlang syntax into buf (always NUL-terminated when n > 0).
- * Returns the length the full text needs, like snprintf. */
+ * Returns the length the full text needs, like snprintf; -1 with errno
+ * EOVERFLOW when that is more than INT_MAX (buf then holds its start). */
 int term_format(char *buf, size_t n, term t);
 
-/* Prints t in Erlang syntax. */
+/* Prints t in Erlang syntax, as it goes: any length, no buffer. */
 void term_print(FILE *out, term t);
 
 #endif

@@ -559,6 +559,87 @@ Test(gen_server_links, start_without_link_survives_its_starter)
     cr_assert(term_eq(call_ok(server, ATOM("get")), INT(1)));
 }
 
+/* Starts a trapping probe without a link, links to it by hand, tells Owner
+ * {started, Self, Pid}, and exits with the reason it is sent. */
+static void linking_starter(term owner)
+{
+    term pid = gen_server_start(NONE, &probe, TUPLE(ATOM("trap"), owner, INT(1)), 0, NULL);
+    erl_link(pid);
+    erl_send(owner, TUPLE(ATOM("started"), erl_self(), pid));
+    term reason;
+    erl_receive(TUPLE(ATOM("exit"), VAR(&reason)), ERL_INFINITY);
+    erl_exit_self(reason);
+}
+
+Test(gen_server_links, unlinked_server_is_its_own_parent_so_its_starter_exit_is_info)
+{
+    term ref, server;
+    term s = erl_spawn_monitor(linking_starter, erl_self(), &ref);
+    await(TUPLE(ATOM("started"), s, VAR(&server)), "starter's report");
+    erl_send(s, TUPLE(ATOM("exit"), ATOM("oops")));
+    expect_down(ref, ATOM("oops"));
+    term msg;
+    await(TUPLE(ATOM("info"), server, VAR(&msg)), "handle_info's report");
+    cr_assert(term_eq(msg, TUPLE(ATOM("EXIT"), s, ATOM("oops"))), "got %s", FMT(msg));
+    expect_no_message(TUPLE(ATOM("terminated"), server, ANY, ANY));
+    cr_assert(term_eq(call_ok(server, ATOM("get")), INT(1)));
+}
+
+/* The Parent of sys_get_status's answer. */
+static term status_parent(term pid)
+{
+    term parent = NONE;
+    term status = sys_get_status(pid, WAIT_MS, NULL);
+    cr_assert(match(status, TUPLE(ATOM("status"), pid, ANY,
+                                  LIST(NIL, ATOM("running"), VAR(&parent), NIL, ANY))),
+              "status %s", FMT(status));
+    return parent;
+}
+
+Test(gen_server_links, get_status_names_the_linked_starter_as_parent)
+{
+    term pid = probe_start("ok", INT(0));
+    cr_assert(term_eq(status_parent(pid), erl_self()));
+}
+
+Test(gen_server_links, get_status_names_an_unlinked_server_its_own_parent)
+{
+    term pid = gen_server_start(NONE, &probe, TUPLE(ATOM("ok"), erl_self(), INT(0)), 0,
+                                NULL);
+    cr_assert(is_pid(pid));
+    cr_assert(term_eq(status_parent(pid), pid));
+}
+
+/* ---- Failed starts ------------------------------------------------------- */
+
+TestSuite(gen_server_start, .init = setup, .fini = teardown, .timeout = 30);
+
+Test(gen_server_start, second_start_link_leaves_nothing_in_the_mailbox)
+{
+    term pid = counter_start_link(NULL);
+    term error = NONE;
+    cr_assert(is_none(counter_start_link(&error)));
+    cr_assert(term_eq(error, TUPLE(ATOM("already_started"), pid)), "error %s", FMT(error));
+    /* The test thread traps exits: the loser's {'EXIT', P, normal} would
+     * wait here. It unlinked first. */
+    cr_assert(is_none(erl_receive(ANY, 100)), "a message was left behind");
+    cr_assert_eq(erl_queue_len(), 0);
+}
+
+Test(gen_server_start, failed_inits_leave_no_ack_and_no_down)
+{
+    term args[] = {TUPLE(ATOM("ignore"), erl_self(), INT(0)),
+                   TUPLE(ATOM("stop"), erl_self(), ATOM("no")),
+                   TUPLE(ATOM("bad"), erl_self(), INT(0))};
+    for (size_t i = 0; i < sizeof args / sizeof *args; i++) {
+        term error = NONE;
+        cr_assert(is_none(gen_server_start(NONE, &probe, args[i], 0, &error)));
+        cr_assert(!is_none(error));
+        erl_drop(error);
+    }
+    cr_assert_eq(erl_queue_len(), 0);
+}
+
 /* ---- sys ----------------------------------------------------------------- */
 
 TestSuite(sys, .init = setup, .fini = teardown, .timeout = 30);
@@ -626,6 +707,50 @@ Test(sys, unknown_system_request_is_answered_with_an_error)
     term r = gen_call(pid, ATOM("system"), ATOM("frobnicate"), WAIT_MS, NULL);
     cr_assert(term_eq(r, TUPLE(ATOM("error"),
                                TUPLE(ATOM("unknown_system_msg"), ATOM("frobnicate")))));
+}
+
+/* A sys_state_fn that leaves the state as it is. */
+static term same_state(term s, term arg)
+{
+    (void)arg;
+    return s;
+}
+
+Test(sys, calls_to_a_missing_server_fail_as_sys_not_as_gen_server)
+{
+    term nobody = ATOM("nobody_here"), e = NONE;
+    cr_assert_eq(sys_trace(nobody, true, WAIT_MS, &e), -1);
+    cr_assert(term_eq(e, TUPLE(ATOM("noproc"), TUPLE(ATOM("sys"), ATOM("trace"),
+                                                     LIST(nobody, ATOM("true"))))),
+              "error %s", FMT(e));
+    cr_assert(is_none(sys_get_state(nobody, WAIT_MS, &e)));
+    cr_assert(term_eq(e, TUPLE(ATOM("noproc"), TUPLE(ATOM("sys"), ATOM("get_state"),
+                                                     LIST(nobody)))), "error %s", FMT(e));
+    cr_assert(is_none(sys_statistics(nobody, ATOM("get"), WAIT_MS, &e)));
+    cr_assert(term_eq(e, TUPLE(ATOM("noproc"), TUPLE(ATOM("sys"), ATOM("statistics"),
+                                                     LIST(nobody, ATOM("get"))))),
+              "error %s", FMT(e));
+    cr_assert_eq(sys_suspend(nobody, WAIT_MS, &e), -1);
+    cr_assert(term_eq(e, TUPLE(ATOM("noproc"), TUPLE(ATOM("sys"), ATOM("suspend"),
+                                                     LIST(nobody)))), "error %s", FMT(e));
+    cr_assert_eq(sys_change_code(nobody, &probe, ATOM("v1"), NIL, WAIT_MS, &e), -1);
+    cr_assert(term_eq(e, TUPLE(ATOM("noproc"),
+                               TUPLE(ATOM("sys"), ATOM("change_code"),
+                                     LIST(nobody, ATOM("probe"), ATOM("v1"), NIL)))),
+              "error %s", FMT(e));
+    cr_assert(is_none(sys_replace_state(nobody, same_state, INT(3), WAIT_MS, &e)));
+    cr_assert(match(e, TUPLE(ATOM("noproc"),
+                             TUPLE(ATOM("sys"), TUPLE(ATOM("replace_state"), ANY, INT(3)),
+                                   LIST(nobody)))), "error %s", FMT(e));
+}
+
+Test(sys, a_call_that_times_out_fails_with_timeout_as_sys)
+{
+    term pid = agent_start();   /* not a gen_server: it never answers */
+    term e = NONE;
+    cr_assert(is_none(sys_get_state(pid, 50, &e)));
+    cr_assert(term_eq(e, TUPLE(ATOM("timeout"), TUPLE(ATOM("sys"), ATOM("get_state"),
+                                                      LIST(pid)))), "error %s", FMT(e));
 }
 
 /* Reads one line of the redirected stdout, without its newline. */
@@ -805,4 +930,14 @@ Test(shell, bad_input_is_named)
            "** stats: \"all\" is not on, off or get (type help for the commands)\n");
     expect("tick 1.5", SHELL_BADARGS,
            "** tick: \"1.5\" is not an integer (type help for the commands)\n");
+}
+
+Test(shell, sys_commands_without_a_counter_fail_as_sys)
+{
+    expect("trace on", SHELL_ERROR,
+           "** exception exit: {noproc,{sys,trace,[counter,true]}}\n");
+    expect("state", SHELL_ERROR,
+           "** exception exit: {noproc,{sys,get_state,[counter]}}\n");
+    expect("stats", SHELL_ERROR,
+           "** exception exit: {noproc,{sys,statistics,[counter,get]}}\n");
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "supervisor.h"
+#include "sys.h"
 #include "test_util.h"
 
 static void setup(void)
@@ -65,7 +66,8 @@ static void child_main(term arg)
 
 /*
  * The start function: arg is {Collector, Id, Mode}. Mode fail makes it
- * return {error, no_luck}, ignore makes it ignore; any other starts a child
+ * return {error, no_luck}, ignore makes it ignore, bogus makes it return
+ * 42 (neither a pid nor NONE); any other starts a child
  * linked to the supervisor and waits until it is ready, as proc_lib does.
  */
 static term child_start(term arg, term *error)
@@ -79,6 +81,8 @@ static term child_start(term arg, term *error)
         *error = ATOM("ignore");
         return NONE;
     }
+    if (is_atom_named(mode, "bogus"))
+        return INT(42);
     term pid = erl_spawn_link(child_main, TUPLE(erl_self(), arg));
     erl_drop(erl_receive(TUPLE(ATOM("ready"), pid), ERL_INFINITY));
     return pid;
@@ -304,24 +308,77 @@ Test(supervisor, a_child_that_ignores_is_kept_not_running)
     cr_assert(is_none(child_pid(sup, ATOM("t"))), "an ignored temporary child is kept");
 }
 
-Test(supervisor, bad_flags_and_duplicate_ids_are_refused_before_starting)
+/* supervisor_start fails with error as its reason, and nothing started. */
+static void expect_start_error(struct sup_flags flags, const struct sup_child_spec *specs,
+                               size_t n, term expected)
+{
+    term error = NONE;
+    cr_assert(is_none(supervisor_start_link(NONE, flags, specs, n, &error)));
+    cr_assert(match(error, expected), "error %s", FMT(error));
+    expect_no_event();
+}
+
+Test(supervisor, bad_flags_are_supervisor_data_errors_as_in_otp)
+{
+    struct sup_child_spec specs[] = {WORKER(ATOM("a"), "trap", SUP_PERMANENT, 5000)};
+    expect_start_error(FLAGS(SUP_ONE_FOR_ONE, -1, 5), specs, 1,
+                       TUPLE(ATOM("supervisor_data"),
+                             TUPLE(ATOM("invalid_intensity"), INT(-1))));
+    expect_start_error(FLAGS(SUP_ONE_FOR_ONE, 1, 0), specs, 1,
+                       TUPLE(ATOM("supervisor_data"), TUPLE(ATOM("invalid_period"), INT(0))));
+    expect_start_error(FLAGS((enum sup_strategy)9, 1, 5), specs, 1,
+                       TUPLE(ATOM("supervisor_data"),
+                             TUPLE(ATOM("invalid_strategy"), INT(9))));
+}
+
+Test(supervisor, duplicate_ids_are_start_spec_errors_as_in_otp)
 {
     struct sup_child_spec specs[] = {
         WORKER(ATOM("a"), "trap", SUP_PERMANENT, 5000),
         WORKER(ATOM("a"), "trap", SUP_PERMANENT, 5000),
     };
-    term error = NONE;
-    cr_assert(is_none(supervisor_start_link(NONE, FLAGS(SUP_ONE_FOR_ONE, -1, 5),
-                                            specs, 1, &error)));
-    cr_assert(match(error, TUPLE(ATOM("bad_start_spec"),
-                                 TUPLE(ATOM("invalid_intensity"), INT(-1)))),
-              "error %s", FMT(error));
-    cr_assert(is_none(supervisor_start_link(NONE, FLAGS(SUP_ONE_FOR_ONE, 1, 5),
-                                            specs, 2, &error)));
-    cr_assert(match(error, TUPLE(ATOM("bad_start_spec"),
-                                 TUPLE(ATOM("duplicate_child_name"), ATOM("a")))),
-              "error %s", FMT(error));
-    expect_no_event();
+    expect_start_error(FLAGS(SUP_ONE_FOR_ONE, 1, 5), specs, 2,
+                       TUPLE(ATOM("start_spec"),
+                             TUPLE(ATOM("duplicate_child_name"), ATOM("a"))));
+}
+
+Test(supervisor, a_bad_spec_is_a_start_spec_error_naming_the_field)
+{
+    struct sup_child_spec s[] = {WORKER(ATOM("a"), "trap", SUP_PERMANENT, 5000)};
+    s[0].restart = (enum sup_restart)7;
+    expect_start_error(FLAGS(SUP_ONE_FOR_ONE, 1, 5), s, 1,
+                       TUPLE(ATOM("start_spec"), TUPLE(ATOM("invalid_restart_type"), INT(7))));
+    s[0].restart = SUP_PERMANENT;
+    s[0].type = (enum sup_child_type)9;
+    expect_start_error(FLAGS(SUP_ONE_FOR_ONE, 1, 5), s, 1,
+                       TUPLE(ATOM("start_spec"), TUPLE(ATOM("invalid_child_type"), INT(9))));
+    s[0].type = SUP_WORKER;
+    s[0].shutdown = -5;
+    expect_start_error(FLAGS(SUP_ONE_FOR_ONE, 1, 5), s, 1,
+                       TUPLE(ATOM("start_spec"), TUPLE(ATOM("invalid_shutdown"), INT(-5))));
+    s[0].shutdown = 5000;
+    s[0].start = NULL;
+    expect_start_error(FLAGS(SUP_ONE_FOR_ONE, 1, 5), s, 1,
+                       TUPLE(ATOM("start_spec"),
+                             TUPLE(ATOM("invalid_mfa"), TUPLE(ATOM("c"), INT(0), s[0].arg))));
+}
+
+Test(supervisor, simple_one_for_one_needs_exactly_one_spec_with_a_list_arg)
+{
+    struct sup_child_spec s[] = {
+        {ATOM("i"), child_start, LIST(ATOM("x")), SUP_PERMANENT, 5000, SUP_WORKER},
+        {ATOM("j"), child_start, ATOM("no_list"), SUP_PERMANENT, 5000, SUP_WORKER},
+    };
+    expect_start_error(FLAGS(SUP_SIMPLE_ONE_FOR_ONE, 1, 5), s, 2,
+                       TUPLE(ATOM("bad_start_spec"),
+                             LIST(TUPLE(ATOM("i"), ANY, ANY, ANY, ANY, NIL),
+                                  TUPLE(ATOM("j"), ANY, ANY, ANY, ANY, NIL))));
+    expect_start_error(FLAGS(SUP_SIMPLE_ONE_FOR_ONE, 1, 5), s, 0,
+                       TUPLE(ATOM("bad_start_spec"), NIL));
+    expect_start_error(FLAGS(SUP_SIMPLE_ONE_FOR_ONE, 1, 5), s + 1, 1,
+                       TUPLE(ATOM("start_spec"),
+                             TUPLE(ATOM("invalid_mfa"),
+                                   TUPLE(ATOM("c"), ANY, ATOM("no_list")))));
 }
 
 /* ---- Strategies ---------------------------------------------------------- */
@@ -897,12 +954,71 @@ Test(child_api, start_child_that_fails_or_ignores)
     struct sup_child_spec bad = WORKER(ATOM("f"), "fail", SUP_PERMANENT, 5000);
     term error = NONE;
     cr_assert(is_none(supervisor_start_child(sup, &bad, &error)));
-    cr_assert(is_atom_named(error, "no_luck"), "%s", FMT(error));
+    term start = TUPLE(ATOM("c"), INT((intptr_t)child_start), bad.arg);
+    cr_assert(match(error, TUPLE(ATOM("no_luck"),
+                                 TUPLE(ATOM("child"), ATOM("undefined"), ATOM("f"), start,
+                                       ATOM("permanent"), ATOM("false"), INT(5000),
+                                       ATOM("worker"), NIL))),
+              "OTP's {Reason, #child{}}: %s", FMT(error));
     cr_assert(is_none(child_pid(sup, ATOM("f"))), "a failed child is kept");
     struct sup_child_spec ign = WORKER(ATOM("i"), "ignore", SUP_PERMANENT, 5000);
     term r = supervisor_start_child(sup, &ign, &error);
     cr_assert(is_atom_named(r, "undefined"), "%s", FMT(r));
     cr_assert(is_atom_named(child_pid(sup, ATOM("i")), "undefined"));
+}
+
+Test(child_api, start_child_whose_start_returns_no_pid_fails_with_that_value)
+{
+    term sup = start_ab();
+    struct sup_child_spec odd = WORKER(ATOM("o"), "bogus", SUP_PERMANENT, 5000);
+    term error = NONE;
+    cr_assert(is_none(supervisor_start_child(sup, &odd, &error)));
+    cr_assert(match(error, TUPLE(INT(42), TUPLE(ATOM("child"), ATOM("undefined"), ATOM("o"),
+                                                ANY, ANY, ANY, ANY, ANY, ANY))),
+              "OTP's What -> {error, What}: %s", FMT(error));
+}
+
+Test(child_api, start_child_with_a_bad_spec_names_the_field)
+{
+    term sup = start_ab();
+    struct sup_child_spec bad = WORKER(ATOM("x"), "trap", (enum sup_restart)7, 5000);
+    term error = NONE;
+    cr_assert(is_none(supervisor_start_child(sup, &bad, &error)));
+    cr_assert(match(error, TUPLE(ATOM("invalid_restart_type"), INT(7))), "%s", FMT(error));
+    bad.restart = SUP_PERMANENT;
+    bad.shutdown = -7;
+    cr_assert(is_none(supervisor_start_child(sup, &bad, &error)));
+    cr_assert(match(error, TUPLE(ATOM("invalid_shutdown"), INT(-7))), "%s", FMT(error));
+    cr_assert(is_none(child_pid(sup, ATOM("x"))), "nothing was added");
+}
+
+Test(child_api, a_failed_start_instance_is_the_reason_alone)
+{
+    struct sup_child_spec tmpl[] = {
+        {ATOM("inst"), instance_start, LIST(erl_self(), ATOM("fail")), SUP_PERMANENT,
+         5000, SUP_WORKER},
+    };
+    term sup = start_sup(FLAGS(SUP_SIMPLE_ONE_FOR_ONE, 5, 60), tmpl, 1);
+    term error = NONE;
+    cr_assert(is_none(supervisor_start_instance(sup, LIST(ATOM("i1")), &error)));
+    cr_assert(is_atom_named(error, "no_luck"), "OTP adds no child here: %s", FMT(error));
+}
+
+Test(child_api, restart_child_that_fails_is_the_reason_alone)
+{
+    struct sup_child_spec specs[] = {
+        {ATOM("f"), flaky_start, TUPLE(erl_self(), ATOM("f"), ATOM("trap")), SUP_PERMANENT,
+         5000, SUP_WORKER},
+    };
+    term sup = start_sup(FLAGS(SUP_ONE_FOR_ONE, 5, 60), specs, 1);
+    expect_started(ATOM("f"));
+    cr_assert_eq(supervisor_terminate_child(sup, ATOM("f"), NULL), 0);
+    expect_stopping(ATOM("f"), ATOM("shutdown"));
+    atomic_store(&flaky_failures, 1);
+    term error = NONE;
+    cr_assert(is_none(supervisor_restart_child(sup, ATOM("f"), &error)));
+    cr_assert(is_atom_named(error, "flaky"), "%s", FMT(error));
+    expect_event("failed", ATOM("f"));
 }
 
 Test(child_api, terminate_keeps_the_spec_and_restart_starts_it_again)
@@ -984,4 +1100,144 @@ Test(child_api, many_restarts_leave_the_supervisor_answering_and_its_mailbox_emp
         a = expect_started(ATOM("a"));
     }
     cr_assert(term_eq(child_pid(sup, ATOM("a")), a));
+}
+
+/* ---- sys ----------------------------------------------------------------- */
+
+TestSuite(sys, .init = setup, .fini = stop_runtime, .timeout = 30);
+
+/* OTP's #child{} record of a worker started by WORKER(id, _, permanent, 5000). */
+#define CHILD_RECORD(pid, id) \
+    TUPLE(ATOM("child"), (pid), (id), TUPLE(ATOM("c"), ANY, ANY), ATOM("permanent"), \
+          ATOM("false"), INT(5000), ATOM("worker"), NIL)
+
+Test(sys, get_state_is_otps_state_record)
+{
+    term p[4];
+    term sup = start_abcd(SUP_ONE_FOR_ONE, 3, p);
+    term error = NONE;
+    term st = sys_get_state(sup, WAIT_MS, &error);
+    cr_assert(match(st, TUPLE(ATOM("state"), TUPLE(sup, ATOM("undefined")),
+                              ATOM("one_for_one"),
+                              LIST(CHILD_RECORD(p[2], ATOM("c")), CHILD_RECORD(p[1], ATOM("b")),
+                                   CHILD_RECORD(p[0], ATOM("a"))),
+                              ATOM("undefined"), INT(5), INT(60), NIL)),
+              "state %s", FMT(st));
+    erl_send(p[1], TUPLE(ATOM("exit"), ATOM("boom")));
+    term b2 = expect_started(ATOM("b"));
+    st = sys_get_state(sup, WAIT_MS, &error);
+    term restarts = element(8, st);
+    cr_assert(is_list(restarts) && restarts.size == 1, "one restart counts: %s", FMT(st));
+    cr_assert(match(element(4, st), LIST(ANY, CHILD_RECORD(b2, ATOM("b")), ANY)));
+}
+
+Test(sys, get_state_of_simple_one_for_one_lists_the_instances_and_a_registered_name)
+{
+    struct sup_child_spec tmpl[] = {
+        {ATOM("inst"), instance_start, LIST(erl_self(), ATOM("trap")), SUP_PERMANENT,
+         5000, SUP_WORKER},
+    };
+    term error = NONE;
+    term sup = supervisor_start_link(ATOM("sys_simple_sup"),
+                                     FLAGS(SUP_SIMPLE_ONE_FOR_ONE, 5, 60), tmpl, 1, &error);
+    cr_assert(is_pid(sup), "%s", FMT(error));
+    term i1 = supervisor_start_instance(sup, LIST(ATOM("i1")), &error);
+    cr_assert(is_pid(i1), "%s", FMT(error));
+    term st = sys_get_state(ATOM("sys_simple_sup"), WAIT_MS, &error);
+    cr_assert(match(st, TUPLE(ATOM("state"), TUPLE(ATOM("local"), ATOM("sys_simple_sup")),
+                              ATOM("simple_one_for_one"),
+                              LIST(CHILD_RECORD(ATOM("undefined"), ATOM("inst"))),
+                              LIST(TUPLE(i1, LIST(erl_self(), ATOM("trap"), ATOM("i1")))),
+                              INT(5), INT(60), NIL)),
+              "state %s", FMT(st));
+}
+
+/* The header get_status gives a supervisor whose name prints as who. */
+static term status_header(term who)
+{
+    char text[128], header[160];
+    term_format(text, sizeof text, who);
+    snprintf(header, sizeof header, "Status for generic server %s", text);
+    return term_keep(term_binary(header, strlen(header)));
+}
+
+Test(sys, get_status_is_a_gen_servers_with_the_supervisor_section)
+{
+    term p[4];
+    term sup = start_abcd(SUP_ONE_FOR_ONE, 3, p);
+    term error = NONE;
+    term st = sys_get_state(sup, WAIT_MS, &error);
+    term status = sys_get_status(sup, WAIT_MS, &error);
+    cr_assert(match(status,
+        TUPLE(ATOM("status"), sup, TUPLE(ATOM("module"), ATOM("gen_server")),
+              LIST(NIL, ATOM("running"), erl_self(), NIL,
+                   LIST(TUPLE(ATOM("header"), status_header(sup)),
+                        TUPLE(ATOM("data"), LIST(TUPLE(STR("Status"), ATOM("running")),
+                                                 TUPLE(STR("Parent"), erl_self()))),
+                        TUPLE(ATOM("data"), LIST(TUPLE(STR("State"), st))),
+                        TUPLE(ATOM("supervisor"),
+                              LIST(TUPLE(STR("Callback"), ATOM("undefined")))))))),
+              "status %s", FMT(status));
+}
+
+Test(sys, a_suspended_supervisor_restarts_a_crashed_child_only_once_resumed)
+{
+    term p[4];
+    term sup = start_abcd(SUP_ONE_FOR_ONE, 3, p);
+    term error = NONE;
+    cr_assert_eq(sys_suspend(sup, WAIT_MS, &error), 0, "%s", FMT(error));
+    term status = sys_get_status(sup, WAIT_MS, &error);
+    cr_assert(match(element(4, status), LIST(ANY, ATOM("suspended"), ANY, ANY, ANY)),
+              "%s", FMT(status));
+    term ref = erl_monitor(p[1]);
+    erl_send(p[1], TUPLE(ATOM("exit"), ATOM("boom")));
+    await_down(ref);
+    /* Its 'EXIT' is on its way or waiting: while suspended it is not handled. */
+    term st = sys_get_state(sup, WAIT_MS, &error);
+    cr_assert(match(element(4, st), LIST(ANY, CHILD_RECORD(p[1], ATOM("b")), ANY)),
+              "b still shows the dead pid: %s", FMT(st));
+    expect_no_event();
+    cr_assert_eq(sys_resume(sup, WAIT_MS, &error), 0, "%s", FMT(error));
+    term b2 = expect_started(ATOM("b"));
+    cr_assert(term_eq(child_pid(sup, ATOM("b")), b2));
+}
+
+Test(sys, calls_made_while_suspended_are_answered_after_resume_in_order)
+{
+    term p[4];
+    term sup = start_abcd(SUP_ONE_FOR_ONE, 3, p);
+    cr_assert_eq(sys_suspend(sup, WAIT_MS, NULL), 0);
+    term tag1 = erl_make_ref(), tag2 = erl_make_ref();
+    erl_send(sup, TUPLE(ATOM("$gen_call"), TUPLE(erl_self(), tag1), ATOM("count_children")));
+    erl_send(sup, TUPLE(ATOM("$gen_call"), TUPLE(erl_self(), tag2),
+                        TUPLE(ATOM("delete_child"), ATOM("zz"))));
+    term error = NONE;
+    term st = sys_get_state(sup, WAIT_MS, &error);   /* a round trip: answers come first */
+    cr_assert(!is_none(st), "%s", FMT(error));
+    expect_no_message(TUPLE(tag1, ANY));
+    cr_assert_eq(sys_resume(sup, WAIT_MS, NULL), 0);
+    term m = erl_receive(ANY, WAIT_MS);
+    cr_assert(match(m, TUPLE(tag1, ANY)), "first the first call's answer: %s", FMT(m));
+    m = erl_receive(ANY, WAIT_MS);
+    cr_assert(match(m, TUPLE(tag2, TUPLE(ATOM("error"), ATOM("not_found")))), "%s", FMT(m));
+}
+
+Test(sys, a_suspended_supervisor_still_stops_when_asked)
+{
+    term p[4];
+    term sup = start_abcd(SUP_ONE_FOR_ONE, 3, p);
+    cr_assert_eq(sys_suspend(sup, WAIT_MS, NULL), 0);
+    stop_sup(sup);
+    expect_stopping(ATOM("c"), ATOM("shutdown"));
+    expect_stopping(ATOM("b"), ATOM("shutdown"));
+    expect_stopping(ATOM("a"), ATOM("shutdown"));
+}
+
+Test(sys, other_system_requests_are_unknown)
+{
+    term sup = start_ab();
+    term error = NONE;
+    term r = gen_call(sup, ATOM("system"), ATOM("bogus"), WAIT_MS, &error);
+    cr_assert(match(r, TUPLE(ATOM("error"), TUPLE(ATOM("unknown_system_msg"), ATOM("bogus")))),
+              "%s", FMT(r));
 }
