@@ -717,6 +717,26 @@ Test(crash_report, is_not_printed_for_a_process_that_made_itself_quiet) {
     free(text);
 }
 
+/* erl_catch's fn: ends itself with foo. */
+static void exit_foo(void *ctx) {
+    (void)ctx;
+    erl_exit_self(ATOM("foo"));
+}
+
+/* Catches its own erl_exit_self(foo), then returns. */
+static void catches_its_exit(term arg) {
+    (void)arg;
+    term reason;
+    erl_catch(exit_foo, NULL, &reason);
+}
+
+Test(crash_report, is_not_printed_for_an_exit_caught_by_erl_catch) {
+    term pid;
+    char *text = stderr_of(catches_its_exit, NONE, 0, &pid);
+    cr_assert_str_eq(text, "", "a caught exit printed:\n%s", text);
+    free(text);
+}
+
 static gen_result stop_call(term req, term from, term state) {
     (void)from;
     return gen_stop_reply(req, ATOM("ok"), state);
