@@ -53,6 +53,7 @@ typedef void (*erl_fn)(term arg);
 enum erl_spawn_flags {
     ERL_LINK = 1,       /* link the new process to the caller */
     ERL_MONITOR = 2,    /* monitor it; the reference goes to *ref */
+    ERL_QUIET = 4,      /* no crash report when it ends (see erl_quiet) */
 };
 
 /* Starts a process running fn(arg); arg is copied into the new process. The
@@ -83,11 +84,46 @@ void erl_sleep(int ms);
 
 /* ---- Messages ------------------------------------------------------------ */
 
-/* Sends a copy of msg to dest: a pid, or an atom naming a registered process.
+/* Sends a copy of msg to dest: a pid, an atom naming a registered process,
+ * or {Name, Node} (see erl_resolve).
  * A send to a pid never fails: to a dead process the message is dropped.
  * Returns 0, or -1 with errno ESRCH when dest is a name that is not
- * registered (Erlang raises badarg there) and EINVAL when it is neither. */
+ * registered (Erlang raises badarg there), ENOTCONN when it is {Name, Node}
+ * of another node (no distribution yet; OTP would try to connect, and drop
+ * the message if it cannot), and EINVAL when it is none of these. */
 int erl_send(term dest, term msg);
+
+/* node(): this node's name, an atom; 'nonode@nohost' until the node is
+ * distributed. This function can't fail. */
+term erl_node(void);
+
+/* The pid dest names: a pid (returned as it is), an atom naming a registered
+ * process, or {Name, Node} with Node this node (erl_node()), which names
+ * what Name does. Returns NONE with errno ESRCH when no process is
+ * registered under the name, ENOTCONN when Node is another node, EINVAL when
+ * dest is none of these shapes. */
+term erl_resolve(term dest);
+
+/* alias(): a fresh reference that is an active alias of the caller. A
+ * message sent through it (erl_send_alias) reaches the caller only while it
+ * is active; the check is made when the caller takes its inbox, so no table
+ * is shared. The caller's aliases go when it dies. This function can't fail
+ * (it panics when out of memory). */
+term erl_alias(void);
+
+/* unalias(Alias): deactivates an alias of the caller. Every message sent
+ * through it that the caller has not yet taken from its inbox is dropped;
+ * one already taken (the caller's receive scanned past it) stays. Returns
+ * true when alias was an active alias of the caller. */
+bool erl_unalias(term alias);
+
+/* Alias ! Msg: sends a copy of msg through alias to the process pid, whose
+ * alias it is. Here, unlike on BEAM, a reference does not say whose it is,
+ * so the sender names the process too (gen_server: the pid in From). The
+ * message is dropped when alias is not (or no longer) active in pid when pid
+ * takes it in, or pid is dead. Returns 0, or -1 with errno EINVAL when pid
+ * is not a pid or alias not a reference. */
+int erl_send_alias(term pid, term alias, term msg);
 
 /* Takes the first message that matches pattern (ANY takes the first of all),
  * leaving the others in order; waits up to timeout_ms for one to arrive.
@@ -172,8 +208,13 @@ int erl_unlink(term pid);
  * ends (or is already gone: reason noproc) the caller gets
  * {'DOWN', Ref, process, Pid, Reason}, with {Name, Node} for Pid when it
  * was monitored by name. Returns NONE with errno EINVAL when target is
- * neither a pid nor an atom. */
+ * neither a pid, an atom, nor {Name, Node} with atoms. */
 term erl_monitor(term target);
+
+/* monitor(process, {Name, Node}) is erl_monitor too: with Node this node it
+ * is the monitor of Name, whose 'DOWN' names {Name, Node}; with another
+ * node the 'DOWN' comes at once with reason noconnection (no distribution
+ * yet), as when OTP cannot reach the node. */
 
 /* demonitor(Ref, [flush]) when flush: no 'DOWN' for ref is left behind. */
 void erl_demonitor(term ref, bool flush);
@@ -182,7 +223,10 @@ void erl_demonitor(term ref, bool flush);
  * always traps exits: there it changes nothing and returns true. */
 bool erl_trap_exit(bool on);
 
-/* exit(Pid, Reason): sends an exit signal. */
+/* exit(Pid, Reason): sends an exit signal. Sent to the caller itself it
+ * takes effect inside the call, as on BEAM: a process that does not trap
+ * exits ends there (with normal too, and killed for kill), one that traps
+ * gets {'EXIT', Self, Reason} (a plain thread always does). */
 void erl_exit(term pid, term reason);
 
 /* exit(Reason): ends the calling process with reason, or, inside erl_catch,
@@ -191,6 +235,19 @@ void erl_exit(term pid, term reason);
  * way, with reason badarith for SIGFPE (as Erlang's division by zero), or
  * {signal, segv | bus | ill}. */
 _Noreturn void erl_exit_self(term reason);
+
+/* Sets whether the calling process is quiet: a process that is not prints
+ * Erlang's crash report to stderr when it ends itself (erl_exit_self, or a
+ * fault) with a reason other than normal, shutdown or {shutdown, _}:
+ *   =ERROR REPORT==== 1-Dec-2026::12:00:00.000000 ===
+ *   Error in process <0.85.0> with exit value:
+ *   badarith
+ * Nothing is printed for a process an exit signal ends, as on BEAM. (BEAM
+ * prints it for error/1 and faults, not for exit/1; erl_exit_self is both,
+ * and reports.) A behaviour that prints its own reports (gen_server,
+ * supervisor) sets this, or spawns with ERL_QUIET. Returns the previous
+ * value. This function can't fail. */
+bool erl_quiet(bool on);
 
 /* catch fn(ctx), as Erlang's catch or try around a call: runs fn(ctx) and
  * returns true when it returns. Returns false, with *reason (if reason is not

@@ -45,22 +45,42 @@ static term fail(term *error, term why)
     return NONE;
 }
 
-/* The pid behind a pid or a registered name, or NONE. */
-static term resolve(term server)
-{
-    if (is_atom(server))
-        return erl_whereis(server);
-    return is_pid(server) ? server : NONE;
-}
-
-static void server_main(term arg);
-
-/* Stores a copy of why in *error, in the caller's heap, when error is not
- * NULL; returns NONE. For why that lives in a message about to be dropped. */
+/* Stores a copy of why, the caller's own, in *error when error is not
+ * NULL (see gen_server.h); returns NONE. */
 static term fail_kept(term *error, term why)
 {
     return fail(error, error ? term_keep(why) : why);
 }
+
+/* Hands part of message m to the caller as *error, a term of its own, and
+ * drops m: a failed call leaves nothing behind. */
+static void fail_from(term *error, term part, term m)
+{
+    fail_kept(error, part);
+    erl_drop(m);
+}
+
+/* The pid behind a pid, a registered name or {Name, Node}, or NONE with
+ * errno set (see erl_resolve). */
+static term resolve(term server)
+{
+    return erl_resolve(server);
+}
+
+/* Fails a call to server, which resolve found nobody behind: with
+ * {nodedown, Node} for {Name, Node} of another node, as OTP's gen:call when
+ * the node cannot be reached; noproc otherwise. Reads errno. Returns NONE. */
+static term fail_unreachable(term *error, term server)
+{
+    if (errno == ENOTCONN)
+        return fail_kept(error, TUPLE(ATOM("nodedown"), element(2, server)));
+    return fail(error, ATOM("noproc"));
+}
+
+/* The Tag of a call from this runtime: [alias|Alias], as OTP 24's. */
+#define ALIAS_TAG(alias) term_list((term[]){ATOM("alias"), (alias)}, 1)
+
+static void server_main(term arg);
 
 term gen_server_start(term name, const struct gen_server_module *mod, term args,
                       int flags, term *error)
@@ -100,29 +120,52 @@ term gen_server_start(term name, const struct gen_server_module *mod, term args,
     return NONE;
 }
 
+/* Waits for the reply {Tag, Reply} or the 'DOWN' of mon, as gen:do_call:
+ * after the timeout it looks once more for a reply that came meanwhile.
+ * Returns the message, NONE on timeout; *which: 0 reply, 1 'DOWN'. */
+static term await_reply(term tag, term mon, int timeout_ms, term *reply,
+                        term *reason, int *which)
+{
+    term m = receive_either(TUPLE(tag, VAR(reply)),
+                            TUPLE(ATOM("DOWN"), mon, ANY, ANY, VAR(reason)),
+                            timeout_ms, which);
+    if (is_none(m)) {
+        *which = 0;
+        m = erl_receive(TUPLE(tag, VAR(reply)), 0);
+    }
+    return m;
+}
+
+/*
+ * OTP 24's gen:call: the request carries the tag [alias|Alias], the reply
+ * comes back through the alias, and the alias goes on every way out, so a
+ * reply that comes after the call gave up is dropped, never queued. The
+ * 'DOWN' or reply message goes too: only what the caller is handed stays.
+ */
 term gen_call(term server, term label, term request, int timeout_ms, term *error)
 {
     term pid = resolve(server);
     if (is_none(pid))
-        return fail(error, ATOM("noproc"));
+        return fail_unreachable(error, server);
     term self = erl_self();
     if (term_eq(pid, self))
         return fail(error, ATOM("calling_self"));
 
-    term ref = erl_monitor(pid);
-    erl_send(pid, TUPLE(label, TUPLE(self, ref), request));
+    term mon = erl_monitor(pid);
+    term alias = erl_alias();
+    term tag = ALIAS_TAG(alias);
+    erl_send(pid, TUPLE(label, TUPLE(self, tag), request));
     term reply, reason;
     int which;
-    term m = receive_either(TUPLE(ref, VAR(&reply)),
-                            TUPLE(ATOM("DOWN"), ref, ANY, ANY, VAR(&reason)),
-                            timeout_ms, &which);
-    if (is_none(m)) {
-        erl_demonitor(ref, true);
-        return fail(error, ATOM("timeout"));
+    term m = await_reply(tag, mon, timeout_ms, &reply, &reason, &which);
+    erl_unalias(alias);     /* from here on, a late reply is dropped */
+    if (!is_none(m) && which == 1) {
+        fail_from(error, reason, m);    /* noproc if it was gone already */
+        return NONE;
     }
-    if (which == 1)
-        return fail(error, reason);     /* noproc if it was gone already */
-    erl_demonitor(ref, true);
+    erl_demonitor(mon, true);
+    if (is_none(m))
+        return fail(error, ATOM("timeout"));
     term kept = term_keep(reply);   /* a term of its own, for erl_drop */
     erl_drop(m);
     return kept;
@@ -140,14 +183,18 @@ void gen_server_cast(term server, term request)
 
 void gen_server_reply(term from, term reply)
 {
-    erl_send(element(1, from), TUPLE(element(2, from), reply));
+    term pid = element(1, from), tag = element(2, from), alias;
+    if (match(tag, ALIAS_TAG(VAR(&alias))) && is_ref(alias))
+        erl_send_alias(pid, alias, TUPLE(tag, reply));
+    else
+        erl_send(pid, TUPLE(tag, reply));   /* an old-style or a node's tag */
 }
 
 int gen_server_stop(term server, term reason, int timeout_ms, term *error)
 {
     term pid = resolve(server);
     if (is_none(pid)) {
-        fail(error, ATOM("noproc"));
+        fail_unreachable(error, server);
         return -1;
     }
     term ref = erl_monitor(pid);
@@ -164,7 +211,7 @@ int gen_server_stop(term server, term reason, int timeout_ms, term *error)
         erl_drop(m);
         return 0;
     }
-    fail(error, why);   /* noproc, or another reason it died with */
+    fail_from(error, why, m);   /* noproc, or another reason it died with */
     return -1;
 }
 
@@ -628,6 +675,7 @@ static void init_done(struct server *s, gen_result r)
  * gen:do_spawn makes it: its starter's exit is then just a message. */
 static void server_main(term arg)
 {
+    erl_quiet(true);                    /* it prints its own reports */
     struct server s = {
         .mod = (const struct gen_server_module *)(intptr_t)element(1, arg).u.integer,
         .self = erl_self(),

@@ -6,6 +6,7 @@
  *
  * Messages on the wire are OTP's, so an Erlang node can talk to a C server:
  *   call   {'$gen_call', {From, Tag}, Request}   answered by {Tag, Reply}
+ *          Tag is [alias|Ref] (OTP 24's), the reply goes through the alias
  *   cast   {'$gen_cast', Request}
  *   system {system, {From, Tag}, Request}        (the sys module)
  *
@@ -13,6 +14,14 @@
  * immediates (integers, atoms, pids, refs), parts of the request or state they
  * were given, or term_keep() copies. The behaviour copies the new state into
  * storage of its own and releases everything else after each callback.
+ *
+ * Errors of the client calls (start, call, stop): *error is the caller's own. It is
+ * an immediate (noproc, timeout, calling_self, an atom the server exited
+ * with), or a boxed term ({nodedown, Node}, a tuple the server exited with)
+ * kept in the caller's heap: erl_drop(*error) once done with it (dropping an
+ * immediate does nothing, so always dropping it is fine). Nothing else of a
+ * failed call stays behind: a client that fails in a loop runs in constant
+ * memory.
  */
 #ifndef GEN_SERVER_H
 #define GEN_SERVER_H
@@ -154,31 +163,40 @@ term gen_server_start(term name, const struct gen_server_module *mod, term args,
 #define gen_server_start_link(name, mod, args, error) \
     gen_server_start((name), (mod), (args), ERL_LINK, (error))
 
-/* Sends Request and waits for the reply. server: pid or registered name.
- * Returns the reply, a term of the caller's own (erl_drop it when done), or
- * NONE with *error set to noproc, timeout, or the reason the server exited
- * with during the call. */
+/* Sends Request and waits for the reply. server: a pid, a registered name,
+ * or {Name, Node} (erl_resolve). Returns the reply, a term of the caller's
+ * own (erl_drop it when done), or NONE with *error (see above) set to
+ * noproc, timeout, {nodedown, Node} for another node, or the reason the
+ * server exited with during the call. A reply that comes after the timeout
+ * is dropped, never left in the mailbox (OTP 24's aliases). */
 term gen_server_call(term server, term request, int timeout_ms, term *error);
 
-/* Sends Request without waiting. Never fails, as gen_server:cast. */
+/* Sends Request without waiting; server as gen_server_call's. Never fails,
+ * as gen_server:cast. */
 void gen_server_cast(term server, term request);
 
 /* Replies to a call whose handle_call returned GEN_NOREPLY; from is the From
- * the callback was given. */
+ * the callback was given, {Pid, Tag}. A Tag [alias|Ref] sends {Tag, Reply}
+ * through the alias Ref to Pid (erl_send_alias): dropped if the caller gave
+ * up. Any other Tag (an old-style ref, an Erlang node's) sends {Tag, Reply}
+ * to Pid. */
 void gen_server_reply(term from, term reply);
 
-/* Stops the server with reason and waits until it has terminated.
- * Returns 0, or -1 with *error set to noproc or timeout, or to the reason the
+/* Stops the server with reason and waits until it has terminated; server
+ * as gen_server_call's. Returns 0, or -1 with *error (see above) set to
+ * noproc, timeout or {nodedown, Node}, or to the reason the
  * server exited with if that was not the reason asked for (terminate crashed,
  * or something else killed it first), as proc_lib:stop exits with it. */
 int gen_server_stop(term server, term reason, int timeout_ms, term *error);
 
 /* gen:call/4: sends {Label, {self(), Tag}, Request} and waits for {Tag, Reply}.
  * gen_server_call is gen_call with the label '$gen_call'; sys.c uses 'system'.
- * The tag is a monitor reference on the server, so the caller also learns
- * when it dies. Returns and fails as gen_server_call (and with calling_self
- * when server is the caller). A reply that arrives after a timeout stays in
- * the caller's mailbox, as on OTP before aliases. */
+ * The caller monitors the server, so it also learns when it dies. Tag is
+ * [alias|Alias] with Alias a fresh alias of the caller (erl_alias), which
+ * goes on every way out: a reply that arrives after a timeout is dropped,
+ * as on OTP 24+. A reply that came by the time the call gave up is still
+ * returned, as OTP's after-timeout look. Returns and fails as
+ * gen_server_call (and with calling_self when server is the caller). */
 term gen_call(term server, term label, term request, int timeout_ms, term *error);
 
 #endif

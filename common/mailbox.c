@@ -222,17 +222,9 @@ static int spent(struct proc *me, int ret) {
 
 int erl_send(term dest, term msg) {
     struct proc *me = proc_me();
-    term pid = dest;
-    if (dest.type == TERM_ATOM) {
-        pid = erl_whereis(dest);
-        if (is_none(pid)) {
-            errno = ESRCH;
-            return spent(me, -1);
-        }
-    } else if (dest.type != TERM_PID) {
-        errno = EINVAL;
-        return spent(me, -1);
-    }
+    term pid = dest.type == TERM_PID ? dest : erl_resolve(dest);
+    if (is_none(pid))
+        return spent(me, -1);   /* errno set by erl_resolve */
     signal_send_from(me, pid, SIG_MESSAGE, NONE, msg, false);
     return spent(me, 0);
 }

@@ -34,7 +34,8 @@ struct heap_block {
     bool linked;                /* SIG_EXIT: sent because of a link, not exit/2 */
     bool small;                 /* BLOCK_SMALL bytes: a block cache may keep it */
     term from;                  /* the sending process */
-    term ref;                   /* MONITOR, DEMONITOR, DOWN: the reference */
+    term ref;                   /* MONITOR, DEMONITOR, DOWN: the reference;
+                                   MESSAGE: the alias it was sent to, or NONE */
     term body;                  /* MESSAGE: the message; EXIT, DOWN: reason */
     _Alignas(16) char data[];   /* body's boxed contents (term_copy_into) */
 };
@@ -67,6 +68,7 @@ struct relation {
     term pid;       /* the other process; NONE for a name nobody held */
     term ref;       /* monitors: the reference; links: NONE */
     term name;      /* a monitor taken by name: the name (an atom); else NONE */
+    term node;      /* a monitor taken by {Name, Node}: Node; else NONE */
 };
 
 /* A growable array of relations. */
@@ -101,6 +103,8 @@ struct proc {
     struct relations links;     /* processes linked to it */
     struct relations watchers;  /* monitors others hold on it */
     struct relations monitors;  /* monitors it holds on others */
+    struct relations aliases;   /* its active aliases: ref set, pid NONE */
+    bool quiet;                 /* no crash report at its end (erl_quiet) */
     _Atomic bool trap_exit;     /* process_flag(trap_exit); read by listings */
     int reductions;             /* work left before it must yield */
     struct catch_frame *catch_top;  /* innermost erl_catch on its stack, or
@@ -162,8 +166,19 @@ struct proc *proc_lock_pid(term pid);
 void proc_spend(struct proc *p);
 
 /* Ends the calling process with reason: its links and monitors are told,
- * everything it owned is freed. Never returns. */
+ * everything it owned is freed. The process ends itself (erl_exit_self, a
+ * fault, its function returning): the crash report comes first (see
+ * proc_report_exit). Never returns. */
 _Noreturn void proc_die(term reason);
+
+/* As proc_die, for a process that an exit signal ends (Erlang prints
+ * nothing then): no crash report. Never returns. */
+_Noreturn void proc_killed(term reason);
+
+/* Prints Erlang's crash report for scheduled process p ending itself with
+ * reason, unless the reason is normal, shutdown or {shutdown, _}, or p is
+ * quiet. One write to stderr (report.c). This function can't fail. */
+void proc_report_exit(const struct proc *p, term reason);
 
 /* Takes what is in the inbox: messages move to the queue, other signals take
  * effect (links, monitors, exit signals — which may end the process).

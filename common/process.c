@@ -225,6 +225,7 @@ term erl_spawn_opt(const char *name, erl_fn fn, term arg, int flags, term *ref) 
     if (!p)
         return spawn_failed(EAGAIN);
     proc_init(p, name, fn);
+    p->quiet = flags & ERL_QUIET;
     char *stack = p->fiber.stack ? stack_reuse(p->fiber.stack) : stack_get();
     if (!stack) {               /* errno is ENOMEM */
         p->state = PROC_FREE;
@@ -315,16 +316,30 @@ size_t proc_scheduled(void) { return atomic_load(&procs.scheduled); }
 
 /* ---- Dying --------------------------------------------------------------- */
 
-void proc_die(term reason) {
+/* The calling scheduled process, which is about to die. */
+static struct proc *dying(void) {
     struct proc *p = proc_me();
     if (!p || !p->fn)
         panic("erl_exit_self called from a plain thread, which cannot exit");
+    return p;
+}
+
+/* Ends p, the calling process, with reason. */
+static _Noreturn void proc_end(struct proc *p, term reason) {
     atomic_fetch_sub(&procs.live, 1);  /* before anyone hears of the death */
     signals_settle(p, reason);
     heap_free_all(p);
     sched_switch(p, SWITCH_EXIT);
     panic("a dead process was resumed");
 }
+
+void proc_die(term reason) {
+    struct proc *p = dying();
+    proc_report_exit(p, reason);    /* before the 'DOWN's: a watcher sees it */
+    proc_end(p, reason);
+}
+
+void proc_killed(term reason) { proc_end(dying(), reason); }
 
 /* ---- Catching ----------------------------------------------------------- */
 

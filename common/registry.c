@@ -131,6 +131,29 @@ term erl_whereis(term name) {
     return pid;
 }
 
+/* True when t is {Name, Node} with two atoms. */
+static bool is_name_at_node(term t) {
+    return is_tuple(t) && t.size == 2 && is_atom(t.u.elements[0]) && is_atom(t.u.elements[1]);
+}
+
+term erl_resolve(term dest) {
+    if (is_pid(dest))
+        return dest;
+    if (is_name_at_node(dest) && !term_eq(element(2, dest), erl_node())) {
+        errno = ENOTCONN;   /* another node: not reachable without distribution */
+        return NONE;
+    }
+    term name = is_atom(dest) ? dest : is_name_at_node(dest) ? element(1, dest) : NONE;
+    if (is_none(name)) {
+        errno = EINVAL;
+        return NONE;
+    }
+    term pid = erl_whereis(name);
+    if (is_none(pid))
+        errno = ESRCH;
+    return pid;
+}
+
 void registry_forget(struct proc *p) {
     if (!atomic_load(&p->named))
         return;     /* most processes have no name: skip the lock */

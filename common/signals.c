@@ -1,5 +1,5 @@
 /*
- * signals.c - links, monitors and exit signals.
+ * signals.c - links, monitors, exit signals and aliases.
  *
  * Everything here travels as a signal in the target's mailbox, in order with
  * its messages, and takes effect when the target takes its inbox: a process
@@ -9,6 +9,10 @@
  *   normal   gets {'EXIT', Pid, normal}  nothing happens
  *   kill     dies with reason killed     dies with reason killed   (exit/2 only)
  *   other    gets {'EXIT', Pid, Other}   dies with reason Other
+ *
+ * exit(self(), R) too is a signal, the process's own, but it takes effect
+ * inside the call: erl_exit takes the inbox at once. A process that an
+ * exit signal ends prints no crash report (proc_killed), as on BEAM.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,7 +31,7 @@ void relations_add(struct relations *r, term pid, term ref) {
         r->v = v;
         r->cap = cap;
     }
-    r->v[r->n++] = (struct relation){pid, ref, NONE};
+    r->v[r->n++] = (struct relation){pid, ref, NONE, NONE};
 }
 
 /* The index of the relation whose pid (for links) or ref (for monitors) is
@@ -113,6 +117,8 @@ static term exit_effect(struct proc *p, struct heap_block *b, bool *counts) {
 static term take_signal(struct proc *p, struct heap_block *b) {
     switch (b->kind) {
     case SIG_MESSAGE:
+        if (is_ref(b->ref) && relations_find(&p->aliases, b->ref, true) < 0)
+            break;  /* sent through an alias no longer active: dropped */
         queue_append(p, b);
         count_add(&p->queue_len, 1);
         return NONE;
@@ -147,7 +153,8 @@ static term take_signal(struct proc *p, struct heap_block *b) {
         if (i < 0)
             break;  /* demonitored: the notice is void */
         /* It names the pid, or {Name, Node} for a monitor taken by name. */
-        term name_node[] = {p->monitors.v[i].name, ATOM("nonode@nohost")};
+        term node = p->monitors.v[i].node;
+        term name_node[] = {p->monitors.v[i].name, is_none(node) ? erl_node() : node};
         term object = is_atom(name_node[0]) ? term_tuple(name_node, 2) : b->from;
         relations_remove_at(&p->monitors, i);
         become_message(p, b, TUPLE(ATOM("DOWN"), b->ref, ATOM("process"), object, b->body));
@@ -175,7 +182,7 @@ bool proc_take_inbox(struct proc *p) {
             inbox_push_back(p, next);
             term reason = term_keep(die);   /* b may hold it */
             block_free(b);
-            proc_die(reason);
+            proc_killed(reason);
         }
         b = next;
     }
@@ -220,6 +227,7 @@ void signals_free(struct proc *p) {
     relations_free(&p->links);
     relations_free(&p->watchers);
     relations_free(&p->monitors);
+    relations_free(&p->aliases);
     count_links(p);
     pthread_mutex_lock(&p->lock);
     struct heap_block *b = p->inbox.head;
@@ -234,6 +242,8 @@ void signals_free(struct proc *p) {
 }
 
 /* ---- The API ------------------------------------------------------------- */
+
+term erl_node(void) { return ATOM("nonode@nohost"); }
 
 term erl_make_ref(void) {
     static _Atomic uint64_t next_ref = 1;
@@ -268,7 +278,7 @@ int erl_link(term pid) {
         relations_add(&p->links, pid, NONE);
         count_links(p);
     } else if (p->fn && !atomic_load(&p->trap_exit)) {
-        proc_die(A_NOPROC);     /* as link/1 fails with noproc */
+        proc_killed(A_NOPROC);  /* as link/1 fails with noproc */
     } else {
         exit_from_nowhere(p, pid, A_NOPROC);
     }
@@ -284,19 +294,20 @@ int erl_unlink(term pid) {
 }
 
 term erl_monitor(term target) {
-    if (!is_pid(target) && !is_atom(target)) {
-        errno = EINVAL;
+    term pid = erl_resolve(target);
+    if (is_none(pid) && errno == EINVAL)
         return NONE;
-    }
+    /* For nobody there: another node (no distribution yet) or a dead one. */
+    term reason = is_none(pid) && errno == ENOTCONN ? ATOM("noconnection") : A_NOPROC;
     struct proc *p = proc_current();
     term ref = erl_make_ref();
-    term pid = is_atom(target) ? erl_whereis(target) : target;
     relations_add(&p->monitors, pid, ref);
-    if (is_atom(target))
-        p->monitors.v[p->monitors.n - 1].name = target;
+    struct relation *m = &p->monitors.v[p->monitors.n - 1];
+    m->name = is_atom(target) ? target : is_tuple(target) ? element(1, target) : NONE;
+    m->node = is_tuple(target) ? element(2, target) : NONE;
     if (is_none(pid) || !signal_send(pid, SIG_MONITOR, ref, NONE, false)) {
-        /* Already gone: the 'DOWN' comes at once, reason noproc. */
-        struct heap_block *b = block_new(SIG_DOWN, pid, ref, A_NOPROC);
+        /* Already gone: the 'DOWN' comes at once. */
+        struct heap_block *b = block_new(SIG_DOWN, pid, ref, reason);
         if (!signal_deliver(p->pid, b))
             block_free(b);
     }
@@ -329,6 +340,46 @@ void erl_demonitor(term ref, bool flush) {
 }
 
 void erl_exit(term pid, term reason) {
-    proc_current();     /* the signal names its sender */
+    struct proc *p = proc_current();    /* the signal names its sender */
     signal_send(pid, SIG_EXIT, NONE, reason, false);
+    if (term_eq(pid, p->pid))
+        proc_take_inbox(p);     /* to itself: it takes effect now, in order */
+}
+
+bool erl_quiet(bool on) {
+    struct proc *p = proc_current();
+    bool was = p->quiet;
+    p->quiet = on;
+    return was;
+}
+
+/* ---- Aliases ------------------------------------------------------------- */
+
+/* A process's aliases are refs in its own aliases list, which only it reads
+ * or writes: a message sent through one carries the ref in its block, and
+ * the receiver keeps it, in take_signal, only while the ref is in its list. */
+
+term erl_alias(void) {
+    struct proc *p = proc_current();
+    term alias = erl_make_ref();
+    relations_add(&p->aliases, NONE, alias);
+    return alias;
+}
+
+bool erl_unalias(term alias) {
+    return relations_remove(&proc_current()->aliases, alias, true);
+}
+
+int erl_send_alias(term pid, term alias, term msg) {
+    if (!is_pid(pid) || !is_ref(alias)) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct proc *me = proc_me();
+    struct heap_block *b = block_new(SIG_MESSAGE, me ? me->pid : NONE, alias, msg);
+    if (!signal_deliver(pid, b))
+        block_free(b);  /* a dead process: dropped, as a send to a pid */
+    if (me)
+        proc_spend(me);
+    return 0;
 }

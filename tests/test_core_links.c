@@ -312,6 +312,72 @@ Test(exit_signal, exit_self_ends_with_that_reason) {
     expect_down(ref, TUPLE(ATOM("shutdown"), LIST(INT(1), STR("x"))));
 }
 
+/* {Owner, Reason, Trap}: sends itself an exit signal with Reason, trapping
+ * exits if Trap; then at once (no receive first, which would take the
+ * signal in) tells Owner {after, Self, Msg} with the {'EXIT', Self, _} it
+ * then finds in its mailbox, or none. */
+static void exit_signal_to_self(term arg) {
+    term owner = element(1, arg), reason = element(2, arg);
+    erl_trap_exit(is_atom_named(element(3, arg), "true"));
+    erl_exit(erl_self(), reason);
+    erl_send(owner, TUPLE(ATOM("ran_on"), erl_self()));
+    term m = erl_receive(TUPLE(ATOM("EXIT"), erl_self(), ANY), 0);
+    erl_send(owner, TUPLE(ATOM("after"), erl_self(), is_none(m) ? ATOM("none") : m));
+}
+
+/* Runs exit_signal_to_self with reason; returns its exit reason, and in
+ * *after what it told us after the call (NONE if it ended inside). */
+static term exit_self_cell(term reason, bool trap, term *after) {
+    term ref;
+    term pid = erl_spawn_monitor(exit_signal_to_self,
+                                 TUPLE(erl_self(), reason, bool_atom(trap)), &ref);
+    term why = await_down(ref);
+    bool ran_on = !is_none(erl_receive(TUPLE(ATOM("ran_on"), pid), 0));
+    term m = erl_receive(TUPLE(ATOM("after"), pid, VAR(after)), 0);
+    if (is_none(m))
+        *after = NONE;
+    cr_assert_eq(ran_on, !is_none(*after), "told ran_on %d, after %s", ran_on, FMT(*after));
+    return why;
+}
+
+Test(exit_signal, to_self_ends_a_non_trapping_process_inside_the_call) {
+    term reasons[] = {ATOM("foo"), TUPLE(ATOM("bad"), INT(1))};
+    for (size_t i = 0; i < 2; i++) {
+        term after;
+        term why = exit_self_cell(reasons[i], false, &after);
+        cr_assert(term_eq(why, reasons[i]), "died with %s", FMT(why));
+        cr_assert(is_none(after), "ran on after exit(self(), %s): %s", FMT(reasons[i]),
+                  FMT(after));
+    }
+}
+
+Test(exit_signal, to_self_with_normal_ends_a_non_trapping_process) {
+    term after;
+    term why = exit_self_cell(ATOM("normal"), false, &after);
+    cr_assert(is_atom_named(why, "normal"), "died with %s", FMT(why));
+    cr_assert(is_none(after), "ran on after exit(self(), normal): %s", FMT(after));
+}
+
+Test(exit_signal, to_self_with_kill_ends_even_a_trapping_process_with_killed) {
+    term after;
+    term why = exit_self_cell(ATOM("kill"), true, &after);
+    cr_assert(is_atom_named(why, "killed"), "died with %s", FMT(why));
+    cr_assert(is_none(after), "ran on after exit(self(), kill): %s", FMT(after));
+}
+
+Test(exit_signal, to_self_gives_a_trapping_process_the_exit_message_at_once) {
+    term after;
+    term why = exit_self_cell(ATOM("foo"), true, &after);
+    cr_assert(is_atom_named(why, "normal"), "died with %s", FMT(why));
+    cr_assert(match(after, TUPLE(ATOM("EXIT"), ANY, ATOM("foo"))), "found %s", FMT(after));
+}
+
+Test(exit_signal, to_self_from_a_plain_thread_is_a_message) {
+    erl_exit(erl_self(), ATOM("foo"));
+    term m = erl_receive(TUPLE(ATOM("EXIT"), erl_self(), ATOM("foo")), 0);
+    cr_assert(!is_none(m), "no {'EXIT', Self, foo} at once");
+}
+
 /* ---- monitor ------------------------------------------------------------- */
 
 Test(monitor, down_carries_ref_pid_and_reason) {
@@ -466,7 +532,8 @@ static void crash_with_full_mailbox(term owner) {
 /* One crash cycle: a process with 20 messages of 1 KB queued crashes. */
 static void crash_cycle(void) {
     term ref;
-    term pid = erl_spawn_monitor(crash_with_full_mailbox, erl_self(), &ref);
+    term pid = erl_spawn_opt("crash_with_full_mailbox", crash_with_full_mailbox, erl_self(),
+                             ERL_MONITOR | ERL_QUIET, &ref);   /* no report per cycle */
     erl_drop(await(TUPLE(ATOM("full"), pid), "the doomed process ready"));
     for (int i = 0; i < 20; i++)
         erl_send(pid, TUPLE(ATOM("queued"), INT(i), term_binary((char[1024]){0}, 1024)));
