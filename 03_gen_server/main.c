@@ -93,7 +93,8 @@ static void demo_basics(void)
     demo_show_term("counter:tick(2).", ATOM("ok"));
     counter_tick(3);
     demo_show_term("counter:tick(3).", ATOM("ok"));
-    demo_say("read is a call: {'$gen_call', {self(), Ref}, read}, answered {Ref, 5}:");
+    demo_say("read is a call: {'$gen_call', {self(), [alias|Ref]}, read}, answered");
+    demo_say("{[alias|Ref], 5} through the alias, as on OTP 24+:");
     show_read();
 }
 

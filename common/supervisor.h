@@ -71,8 +71,12 @@
  *     struct sup_child_spec spec = {ATOM("counter"), counter_start, INT(0),
  *                                   SUP_PERMANENT, 2000, SUP_WORKER};
  *
- * Differences from OTP, because a C function is not an Erlang fun: a start
- * function that crashes takes the supervisor with it (OTP catches it); the
+ * A start function runs inside erl_catch, as OTP calls M:F(A) inside a
+ * catch: one that exits or faults fails that start with {'EXIT', Reason}
+ * (OTP's reason also holds a stack trace, which C has not), and the
+ * supervisor goes on.
+ *
+ * Differences from OTP, because a C function is not an Erlang fun: the
  * Modules field of which_children is always []; a simple_one_for_one
  * start_child whose ExtraArgs is no list fails with {badarg, ExtraArgs}
  * (OTP's apply fails inside a catch: {'EXIT', {badarg, Stack}}); an unknown

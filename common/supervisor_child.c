@@ -62,18 +62,38 @@ void sup_report_unexpected(const struct sup *s, term msg)
 
 /* ---- Starting and stopping one child ------------------------------------- */
 
+/* A start function's call, as erl_catch runs it. */
+struct start_call {
+    const struct child *c;  /* whose start function */
+    term pid;               /* what it returned */
+    term err;               /* what it set *error to; NONE if nothing */
+};
+
+static void call_start(void *ctx)
+{
+    struct start_call *sc = ctx;
+    sc->pid = sc->c->start(sc->c->arg, &sc->err);
+}
+
 /*
  * Runs c's start function here, in the supervisor's process (which is why a
- * child can link to it). Returns START_OK with c running, START_IGNORED, or
- * START_FAILED with *reason set to a kept copy the caller must erl_drop.
- * Whatever the start function left in this process's heap is given back.
- * On IGNORED and FAILED, c is left as it was.
+ * child can link to it), inside erl_catch, as OTP's supervisor calls
+ * M:F(A) inside a catch: a start function that exits or faults fails the
+ * start with {'EXIT', Reason} and the supervisor goes on. Returns START_OK
+ * with c running, START_IGNORED, or START_FAILED with *reason set to a kept
+ * copy the caller must erl_drop. Whatever the start function left in this
+ * process's heap is given back. On IGNORED and FAILED, c is left as it was.
  */
 int sup_child_start(struct child *c, term *reason)
 {
     erl_heap_mark_t mark = erl_heap_mark();
-    term err = NONE;
-    term pid = c->start(c->arg, &err);
+    struct start_call sc = {c, NONE, NONE};
+    term crash;
+    if (!erl_catch(call_start, &sc, &crash)) {
+        *reason = sup_settle(mark, TUPLE(ATOM("EXIT"), crash));
+        return START_FAILED;
+    }
+    term err = sc.err, pid = sc.pid;
     if (is_pid(pid)) {
         erl_heap_release(mark);
         c->state = CHILD_RUNNING;

@@ -4,6 +4,7 @@
  * loop that dispatches each message.
  * See supervisor.h for the contract, supervisor_internal.h for the split.
  */
+#include "gen_server.h"
 #include "panic.h"
 #include "supervisor_internal.h"
 
@@ -15,9 +16,11 @@ struct caller {
     term tag;       /* what the reply is tagged with */
 };
 
+/* Through gen_server_reply: a caller's [alias|Ref] tag is answered through
+ * the alias, so a reply that comes after the call gave up is dropped. */
 static void reply(const struct caller *to, term r)
 {
-    erl_send(to->from, TUPLE(to->tag, r));
+    gen_server_reply(TUPLE(to->from, to->tag), r);
 }
 
 static void reply_error(const struct caller *to, term why)
@@ -396,6 +399,7 @@ void sup_main(term arg)
 {
     struct sup s;
     term mref, why, exit_reason;
+    erl_quiet(true);    /* it prints its own reports, not erlang's */
     erl_receive(TUPLE(ATOM("$supervisor_init"), VAR(&mref)), ERL_INFINITY);
     erl_trap_exit(true);
     sup_init_state(&s, arg);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gen_server.h"
 #include "supervisor_internal.h"
 
 /* ---- The state, as OTP's #state{} ---------------------------------------- */
@@ -89,9 +90,10 @@ static term state_term(const struct sup *s, term *v)
 
 /* ---- Answers ------------------------------------------------------------- */
 
+/* Through gen_server_reply, so that an [alias|Ref] tag is honoured. */
 static void reply(term from, term tag, term r)
 {
-    erl_send(from, TUPLE(tag, r));
+    gen_server_reply(TUPLE(from, tag), r);
 }
 
 /* A binary holding the C string text. */

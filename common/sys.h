@@ -1,10 +1,13 @@
 /*
- * sys.h - the sys module: looking into a running gen_server from outside.
+ * sys.h - the sys module: looking into a running gen_server (or
+ * supervisor) from outside.
  *
  * Each function sends the server a system message {system, {From, Tag}, Req}
  * and waits for {Tag, Reply}, as sys:get_state/1 and friends do. The server
- * handles system messages in its own loop (gen_server.c), between callbacks,
- * so what they see is always a state between two messages.
+ * handles system messages in its own loop (gen_server_sys.c; a supervisor's
+ * in supervisor_sys.c, which answers get_state, get_status, suspend and
+ * resume), between callbacks, so what they see is always a state between
+ * two messages.
  *
  * Every function takes the call's timeout in ms (sys's default is 5000:
  * GEN_DEFAULT_TIMEOUT). When the call fails it returns NONE or -1 with

@@ -67,7 +67,8 @@ static void child_main(term arg)
 /*
  * The start function: arg is {Collector, Id, Mode}. Mode fail makes it
  * return {error, no_luck}, ignore makes it ignore, bogus makes it return
- * 42 (neither a pid nor NONE); any other starts a child
+ * 42 (neither a pid nor NONE), exit and divzero make it crash (exit
+ * gave_up, a division by zero); any other starts a child
  * linked to the supervisor and waits until it is ready, as proc_lib does.
  */
 static term child_start(term arg, term *error)
@@ -83,6 +84,10 @@ static term child_start(term arg, term *error)
     }
     if (is_atom_named(mode, "bogus"))
         return INT(42);
+    if (is_atom_named(mode, "exit"))
+        erl_exit_self(ATOM("gave_up"));
+    if (is_atom_named(mode, "divzero"))
+        return INT(divide_by(0));
     term pid = erl_spawn_link(child_main, TUPLE(erl_self(), arg));
     erl_drop(erl_receive(TUPLE(ATOM("ready"), pid), ERL_INFINITY));
     return pid;
@@ -965,6 +970,25 @@ Test(child_api, start_child_that_fails_or_ignores)
     term r = supervisor_start_child(sup, &ign, &error);
     cr_assert(is_atom_named(r, "undefined"), "%s", FMT(r));
     cr_assert(is_atom_named(child_pid(sup, ATOM("i")), "undefined"));
+}
+
+Test(child_api, a_start_function_that_crashes_fails_the_start_and_the_supervisor_goes_on)
+{
+    term sup = start_ab();
+    struct sup_child_spec crash = WORKER(ATOM("e"), "exit", SUP_PERMANENT, 5000);
+    term error = NONE;
+    cr_assert(is_none(supervisor_start_child(sup, &crash, &error)));
+    cr_assert(match(error, TUPLE(TUPLE(ATOM("EXIT"), ATOM("gave_up")),
+                                 TUPLE(ATOM("child"), ATOM("undefined"), ATOM("e"),
+                                       ANY, ANY, ANY, ANY, ANY, ANY))),
+              "OTP's {{'EXIT', Reason}, #child{}}: %s", FMT(error));
+    struct sup_child_spec fault = WORKER(ATOM("z"), "divzero", SUP_PERMANENT, 5000);
+    cr_assert(is_none(supervisor_start_child(sup, &fault, &error)));
+    cr_assert(match(error, TUPLE(TUPLE(ATOM("EXIT"), ATOM("badarith")), ANY)),
+              "a fault in the start function: %s", FMT(error));
+    cr_assert(erl_is_alive(sup), "the supervisor survives its children's start functions");
+    struct sup_child_spec good = WORKER(ATOM("g"), "ok", SUP_PERMANENT, 5000);
+    cr_assert(is_pid(supervisor_start_child(sup, &good, &error)), "%s", FMT(error));
 }
 
 Test(child_api, start_child_whose_start_returns_no_pid_fails_with_that_value)
