@@ -6,6 +6,7 @@
 #   make test-03      one stage's suite (test-core: the runtime's own)
 #   make stress       the randomized soak of the core (20 s; see tests/stress.c)
 #   make bench        the benchmarks, C against BEAM
+#   make layers       checks that no file of common/ includes a layer above its own
 #   make SAN=address,undefined test   or   make SAN=thread test
 STAGES := $(sort $(wildcard [0-9][0-9]_*))
 export SAN
@@ -29,7 +30,7 @@ run: all
 deps:
 	@bash .ci/deps
 
-test: deps
+test: deps layers
 	@$(MAKE) --no-print-directory -C tests test
 
 test-%: deps
@@ -45,4 +46,7 @@ clean:
 	rm -rf build
 	@for s in $(STAGES); do $(MAKE) --no-print-directory -s -C $$s clean; done
 
-.PHONY: all core run deps test stress bench clean $(STAGES)
+layers:
+	@$(MAKE) --no-print-directory -C common layers
+
+.PHONY: layers all core run deps test stress bench clean $(STAGES)

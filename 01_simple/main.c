@@ -75,7 +75,7 @@ static int demo(void)
     return 0;
 }
 
-/* stage_main (common/shell.c) reads the options, starts the runtime, runs
+/* stage_main (common/shell/shell.c) reads the options, starts the runtime, runs
  * demo() or, with --shell, the shell, and stops the runtime. */
 int main(int argc, char **argv)
 {

@@ -1,5 +1,5 @@
 /*
- * shell_cmds.h - the counter's commands for the shell (see common/shell.h).
+ * shell_cmds.h - the counter's commands for the shell (see common/shell/shell.h).
  *
  *   start, tick N, read, stop    counter:start() ... counter:stop()
  *   stray TERM                   self() ! TERM: a message read() will take

@@ -1,5 +1,5 @@
 /*
- * counter.h - the counter as a gen_server (common/gen_server.h).
+ * counter.h - the counter as a gen_server (common/otp/gen_server.h).
  *
  * The behaviour owns the process, the loop, the replies, the timeouts and
  * termination; counter.c holds only the counter's logic, in callbacks:

@@ -1,5 +1,5 @@
 /*
- * shell_cmds.h - the counter's commands for the shell (see common/shell.h).
+ * shell_cmds.h - the counter's commands for the shell (see common/shell/shell.h).
  *
  *   start, tick N, read, stop    counter:start_link() ... counter:stop()
  *   crash                        the counter stops with reason boom

@@ -2,7 +2,7 @@
  * counter_sup.c - the counter's supervisor. See counter_sup.h.
  *
  * All of it is data: the flags and one child spec. The behaviour
- * (common/supervisor.c) does the starting, watching and restarting.
+ * (common/otp/supervisor.c) does the starting, watching and restarting.
  */
 #include "counter.h"
 #include "counter_sup.h"

@@ -1,5 +1,5 @@
 /*
- * counter_sup.h - the counter's supervisor (common/supervisor.h).
+ * counter_sup.h - the counter's supervisor (common/otp/supervisor.h).
  *
  * counter_sup:start_link(Initial) starts a supervisor registered as
  * counter_sup with

@@ -1,5 +1,5 @@
 /*
- * shell_cmds.h - the supervised counter's commands (see common/shell.h).
+ * shell_cmds.h - the supervised counter's commands (see common/shell/shell.h).
  *
  *   start [Initial]              counter_sup:start_link(Initial)
  *   tick N, read, stop           the counter's API (stop: it comes back)

@@ -1,7 +1,7 @@
 /*
  * main.c - 07_hot_code: the tour (default), the shell (--shell), or the
  * shell with a watcher that loads counter.so whenever it is rebuilt
- * (--watch; rebuild it with make live V=1 or V=2).
+ * (--watch; rebuild it with make live VSN=1 or VSN=2).
  */
 #include <stdio.h>
 #include <string.h>
@@ -123,7 +123,7 @@ static int demo(void)
     tour_purge();               /* purge kills what runs old code */
     hot_stop();
     code_unload_all();
-    demo_say("Try it yourself: %s --shell, or --watch and make live V=2",
+    demo_say("Try it yourself: %s --shell, or --watch and make live VSN=2",
              "07_hot_code/counter");
     return 0;
 }
@@ -146,7 +146,7 @@ static int watch_main(void)
     } else {
         term w = hot_watch(path, 200, NONE);
         hot_tickers_start(2, 10);
-        printf("%% watching %s: rebuild it with make -C 07_hot_code live V=2\n", path);
+        printf("%% watching %s: rebuild it with make -C 07_hot_code live VSN=2\n", path);
         status = shell_loop(&hot_shell, stdin, stdout);
         erl_send(w, ATOM("stop"));
         hot_tickers_stop();
@@ -157,7 +157,7 @@ static int watch_main(void)
     return status;
 }
 
-/* stage_main (common/shell.c) reads the options, starts the runtime, runs
+/* stage_main (common/shell/shell.c) reads the options, starts the runtime, runs
  * demo() or, with --shell, the shell, and stops the runtime. */
 int main(int argc, char **argv)
 {

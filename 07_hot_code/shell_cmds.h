@@ -1,5 +1,5 @@
 /*
- * shell_cmds.h - the hot code commands for the shell (see common/shell.h).
+ * shell_cmds.h - the hot code commands for the shell (see common/shell/shell.h).
  *
  *   start, stop                 the gen_server counter and the raw loop
  *   load N | load FILE          code:load_file, then the gen_server moves to

@@ -15,9 +15,13 @@ CC ?= cc
 OPT ?= -O2
 # -fstack-clash-protection: a frame larger than a page touches every page on
 # its way down, so a stack overflow always lands in the guard gap below the
-# stack (common/fiber.h) and never jumps over it into the next stack.
+# stack (common/runtime/fiber.h) and never jumps over it into the next stack.
+# The core's layers, lowest first: a file uses only its own layer and those
+# below it (`make layers` checks the includes). Each layer's headers are on
+# the include path, so stage code writes #include "erl.h".
+LAYERS := runtime otp code shell
 CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -pthread \
-          -fstack-clash-protection -I$(ROOT)/common -I$(ROOT)/common/code -MMD -MP
+          -fstack-clash-protection $(LAYERS:%=-I$(ROOT)/common/%) -MMD -MP
 LDFLAGS :=
 LDLIBS := -pthread -ldl
 ifneq ($(SAN),)
@@ -25,22 +29,34 @@ CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -DERL_SANITIZE
 LDFLAGS += -fsanitize=$(SAN)
 endif
 
-CORE_SRCS := $(sort $(wildcard $(ROOT)/common/*.c) $(wildcard $(ROOT)/common/code/*.c))
-CORE_ASM := $(ROOT)/common/switch_$(shell uname -m).S
+CORE_SRCS := $(sort $(foreach l,$(LAYERS),$(wildcard $(ROOT)/common/$(l)/*.c)))
+CORE_ASM := $(ROOT)/common/runtime/switch_$(shell uname -m).S
 CORE_OBJS := $(patsubst $(ROOT)/%.c,$(BUILD)/%.o,$(CORE_SRCS)) \
              $(patsubst $(ROOT)/%.S,$(BUILD)/%.o,$(wildcard $(CORE_ASM)))
 CORE := $(BUILD)/common/libcore.a
 
+# Build lines are short (CC common/runtime/sched.c); V=1 shows them whole.
+ifeq ($(V),1)
+Q :=
+say = @:
+else
+Q := @
+say = @printf '  %-4s %s\n' $(1) $(patsubst $(ROOT)/%,%,$(2))
+endif
+
 $(CORE): $(CORE_OBJS)
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/%.o: $(ROOT)/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/%.o: $(ROOT)/%.S
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(call say,AS,$<)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 -include $(CORE_OBJS:.o=.d)

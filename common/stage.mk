@@ -17,11 +17,13 @@ all: $(BIN)/$(PROG) $(STAGE_LIB)
 
 $(BIN)/$(PROG): $(MAIN_OBJ) $(STAGE_LIB) $(CORE)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(STAGE_LIB): $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
 # Runs the narrated demo.
 run: $(BIN)/$(PROG)

@@ -13,7 +13,7 @@
 
 #include "03_gen_server/counter.h"
 #include "03_gen_server/shell_cmds.h"
-#include "common/sys.h"
+#include "common/otp/sys.h"
 #include "test_util.h"
 
 /* ---- The probe module ---------------------------------------------------- */

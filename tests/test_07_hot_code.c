@@ -17,8 +17,8 @@
 #include "07_hot_code/hot.h"
 #include "07_hot_code/shell_cmds.h"
 #include "common/code/code.h"
-#include "common/supervisor.h"
-#include "common/sys.h"
+#include "common/otp/supervisor.h"
+#include "common/otp/sys.h"
 #include "test_util.h"
 
 #ifndef SO_DIR

@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/gen_server.h"
-#include "common/sys.h"
+#include "common/otp/gen_server.h"
+#include "common/otp/sys.h"
 #include "test_util.h"
 
 static void setup(void) { start_runtime(); }

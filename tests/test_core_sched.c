@@ -4,7 +4,7 @@
  *
  * Run: make test-core   (or build/plain/tests/test_core_sched --verbose)
  *
- * The guarantee (common/sched.c): every runnable process and every due timer
+ * The guarantee (common/runtime/sched.c): every runnable process and every due timer
  * is seen by a scheduler that is awake or will wake within a bound. The
  * progress tests keep one scheduler of two inside a C loop that does not
  * call the runtime for BUSY_MS, and check that the other one still runs what

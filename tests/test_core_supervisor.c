@@ -1,5 +1,5 @@
 /*
- * test_core_supervisor.c - the supervisor behaviour (common/supervisor.c).
+ * test_core_supervisor.c - the supervisor behaviour (common/otp/supervisor.c).
  *
  * The children here are plain linked processes, not gen_servers, so this
  * suite tests the supervisor alone. Each child reports to a collector (the
