@@ -18,6 +18,7 @@
 
 #include "application.h"
 #include "config.h"
+#include "dist_policy.h"
 #include "gen_server.h"
 #include "supervisor.h"
 #include "test_util.h"
@@ -700,4 +701,167 @@ Test(application, a_permanent_applications_end_stops_the_others_and_halts)
                            ATOM("shutdown")));
     cr_assert(strstr(reports(), "    type: permanent\n\n=INFO REPORT====\n"
                      "    application: other\n    exited: stopped\n"), "%s", reports());
+}
+
+/* ---- The distributed-application policy ---------------------------------- */
+
+TestSuite(dist_policy, .timeout = 30);
+
+#define STUDY_CONFIG \
+    "[{kernel, [{distributed, [{counter, 5000, [a@h, {b@h, c@h}]}]},\n" \
+    "           {sync_nodes_mandatory, [b@h, c@h]},\n" \
+    "           {sync_nodes_timeout, 30000}]}]."
+
+/* Reads text's kernel settings into *dc; fails the test when it cannot. */
+static void read_dist(const char *text, struct dist_config *dc)
+{
+    struct config *cfg = parse_ok(text);
+    char err[256];
+    cr_assert_eq(dist_config_read(cfg, dc, err, sizeof err), 0, "%s", err);
+    config_free(cfg);   /* atoms only: dc holds no pointer into cfg */
+}
+
+Test(dist_policy, reads_the_studys_kernel_config)
+{
+    struct dist_config dc;
+    read_dist(STUDY_CONFIG, &dc);
+    cr_assert_eq(dc.napps, 1);
+    const struct dist_app *a = dist_config_app(&dc, ATOM("counter"));
+    cr_assert(a && a->timeout_ms == 5000 && a->n == 3);
+    cr_assert(is_atom_named(a->nodes[0], "a@h") && is_atom_named(a->nodes[2], "c@h"));
+    cr_assert(a->rank[0] == 0 && a->rank[1] == 1 && a->rank[2] == 1, "{b, c} share a rank");
+    cr_assert(dc.nmandatory == 2 && is_atom_named(dc.mandatory[1], "c@h"));
+    cr_assert(dc.noptional == 0 && dc.sync_timeout_ms == 30000);
+    read_dist("[{kernel, [{distributed, [{x, [a@h]}]}, {sync_nodes_timeout, infinity}]}].",
+              &dc);
+    cr_assert(dc.apps[0].timeout_ms == 0 && dc.sync_timeout_ms == -1, "the defaults");
+    read_dist("[].", &dc);
+    cr_assert(dc.napps == 0 && dc.sync_timeout_ms == 0);
+}
+
+Test(dist_policy, names_the_line_and_key_of_a_bad_setting)
+{
+    static const struct {
+        const char *text, *error;
+    } cases[] = {
+        {"[{kernel, [{distributed,\n  [{counter, 5000, [a@h, b]}]}]}].",
+         "a.config:2:26: kernel: distributed: counter: expected a node name "
+         "(name@host), found b"},
+        {"[{kernel, [{distributed, [{counter, soon, [a@h]}]}]}].",
+         "a.config:1:37: kernel: distributed: expected a time in ms or infinity, "
+         "found soon"},
+        {"[{kernel, [{distributed, [counter]}]}].",
+         "a.config:1:27: kernel: distributed: expected {App, Nodes} or "
+         "{App, Timeout, Nodes}, found counter"},
+        {"[{kernel, [{distributed, [{c, [a@h, {b@h, a@h}]}]}]}].",
+         "a.config:1:43: kernel: distributed: c: the node a@h appears twice"},
+        {"[{kernel, [{distributed, x}]}].",
+         "a.config:1:26: kernel: distributed: expected a list, found x"},
+        {"[{kernel, [{sync_nodes_mandatory, [b@h, 3]}]}].",
+         "a.config:1:41: kernel: sync_nodes_mandatory: expected a node name "
+         "(name@host), found 3"},
+        {"[{kernel, [{sync_nodes_optional, b@h}]}].",
+         "a.config:1:34: kernel: sync_nodes_optional: expected a list of nodes, "
+         "found b@h"},
+        {"[{kernel, [{sync_nodes_timeout, -1}]}].",
+         "a.config:1:33: kernel: sync_nodes_timeout: expected a time in ms or "
+         "infinity, found -1"},
+    };
+    char err[256];
+    struct dist_config dc;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct config *cfg = parse_ok(cases[i].text);
+        cr_assert_eq(dist_config_read(cfg, &dc, err, sizeof err), -1, "%s", cases[i].text);
+        cr_assert_str_eq(err, cases[i].error);
+        config_free(cfg);
+    }
+}
+
+/* The live nodes, with how many applications each runs. */
+#define LOADS(...) ((struct dist_node_load[]){__VA_ARGS__})
+#define NLOADS(...) (sizeof LOADS(__VA_ARGS__) / sizeof(struct dist_node_load))
+#define CHOOSE(a, ...) dist_choose((a), LOADS(__VA_ARGS__), NLOADS(__VA_ARGS__))
+
+Test(dist_policy, chooses_the_first_live_node_and_the_least_loaded_of_a_group)
+{
+    struct dist_config dc;
+    read_dist(STUDY_CONFIG, &dc);
+    const struct dist_app *a = &dc.apps[0];
+    term A = ATOM("a@h"), B = ATOM("b@h"), C = ATOM("c@h");
+    cr_assert(term_eq(CHOOSE(a, {C, 0}, {B, 0}, {A, 5}), A), "a first, however loaded");
+    cr_assert(term_eq(CHOOSE(a, {C, 0}, {B, 0}), B), "a tie: the earlier in the list");
+    cr_assert(term_eq(CHOOSE(a, {B, 2}, {C, 1}), C), "in a group, the least loaded");
+    cr_assert(term_eq(CHOOSE(a, {C, 3}), C));
+    cr_assert(is_none(CHOOSE(a, {ATOM("d@h"), 0})), "no node of the list is live");
+    cr_assert(is_none(dist_choose(a, NULL, 0)));
+}
+
+Test(dist_policy, only_a_strictly_higher_priority_node_takes_over)
+{
+    struct dist_config dc;
+    read_dist(STUDY_CONFIG, &dc);
+    const struct dist_app *a = &dc.apps[0];
+    term A = ATOM("a@h"), B = ATOM("b@h"), C = ATOM("c@h");
+    cr_assert(dist_takes_over(a, A, B) && dist_takes_over(a, A, C));
+    cr_assert(!dist_takes_over(a, B, C) && !dist_takes_over(a, C, B), "equal priority");
+    cr_assert(!dist_takes_over(a, B, A) && !dist_takes_over(a, A, A));
+    cr_assert(!dist_takes_over(a, ATOM("d@h"), B), "a node not in the list");
+}
+
+/* Asserts act is a DIST_START with the start type want. */
+static void expect_start(struct dist_action act, term want)
+{
+    term v[2];
+    cr_assert_eq(act.todo, DIST_START);
+    term t = dist_start_type(&act, v);
+    cr_assert(term_eq(t, want), "start type %s, want %s", FMT(t), FMT(want));
+}
+
+Test(dist_policy, events_give_the_studys_failover_and_takeover)
+{
+    struct dist_config dc;
+    read_dist(STUDY_CONFIG, &dc);
+    const struct dist_app *app = &dc.apps[0];
+    term A = ATOM("a@h"), B = ATOM("b@h"), C = ATOM("c@h");
+    struct dist_state a, b, c;
+    dist_state_init(&a, app, A);
+    dist_state_init(&b, app, B);
+    dist_state_init(&c, app, C);
+    /* all three up: a runs it */
+    expect_start(dist_event_start(&a, LOADS({A, 0}, {B, 0}, {C, 0}), 3), ATOM("normal"));
+    cr_assert_eq(dist_event_start(&b, LOADS({A, 0}, {B, 0}, {C, 0}), 3).todo, DIST_NOTHING);
+    cr_assert_eq(dist_event_start(&c, LOADS({A, 0}, {B, 0}, {C, 0}), 3).todo, DIST_NOTHING);
+    /* a goes down: b and c wait the 5000 ms, then b (the first of the group) */
+    struct dist_action w = dist_event_nodedown(&b, A, LOADS({B, 0}, {C, 0}), 2);
+    cr_assert(w.todo == DIST_WAIT && w.wait_ms == 5000);
+    cr_assert_eq(dist_event_nodedown(&c, A, LOADS({B, 0}, {C, 0}), 2).todo, DIST_WAIT);
+    expect_start(dist_event_timeout(&b, LOADS({B, 0}, {C, 0}), 2), TUPLE(ATOM("failover"), A));
+    cr_assert_eq(dist_event_timeout(&c, LOADS({B, 0}, {C, 0}), 2).todo, DIST_NOTHING);
+    cr_assert(term_eq(c.running_on, B), "c knows b runs it");
+    cr_assert_eq(dist_event_nodedown(&c, A, NULL, 0).todo, DIST_NOTHING, "a ran nothing");
+    /* c comes back after a restart of its own: equal priority, no takeover */
+    cr_assert_eq(dist_event_nodeup(&b, C).todo, DIST_NOTHING);
+    /* a returns: it takes over from b, which stops once a's instance runs */
+    struct dist_state a2;
+    dist_state_init(&a2, app, A);
+    a2.running_on = B;              /* what a learns from the others */
+    expect_start(dist_event_nodeup(&a2, A), TUPLE(ATOM("takeover"), B));
+    cr_assert_eq(dist_event_nodeup(&b, A).todo, DIST_NOTHING, "b keeps it for now");
+    cr_assert_eq(dist_event_nodeup(&c, A).todo, DIST_NOTHING);
+    cr_assert_eq(dist_event_started(&b, C).todo, DIST_NOTHING, "not the new runner");
+    cr_assert_eq(dist_event_started(&b, A).todo, DIST_STOP, "then b stops its instance");
+    cr_assert_eq(dist_event_started(&b, A).todo, DIST_NOTHING, "once");
+    cr_assert(term_eq(b.running_on, A) && term_eq(c.running_on, A));
+}
+
+Test(dist_policy, a_zero_timeout_fails_over_at_once_and_to_the_least_loaded)
+{
+    struct dist_config dc;
+    read_dist("[{kernel, [{distributed, [{x, [a@h, {b@h, c@h}]}]}]}].", &dc);
+    term A = ATOM("a@h"), B = ATOM("b@h"), C = ATOM("c@h");
+    struct dist_state c;
+    dist_state_init(&c, &dc.apps[0], C);
+    c.running_on = A;
+    expect_start(dist_event_nodedown(&c, A, LOADS({B, 4}, {C, 1}), 2),
+                 TUPLE(ATOM("failover"), A));
 }
