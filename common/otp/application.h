@@ -141,7 +141,7 @@ int application_start(term app, enum app_type type, term *error);
 
 /* As application_start, with start_type given to Module:start: normal,
  * {takeover, Node} or {failover, Node} (what a distributed application's
- * controller passes; dist_policy_start_type). */
+ * controller passes; dist_start_type in dist_policy.h). */
 int application_start_as(term app, enum app_type type, term start_type,
                          term *error);
 
