@@ -10,15 +10,18 @@
 #   make SAN=address,undefined test   or   make SAN=thread test
 STAGES := $(sort $(wildcard [0-9][0-9]_*))
 export SAN
+# Sub-makes say only what they build ("CC common/runtime/sched.c"), never
+# "Nothing to be done"; V=1 shows every command whole.
+SUB := --no-print-directory $(if $(filter 1,$(V)),,-s)
 
 all: $(STAGES)
 
 # The core is built once, first; each stage then finds it up to date.
 core:
-	@$(MAKE) --no-print-directory -C common
+	@$(MAKE) $(SUB) -C common
 
 $(STAGES): core
-	@$(MAKE) --no-print-directory -C $@
+	@$(MAKE) $(SUB) -C $@
 
 run: all
 	@for s in $(STAGES); do \

@@ -2,7 +2,9 @@
 #
 # A stage Makefile sets STAGE (its folder name), PROG (the program name),
 # LIB_SRCS (the chapter's modules, which the tests link too) and MAIN_SRC
-# (main.c: the demo and the shell), then includes this file.
+# (main.c: the demo and the shell), then includes this file. It may also
+# set ERL_SRCS and ERL_DEMO, the Erlang files and the call that runs their
+# demo (`make erl`).
 include $(dir $(lastword $(MAKEFILE_LIST)))common.mk
 
 # common.mk defines the core's rules first; the stage's program is the goal.
@@ -27,11 +29,23 @@ $(STAGE_LIB): $(LIB_OBJS)
 
 # Runs the narrated demo.
 run: $(BIN)/$(PROG)
-	$(BIN)/$(PROG)
+	@$(BIN)/$(PROG)
 
 # Opens the interactive shell.
 shell: $(BIN)/$(PROG)
-	$(BIN)/$(PROG) --shell
+	@$(BIN)/$(PROG) --shell
+
+ifdef ERL_DEMO
+# Runs the Erlang demo, which prints the same session (tour.txt); its
+# narration helpers are common/shell/tour.erl.
+ERL_OUT := $(ROOT)/build/erl/$(STAGE)
+erl:
+	@mkdir -p $(ERL_OUT)
+	@erlc -o $(ERL_OUT) $(ROOT)/common/shell/tour.erl $(ERL_SRCS)
+	@erl -noshell -pa $(ERL_OUT) -eval '$(ERL_DEMO), halt().'
+.PHONY: erl
+endif
+
 
 clean:
 	rm -f $(ROOT)/$(STAGE)/$(PROG)

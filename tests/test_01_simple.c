@@ -9,6 +9,7 @@
 #include "01_simple/counter.h"
 #include "01_simple/shell_cmds.h"
 #include "test_util.h"
+#include "tour_check.h"
 
 static void setup(void) { start_runtime(); }
 static void teardown(void) { stop_runtime(); }
@@ -402,4 +403,18 @@ Test(parse_int, rejects_overflow_with_erange)
         cr_assert_eq(shell_parse_int(big[i], &v), -1, "accepted \"%s\"", big[i]);
         cr_assert_eq(errno, ERANGE, "\"%s\"", big[i]);
     }
+}
+
+/* ---- The tour ------------------------------------------------------------ */
+
+TestSuite(tour, .timeout = 120);
+
+Test(tour, program_prints_tour_txt)
+{
+    check_tour("01_simple");
+}
+
+Test(tour, erlang_demo_prints_the_same_session)
+{
+    check_erlang_tour("01_simple", "counter.erl", "counter:demo()");
 }

@@ -12,6 +12,7 @@
 #include "02_rpc/rpc.h"
 #include "02_rpc/shell_cmds.h"
 #include "test_util.h"
+#include "tour_check.h"
 
 static void setup(void) { start_runtime(); }
 static void teardown(void) { stop_runtime(); }
@@ -407,4 +408,19 @@ Test(shell, bad_input_is_named)
     expect("tick -99999999999999999999", SHELL_BADARGS,
            "** tick: \"-99999999999999999999\" is out of range for a 64-bit "
            "integer (type help for the commands)\n");
+}
+
+/* ---- The tour ------------------------------------------------------------ */
+
+TestSuite(tour, .timeout = 120);
+
+Test(tour, program_prints_tour_txt)
+{
+    check_tour("02_rpc");
+}
+
+Test(tour, erlang_demo_prints_the_same_session)
+{
+    check_erlang_tour("02_rpc", "counter.erl counter_lite.erl gen_server_lite.erl",
+                      "counter:demo()");
 }

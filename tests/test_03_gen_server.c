@@ -15,6 +15,7 @@
 #include "03_gen_server/shell_cmds.h"
 #include "common/otp/sys.h"
 #include "test_util.h"
+#include "tour_check.h"
 
 /* ---- The probe module ---------------------------------------------------- */
 
@@ -940,4 +941,18 @@ Test(shell, sys_commands_without_a_counter_fail_as_sys)
            "** exception exit: {noproc,{sys,get_state,[counter]}}\n");
     expect("stats", SHELL_ERROR,
            "** exception exit: {noproc,{sys,statistics,[counter,get]}}\n");
+}
+
+/* ---- The tour ------------------------------------------------------------ */
+
+TestSuite(tour, .timeout = 120);
+
+Test(tour, program_prints_tour_txt)
+{
+    check_tour("03_gen_server");
+}
+
+Test(tour, erlang_demo_prints_the_same_session)
+{
+    check_erlang_tour("03_gen_server", "counter.erl", "counter:demo()");
 }

@@ -9,6 +9,7 @@
 #include "04_supervisor/counter_sup.h"
 #include "04_supervisor/shell_cmds.h"
 #include "test_util.h"
+#include "tour_check.h"
 
 /* Crash-and-restart cycles of the long test: the issue's 100000 in the
  * plain build; fewer under the sanitizers, where each is many times slower. */
@@ -300,4 +301,19 @@ Test(shell, bad_input_is_named)
            "** start: \"x\" is not an integer (type help for the commands)\n");
     expect("kill now", SHELL_BADARGS, "** kill: unexpected argument \"now\" "
            "(usage: kill; type help for the commands)\n");
+}
+
+/* ---- The tour ------------------------------------------------------------ */
+
+TestSuite(tour, .timeout = 120);
+
+Test(tour, program_prints_tour_txt)
+{
+    check_tour("04_supervisor");
+}
+
+Test(tour, erlang_demo_prints_the_same_session)
+{
+    check_erlang_tour("04_supervisor", "counter.erl counter_sup.erl",
+                      "counter_sup:demo()");
 }

@@ -287,7 +287,7 @@ int shell_loop(const struct shell *sh, FILE *in, FILE *out)
 /* ---- Narration for demos ------------------------------------------------- */
 
 /* The prompt number demo_show_* prints next; demos run in one thread. */
-static int demo_prompt = 1;
+static int demo_prompt_n = 1;
 
 void demo_say(const char *fmt, ...)
 {
@@ -302,7 +302,20 @@ void demo_say(const char *fmt, ...)
 
 void demo_show_term(const char *expr, term value)
 {
-    printf("%d> %s\n", demo_prompt++, expr);
+    printf("%d> %s\n", demo_prompt_n++, expr);
+    term_print(stdout, value);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+void demo_prompt(const char *expr)
+{
+    printf("%d> %s\n", demo_prompt_n++, expr);
+    fflush(stdout);
+}
+
+void demo_value(term value)
+{
     term_print(stdout, value);
     fputc('\n', stdout);
     fflush(stdout);
@@ -312,7 +325,7 @@ void demo_show_text(const char *expr, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    printf("%d> %s\n", demo_prompt++, expr);
+    printf("%d> %s\n", demo_prompt_n++, expr);
     vprintf(fmt, ap);
     fputc('\n', stdout);
     va_end(ap);

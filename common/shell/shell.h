@@ -110,6 +110,13 @@ void demo_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * then its value, the way erl shows "1> counter:read().\n3". */
 void demo_show_term(const char *expr, term value);
 
+/* The two halves of demo_show_term, for a step whose evaluation makes
+ * others print (a traced server's *DBG* lines, a crash report): prints the
+ * numbered prompt and the expression; demo_value then prints its value.
+ * What is printed in between reads as the step's output, as in erl. */
+void demo_prompt(const char *expr);
+void demo_value(term value);
+
 /* As demo_show_term, with a printf-formatted text for the result (for
  * exceptions and timeouts: "** exception error: ..."). */
 void demo_show_text(const char *expr, const char *fmt, ...)
