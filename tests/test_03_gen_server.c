@@ -956,3 +956,26 @@ Test(tour, erlang_demo_prints_the_same_session)
 {
     check_erlang_tour("03_gen_server", "counter.erl", "counter:demo()");
 }
+
+/* ---- The shell: Erlang forms --------------------------------------------- */
+
+Test(shell, erlang_forms_run_the_commands)
+{
+    enum shell_status st;
+    char *text = shell_output(&counter_shell, "counter:start_link().", &st);
+    cr_assert_eq(st, SHELL_OK);
+    cr_assert(strncmp(text, "{ok,<", 5) == 0, "start_link printed %s", text);
+    free(text);
+    expect("counter:tick(4).", SHELL_OK, "ok\n");
+    expect("sys:get_state(counter).", SHELL_OK, "4\n");
+    expect("sys:statistics(counter, true).", SHELL_OK, "ok\n");
+    expect("counter:slow(10, 5000).", SHELL_OK, "ok\n");
+    expect("counter:slow(300, 20).", SHELL_ERROR, "** exception exit: "
+           "{timeout,{gen_server,call,[counter,{sleep,300},20]}}\n");
+    expect("sys:trace(counter, maybe).", SHELL_BADARGS,
+           "** trace: \"maybe\" is neither on nor off (type help for the commands)\n");
+    expect("sys:trace(other, true).", SHELL_UNKNOWN, "** no command stands for "
+           "sys:trace/2 (the nearest is sys:trace(counter, Flag); type help for "
+           "the commands)\n");
+    expect("counter:stop().", SHELL_OK, "ok\n");
+}
