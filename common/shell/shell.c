@@ -343,7 +343,10 @@ static const char *nearest(const struct shell *sh, const char *word, bool erl)
                 best = c->name, best_d = distance(word, c->name);
         for (const struct shell_erl *f = forms[t]; erl && f && f->cmd; f++) {
             char head[64];      /* the call's name: "counter:tick" */
-            snprintf(head, sizeof head, "%.*s", (int)strcspn(f->call, "("), f->call);
+            size_t n = strcspn(f->call, "(");
+            n = n < sizeof head - 1 ? n : sizeof head - 1;
+            memcpy(head, f->call, n);
+            head[n] = '\0';
             if (distance(word, head) < best_d)
                 best = f->call, best_d = distance(word, head);
         }
@@ -464,8 +467,10 @@ enum shell_status shell_exec(const struct shell *sh, const char *line, FILE *out
     const struct shell_cmd *c;
     int argc;
     size_t n = strlen(text), first = strcspn(text, " \t");
-    char name[64];
-    snprintf(name, sizeof name, "%.*s", (int)(first < 63 ? first : 63), text);
+    char name[64];          /* the first word: a command's name? */
+    first = first < sizeof name - 1 ? first : sizeof name - 1;
+    memcpy(name, text, first);
+    name[first] = '\0';
     if (text[n - 1] == '.' && !find_cmd(sh, name) &&   /* counter:tick(5). */
         strpbrk(text, "(!")) {
         text[n - 1] = '\0';

@@ -115,7 +115,8 @@ static bool keep(struct reader *r, const term *v, size_t n, term tail, term **ke
     *kept = block(r, n + 1);
     if (!*kept)
         return fail(r, "out of memory");
-    memcpy(*kept, v, n * sizeof *v);
+    if (n > 0)
+        memcpy(*kept, v, n * sizeof *v);
     (*kept)[n] = tail;
     return true;
 }
