@@ -4,6 +4,7 @@
 #   make run          the tour: each stage's narrated demo, in order
 #   make test         install what is missing, build, run every suite
 #   make test-03      one stage's suite (test-core: the runtime's own)
+#   make exercise-03  a stage's exercises: each fails until it is done
 #   make stress       the randomized soak of the core (20 s; see tests/stress.c)
 #   make bench        the benchmarks, C against BEAM
 #   make layers       checks that no file of common/ includes a layer above its own
@@ -38,6 +39,10 @@ test: deps layers
 
 test-%: deps
 	@$(MAKE) --no-print-directory -C tests test-$*
+
+# A stage's exercises (its README): they fail until done. make exercise-01
+exercise-%: deps
+	@$(MAKE) --no-print-directory -C tests exercise-$*
 
 stress: deps
 	@$(MAKE) --no-print-directory -C tests stress
