@@ -4,21 +4,25 @@
 #   make run          the tour: each stage's narrated demo, in order
 #   make test         install what is missing, build, run every suite
 #   make test-03      one stage's suite (test-core: the runtime's own)
+#   make exercise-03  a stage's exercises: each fails until it is done
 #   make stress       the randomized soak of the core (20 s; see tests/stress.c)
 #   make bench        the benchmarks, C against BEAM
 #   make layers       checks that no file of common/ includes a layer above its own
 #   make SAN=address,undefined test   or   make SAN=thread test
 STAGES := $(sort $(wildcard [0-9][0-9]_*))
 export SAN
+# Sub-makes say only what they build ("CC common/runtime/sched.c"), never
+# "Nothing to be done"; V=1 shows every command whole.
+SUB := --no-print-directory $(if $(filter 1,$(V)),,-s)
 
 all: $(STAGES)
 
 # The core is built once, first; each stage then finds it up to date.
 core:
-	@$(MAKE) --no-print-directory -C common
+	@$(MAKE) $(SUB) -C common
 
 $(STAGES): core
-	@$(MAKE) --no-print-directory -C $@
+	@$(MAKE) $(SUB) -C $@
 
 run: all
 	@for s in $(STAGES); do \
@@ -35,6 +39,10 @@ test: deps layers
 
 test-%: deps
 	@$(MAKE) --no-print-directory -C tests test-$*
+
+# A stage's exercises (its README): they fail until done. make exercise-01
+exercise-%: deps
+	@$(MAKE) --no-print-directory -C tests exercise-$*
 
 stress: deps
 	@$(MAKE) --no-print-directory -C tests stress

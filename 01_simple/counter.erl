@@ -40,18 +40,33 @@ loop(N) ->
             loop(N)
     end.
 
-%% The C demo's session, in Erlang.
+%% ---- The demo: the session 01_simple/counter prints (tour.txt) -------
+%% It prints the same transcript as the C program, through tour.erl
+%% (common/shell/): run it as the README says.
+
 demo() ->
-    true = start(),
-    ok = tick(2),
-    ok = tick(3),
-    io:format("read() -> ~p~n", [read()]),
-    self() ! 999,
-    io:format("after self() ! 999, read() -> ~p~n", [read()]),
-    ok = tick(10),
-    io:format("after tick(10), read() -> ~p (stale)~n", [read()]),
+    tour:start(),
+    tour:say("A counter is a process looping over its count. The only way in"),
+    tour:say("is a message: spawn, send (!) and receive."),
+    tour:say("start() spawns loop(0) and registers it as counter:"),
+    tour:show("counter:start().", fun start/0),
+    tour:show("counter:tick(2).", fun() -> tick(2) end),
+    tour:show("counter:tick(3).", fun() -> tick(3) end),
+    tour:say("read() sends {read, self()} and takes the first message that comes:"),
+    tour:show("counter:read().", fun read/0),
+    tour:say("The weakness: read() takes ANY message as its reply."),
+    tour:say("Put a stray message in our own mailbox, then read:"),
+    tour:show("self() ! 999.", fun() -> self() ! 999 end),
+    tour:show("counter:read().", fun read/0),
+    tour:say("The real reply (5) is left behind. Tick, and read again:"),
+    tour:show("counter:tick(10).", fun() -> tick(10) end),
+    tour:show("counter:read().", fun read/0),
+    tour:say("The count is 15, but read() returned the stale 5: from now on"),
+    tour:say("every read is one reply behind. 02_rpc tags replies to fix this."),
     Ref = monitor(process, counter),
-    ok = stop(),
+    tour:say("stop() sends {stop, self()}; the process ends, its name with it:"),
+    tour:show("counter:stop().", fun stop/0),
     receive {'DOWN', Ref, process, _, _} -> ok end,
-    io:format("after stop(), read() raises ~p~n",
-              [try read() catch error:Reason -> Reason end]).
+    tour:say("Sending to a name nobody holds raises badarg:"),
+    tour:show("counter:read().", fun read/0),
+    tour:say("Try it yourself: 01_simple/counter --shell").

@@ -86,12 +86,13 @@ static int cmd_stop(int argc, char **argv, FILE *out)
 static int cmd_stray(int argc, char **argv, FILE *out)
 {
     (void)argc;
-    term t = shell_parse_term(argv[1]);
-    if (is_none(t))
-        return shell_bad_arg(out, argv[0], "\"%.32s...\" is too long for an atom",
-                             argv[1]);
-    erl_send(erl_self(), t);
-    return shell_show(out, t);
+    struct shell_term t;
+    if (shell_term_arg(out, argv[0], argv[1], &t) < 0)
+        return SHELL_BADARGS;
+    erl_send(erl_self(), t.value);
+    shell_show(out, t.value);
+    shell_term_free(&t);
+    return SHELL_OK;
 }
 
 static const struct shell_cmd cmds[] = {
@@ -101,13 +102,20 @@ static const struct shell_cmd cmds[] = {
     {"read", "", "counter:read(): send {read, self()}, take the first message",
      0, 0, cmd_read},
     {"stop", "", "counter:stop(): send {stop, self()}", 0, 0, cmd_stop},
-    {"stray", "TERM", "self() ! TERM (an integer or an atom): bait for read",
+    {"stray", "TERM", "self() ! TERM, any Erlang term: bait for read",
      1, 1, cmd_stray},
     {NULL, NULL, NULL, 0, 0, NULL},
 };
 
+static const struct shell_erl erl[] = {
+    {"start", "counter:start()"}, {"tick", "counter:tick(N)"},
+    {"read", "counter:read()"}, {"stop", "counter:stop()"},
+    {"stray", "self() ! Term"}, {NULL, NULL},
+};
+
 const struct shell counter_shell = {
     .banner = "01_simple: a counter process with spawn, send and receive. "
-              "Type help for the commands.",
+              "Type help for the commands; Ctrl-C stops one that waits.",
     .cmds = cmds,
+    .erl = erl,
 };

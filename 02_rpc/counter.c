@@ -26,6 +26,10 @@ static bool handle(term msg, int64_t *count)
     }
     if (match(msg, TUPLE(ATOM("read"), VAR(&from))))
         rpc_reply(from, INT(*count));           /* {Ref, Count} */
+    if (match(msg, TUPLE(TUPLE(ATOM("sleep"), VAR(&n)), VAR(&from))) && is_int(n)) {
+        erl_sleep((int)n.u.integer);            /* a slow request */
+        rpc_reply(from, ATOM("ok"));
+    }
     return true;
 }
 
@@ -81,5 +85,14 @@ int counter_read(int64_t *count)
         return -1;
     }
     *count = reply.u.integer;
+    return 0;
+}
+
+int counter_slow(int ms, int timeout_ms)
+{
+    term reply = rpc_call(COUNTER, TUPLE(ATOM("sleep"), INT(ms)), timeout_ms);
+    if (is_none(reply))
+        return -1;
+    erl_drop(reply);
     return 0;
 }

@@ -4,7 +4,7 @@
 %%   erlc counter.erl && erl -noshell -eval 'counter:demo(), halt().'
 %% or in erl:  c(counter). counter:start(). counter:tick(5). counter:read().
 -module(counter).
--export([start/0, stop/0, tick/1, read/0, demo/0]).
+-export([start/0, stop/0, tick/1, read/0, slow/2, demo/0]).
 -export([rpc_call/3, rpc_cast/2, loop/1]).
 
 -define(TIMEOUT, 5000).
@@ -20,6 +20,11 @@ tick(N) ->
 
 read() ->
     rpc_call(counter, read, ?TIMEOUT).
+
+%% A request that keeps the counter busy Ms ms; raises timeout when Ms is
+%% longer than Timeout, and the reply, ok, comes later.
+slow(Ms, Timeout) ->
+    rpc_call(counter, {sleep, Ms}, Timeout).
 
 %% Tags the request with a fresh reference and takes only the reply that
 %% carries it; every other message stays in the mailbox. Gives up after
@@ -49,29 +54,57 @@ loop(N) ->
         {read, From} ->
             rpc_reply(From, N),
             loop(N);
+        {{sleep, Ms}, From} ->
+            timer:sleep(Ms),
+            rpc_reply(From, ok),
+            loop(N);
         _Other ->
             loop(N)
     end.
 
-%% The C demo's session, in Erlang.
+%% ---- The demo: the session 02_rpc/counter prints (tour.txt) ----------
+%% It prints the same transcript as the C program, through tour.erl
+%% (common/shell/): run it as the README says.
+
 demo() ->
-    true = start(),
-    ok = tick(2),
-    ok = tick(3),
-    io:format("read() -> ~p~n", [read()]),
-    self() ! 999,
-    io:format("after self() ! 999, read() -> ~p~n", [read()]),
-    receive Stray -> io:format("the stray is still in the mailbox: ~p~n", [Stray])
-    after 0 -> io:format("the stray is gone~n")
-    end,
+    tour:start(),
+    tour:say("Same counter, same API; the sends and receives now live in rpc."),
+    tour:say("read() sends {read, {self(), Ref}}, Ref a fresh reference, and"),
+    tour:say("takes only {Ref, Count}: a selective receive on the tag."),
+    tour:show("counter:start().", fun start/0),
+    tour:show("counter:tick(2).", fun() -> tick(2) end),
+    tour:show("counter:tick(3).", fun() -> tick(3) end),
+    tour:show("counter:read().", fun read/0),
+    tour:say("01's trap: a stray message in our mailbox before the read."),
+    tour:show("self() ! 999.", fun() -> self() ! 999 end),
+    tour:show("counter:read().", fun read/0),
+    tour:say("read() returned the count; the stray is still there, untouched:"),
+    tour:flush(),
+    tour:say("A call gives up after its timeout. slow(300, 100) keeps the"),
+    tour:say("counter busy 300 ms, but waits only 100 ms for the reply:"),
+    tour:show("counter:slow(300, 100).", fun() -> slow(300, 100) end),
+    tour:say("The counter goes on and answers; read() waits its turn:"),
+    tour:show("counter:read().", fun read/0),
+    tour:say("The late reply is in our mailbox, tagged with a Ref that no"),
+    tour:say("receive will ask for again:"),
+    tour:flush(),
     Pid = whereis(counter),
     Ref = monitor(process, Pid),
-    ok = stop(),
+    tour:say("Now stop the server, keeping its pid:"),
+    tour:show("Pid = whereis(counter).", fun() -> Pid end),
+    tour:show("counter:stop().", fun stop/0),
     receive {'DOWN', Ref, process, Pid, _} -> ok end,
-    io:format("rpc_call(Pid, read, 500) on the stopped server raises ~p~n",
-              [try rpc_call(Pid, read, 500) catch error:R1 -> R1 end]),
-    io:format("read() raises ~p~n", [try read() catch error:R2 -> R2 end]),
-    true = counter_lite:start(),
-    ok = counter_lite:tick(7),
-    io:format("counter_lite:read() -> ~p~n", [counter_lite:read()]),
-    ok = counter_lite:stop().
+    tour:say("The server is gone. A call to its old pid is sent into the void;"),
+    tour:say("instead of waiting forever, rpc_call gives up after its timeout:"),
+    tour:show("counter:rpc_call(Pid, read, 500).",
+              fun() -> rpc_call(Pid, read, 500) end),
+    tour:say("By name, the send itself fails, as in 01:"),
+    tour:show("counter:read().", fun read/0),
+    tour:say("gen_server_lite: the loop made generic, the counter reduced to"),
+    tour:say("callbacks handle_call(read), handle_cast({tick, N}), handle_cast(stop)."),
+    tour:show("counter_lite:start().", fun counter_lite:start/0),
+    tour:show("counter_lite:tick(7).", fun() -> counter_lite:tick(7) end),
+    tour:show("counter_lite:read().", fun counter_lite:read/0),
+    tour:show("counter_lite:stop().", fun counter_lite:stop/0),
+    tour:say("03_gen_server replaces it with the real behaviour."),
+    tour:say("Try it yourself: 02_rpc/counter --shell").

@@ -8,6 +8,7 @@
  *   tick(N)    rpc_cast(counter, {tick, N})  sends {{tick, N}, self()}
  *   read()     rpc_call(counter, read, T)    sends {read, {self(), Ref}},
  *                                            takes only {Ref, Count}
+ *   slow(Ms, T) rpc_call(counter, {sleep, Ms}, T)  answers ok after Ms
  *
  * A stray message in the caller's mailbox can no longer pass for the count,
  * and read gives up after a timeout instead of waiting forever.
@@ -38,5 +39,11 @@ int counter_tick(int64_t n);
  * ESRCH (counter is not registered) or ETIMEDOUT (no reply within
  * COUNTER_TIMEOUT ms). Other messages in the caller's mailbox stay there. */
 int counter_read(int64_t *count);
+
+/* slow(Ms, Timeout): rpc_call(counter, {sleep, Ms}, Timeout), a request that
+ * keeps the counter busy ms milliseconds before it answers ok. Returns 0, or
+ * -1 with errno ESRCH or ETIMEDOUT (ms longer than timeout_ms): the reply
+ * then comes later and stays in the caller's mailbox as {Ref, ok}. */
+int counter_slow(int ms, int timeout_ms);
 
 #endif

@@ -11,14 +11,24 @@
 #include "rpc.h"
 #include "shell_cmds.h"
 
+/* Prints what a failed call raises, as erl does: errno err says which. */
+static void show_error(const char *expr, int err)
+{
+    if (err == ESRCH)
+        demo_show_text(expr, "** exception error: bad argument: "
+                       "no process registered as counter");
+    else if (err == ETIMEDOUT)
+        demo_show_text(expr, "** exception error: timeout");
+    else
+        demo_show_text(expr, "** exception error: %s", strerror(err));
+}
+
 /* read(), shown as the shell would show it. */
 static void show_read(void)
 {
     int64_t count;
     if (counter_read(&count) < 0)
-        demo_show_text("counter:read().", "** exception error: %s",
-                       errno == ESRCH ? "bad argument: no process registered as counter"
-                                      : strerror(errno));
+        show_error("counter:read().", errno);
     else
         demo_show_term("counter:read().", INT(count));
 }
@@ -62,6 +72,21 @@ static void demo_stray(void)
     show_flush();
 }
 
+static void demo_late_reply(void)
+{
+    demo_say("A call gives up after its timeout. slow(300, 100) keeps the");
+    demo_say("counter busy 300 ms, but waits only 100 ms for the reply:");
+    if (counter_slow(300, 100) < 0)
+        show_error("counter:slow(300, 100).", errno);
+    else
+        demo_show_term("counter:slow(300, 100).", ATOM("ok"));
+    demo_say("The counter goes on and answers; read() waits its turn:");
+    show_read();
+    demo_say("The late reply is in our mailbox, tagged with a Ref that no");
+    demo_say("receive will ask for again:");
+    show_flush();
+}
+
 static void demo_timeout(void)
 {
     term pid = erl_whereis(ATOM("counter"));
@@ -74,9 +99,8 @@ static void demo_timeout(void)
     demo_say("The server is gone. A call to its old pid is sent into the void;");
     demo_say("instead of waiting forever, rpc_call gives up after its timeout:");
     term r = rpc_call(pid, ATOM("read"), 500);
-    if (is_none(r) && errno == ETIMEDOUT)
-        demo_show_text("counter:rpc_call(Pid, read, 500).",
-                       "** exception error: timeout: no reply within 500 ms");
+    if (is_none(r))
+        show_error("counter:rpc_call(Pid, read, 500).", errno);
     else
         demo_show_term("counter:rpc_call(Pid, read, 500).", r);
     demo_say("By name, the send itself fails, as in 01:");
@@ -103,6 +127,7 @@ static int demo(void)
 {
     demo_basics();              /* start, tick, read through rpc */
     demo_stray();               /* the stray message no longer fools read */
+    demo_late_reply();          /* a call times out; its reply comes later */
     demo_timeout();             /* a call to a dead server times out */
     demo_lite();                /* the same counter on a generic server */
     demo_say("Try it yourself: %s --shell", "02_rpc/counter");

@@ -74,27 +74,38 @@ static int cmd_crash(int argc, char **argv, FILE *out)
     return shell_show(out, ATOM("ok"));
 }
 
+/* A time argument: MS in 0..60000. */
+static int ms_arg(FILE *out, const char *cmd, const char *arg, int64_t *ms)
+{
+    if (shell_int_arg(out, cmd, arg, ms) < 0)
+        return -1;
+    if (*ms < 0 || *ms > 60000) {
+        shell_bad_arg(out, cmd, "%s ms is outside 0..60000", arg);
+        return -1;
+    }
+    return 0;
+}
+
+/* slow MS [TIMEOUT]: counter:slow(MS, TIMEOUT), TIMEOUT 5000 by default. */
 static int cmd_slow(int argc, char **argv, FILE *out)
 {
-    (void)argc;
-    int64_t ms;
-    if (shell_int_arg(out, argv[0], argv[1], &ms) < 0)
+    int64_t ms, timeout = GEN_DEFAULT_TIMEOUT;
+    if (ms_arg(out, argv[0], argv[1], &ms) < 0 ||
+        (argc > 2 && ms_arg(out, argv[0], argv[2], &timeout) < 0))
         return SHELL_BADARGS;
-    if (ms < 0 || ms > 60000)
-        return shell_bad_arg(out, argv[0], "%s ms is outside 0..60000", argv[1]);
     term error;
-    term reply = counter_slow((int)ms, GEN_DEFAULT_TIMEOUT, &error);
+    term reply = counter_slow((int)ms, (int)timeout, &error);
     if (is_none(reply))
         return call_exit(out, error, LIST(COUNTER, TUPLE(ATOM("sleep"), INT(ms)),
-                                          INT(GEN_DEFAULT_TIMEOUT)));
+                                          INT(timeout)));
     return shell_show(out, reply);
 }
 
 static int cmd_trace(int argc, char **argv, FILE *out)
 {
     (void)argc;
-    bool on = strcmp(argv[1], "on") == 0;
-    if (!on && strcmp(argv[1], "off") != 0)
+    bool on = strcmp(argv[1], "on") == 0 || strcmp(argv[1], "true") == 0;
+    if (!on && strcmp(argv[1], "off") != 0 && strcmp(argv[1], "false") != 0)
         return shell_bad_arg(out, argv[0], "\"%s\" is neither on nor off", argv[1]);
     term error;
     if (sys_trace(COUNTER, on, GEN_DEFAULT_TIMEOUT, &error) < 0)
@@ -116,8 +127,8 @@ static int cmd_state(int argc, char **argv, FILE *out)
 static int cmd_stats(int argc, char **argv, FILE *out)
 {
     const char *arg = argc > 1 ? argv[1] : "get";
-    term flag = strcmp(arg, "on") == 0    ? ATOM("true")
-                : strcmp(arg, "off") == 0 ? ATOM("false")
+    term flag = strcmp(arg, "on") == 0 || strcmp(arg, "true") == 0    ? ATOM("true")
+                : strcmp(arg, "off") == 0 || strcmp(arg, "false") == 0 ? ATOM("false")
                 : strcmp(arg, "get") == 0 ? ATOM("get")
                                           : NONE;
     if (is_none(flag))
@@ -137,8 +148,8 @@ static const struct shell_cmd cmds[] = {
     {"stop", "", "counter:stop(): cast stop; it stops with normal", 0, 0, cmd_stop},
     {"crash", "", "cast crash: the counter stops with reason boom", 0, 0,
      cmd_crash},
-    {"slow", "MS", "call {sleep, MS}: over 5000 ms the call times out", 1, 1,
-     cmd_slow},
+    {"slow", "MS [TIMEOUT]", "counter:slow(MS, TIMEOUT): call {sleep, MS}; "
+     "past TIMEOUT (5000) it times out", 1, 2, cmd_slow},
     {"trace", "on|off", "sys:trace(counter, true | false)", 1, 1, cmd_trace},
     {"state", "", "sys:get_state(counter)", 0, 0, cmd_state},
     {"stats", "[on|off|get]", "sys:statistics(counter, true | false | get)",
@@ -146,8 +157,17 @@ static const struct shell_cmd cmds[] = {
     {NULL, NULL, NULL, 0, 0, NULL},
 };
 
+static const struct shell_erl erl[] = {
+    {"start", "counter:start_link()"}, {"tick", "counter:tick(N)"},
+    {"read", "counter:read()"}, {"stop", "counter:stop()"},
+    {"crash", "counter:crash()"}, {"slow", "counter:slow(Ms, Timeout)"},
+    {"trace", "sys:trace(counter, Flag)"}, {"state", "sys:get_state(counter)"},
+    {"stats", "sys:statistics(counter, Flag)"}, {NULL, NULL},
+};
+
 const struct shell counter_shell = {
     .banner = "03_gen_server: the counter as a gen_server. "
               "Type help for the commands.",
     .cmds = cmds,
+    .erl = erl,
 };

@@ -54,58 +54,80 @@ static int cmd_read(int argc, char **argv, FILE *out)
     return shell_show(out, count);
 }
 
-/* After a crash aimed at old: waits for the restart and says what happened. */
-static int after_crash(FILE *out, term old, term result)
+/* Sends crash() to the counter, prints result, then waits for the
+ * supervisor and says what it did: the counter's new pid, or that it gave
+ * up, and with which exit reason. With no counter running, prints only
+ * result: a cast to nobody is dropped, as on OTP. */
+static int crash_and_wait(FILE *out, term (*crash)(void), term result)
 {
-    if (is_none(old)) {
-        fputs("** no process is registered as counter (type start)\n", out);
-        return SHELL_ERROR;
-    }
+    term sup = erl_whereis(COUNTER_SUP);
+    term sup_mon = is_pid(sup) ? erl_monitor(sup) : NONE;
+    term old = crash();
     shell_show(out, result);
+    if (is_none(old) || is_none(sup_mon))
+        return SHELL_OK;
     term error;
     term pid = counter_sup_await_restart(old, &error);
     char a[64], b[256];
     term_format(a, sizeof a, old);
     if (is_none(pid)) {
-        term_format(b, sizeof b, error);
-        fprintf(out, "%% counter %s died; counter_sup gave up (%s)\n", a, b);
+        term why;
+        erl_drop(erl_receive(TUPLE(ATOM("DOWN"), sup_mon, ANY, ANY, VAR(&why)),
+                             ERL_INFINITY));
+        term_format(b, sizeof b, why);
+        fprintf(out, "%% counter %s died; counter_sup reached its restart "
+                "intensity (%d in %d s) and exited with %s\n", a,
+                counter_sup_flags.intensity, counter_sup_flags.period_s, b);
         return SHELL_OK;
     }
+    erl_demonitor(sup_mon, true);
     term_format(b, sizeof b, pid);
     fprintf(out, "%% counter %s died; counter_sup restarted it as %s\n", a, b);
     return SHELL_OK;
 }
 
+/* counter_stop, returning the pid it went to, for crash_and_wait. */
+static term stop_counter(void)
+{
+    term pid = erl_whereis(COUNTER);
+    counter_stop();
+    return pid;
+}
+
 static int cmd_stop(int argc, char **argv, FILE *out)
 {
     (void)argc, (void)argv;
-    term old = erl_whereis(COUNTER);
-    counter_stop();
-    return after_crash(out, old, ATOM("ok"));
+    return crash_and_wait(out, stop_counter, ATOM("ok"));
 }
 
+/* exit(whereis(counter), kill): badarg when no counter is registered. */
 static int cmd_kill(int argc, char **argv, FILE *out)
 {
     (void)argc, (void)argv;
-    return after_crash(out, counter_kill(), ATOM("true"));
+    if (!is_pid(erl_whereis(COUNTER))) {
+        fputs("** exception error: bad argument: no process registered as "
+              "counter\n", out);
+        return SHELL_ERROR;
+    }
+    return crash_and_wait(out, counter_kill, ATOM("true"));
 }
 
 static int cmd_error(int argc, char **argv, FILE *out)
 {
     (void)argc, (void)argv;
-    return after_crash(out, counter_error(), ATOM("ok"));
+    return crash_and_wait(out, counter_error, ATOM("ok"));
 }
 
 static int cmd_divzero(int argc, char **argv, FILE *out)
 {
     (void)argc, (void)argv;
-    return after_crash(out, counter_divzero(), ATOM("ok"));
+    return crash_and_wait(out, counter_divzero, ATOM("ok"));
 }
 
 static int cmd_nullptr(int argc, char **argv, FILE *out)
 {
     (void)argc, (void)argv;
-    return after_crash(out, counter_nullptr(), ATOM("ok"));
+    return crash_and_wait(out, counter_nullptr, ATOM("ok"));
 }
 
 static int cmd_children(int argc, char **argv, FILE *out)
@@ -146,21 +168,33 @@ static const struct shell_cmd cmds[] = {
     {"read", "", "counter:read(): call read", 0, 0, cmd_read},
     {"stop", "", "counter:stop(): it stops normal, and, permanent, comes back",
      0, 0, cmd_stop},
-    {"kill", "", "exit(whereis(counter), kill)", 0, 0, cmd_kill},
-    {"error", "", "the counter calls exit(boom)", 0, 0, cmd_error},
-    {"divzero", "", "a tick that divides by zero: badarith", 0, 0, cmd_divzero},
-    {"nullptr", "", "a tick that reads address 0: {signal, segv}", 0, 0,
-     cmd_nullptr},
+    {"kill", "", "counter:kill(): exit(whereis(counter), kill)", 0, 0, cmd_kill},
+    {"error", "", "counter:error(): the counter calls exit(boom)", 0, 0, cmd_error},
+    {"divzero", "", "counter:divzero(): a cast whose handler divides by zero",
+     0, 0, cmd_divzero},
+    {"nullptr", "", "counter:nullptr(): a cast whose handler reads address 0",
+     0, 0, cmd_nullptr},
     {"children", "", "supervisor:which_children(counter_sup)", 0, 0,
      cmd_children},
-    {"tree", "", "draw the supervision tree", 0, 0, cmd_tree},
+    {"tree", "", "counter_sup:tree(): draw the supervision tree", 0, 0, cmd_tree},
     {"shutdown", "", "stop counter_sup: it stops the counter first", 0, 0,
      cmd_shutdown},
     {NULL, NULL, NULL, 0, 0, NULL},
+};
+
+static const struct shell_erl erl[] = {
+    {"start", "counter_sup:start_link(Initial)"}, {"tick", "counter:tick(N)"},
+    {"read", "counter:read()"}, {"stop", "counter:stop()"},
+    {"kill", "counter:kill()"}, {"error", "counter:error()"},
+    {"divzero", "counter:divzero()"}, {"nullptr", "counter:nullptr()"},
+    {"children", "supervisor:which_children(counter_sup)"},
+    {"tree", "counter_sup:tree()"}, {"shutdown", "gen_server:stop(counter_sup)"},
+    {NULL, NULL},
 };
 
 const struct shell counter_shell = {
     .banner = "04_supervisor: the counter under counter_sup. "
               "Type help for the commands.",
     .cmds = cmds,
+    .erl = erl,
 };

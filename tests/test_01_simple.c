@@ -3,12 +3,17 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "01_simple/counter.h"
 #include "01_simple/shell_cmds.h"
 #include "test_util.h"
+#include "tour_check.h"
 
 static void setup(void) { start_runtime(); }
 static void teardown(void) { stop_runtime(); }
@@ -212,10 +217,77 @@ Test(shell, counter_session_prints_what_erl_prints)
 
 Test(shell, unknown_command_is_named)
 {
-    expect("frob 1", SHELL_UNKNOWN,
-           "** unknown command: \"frob\" (type help for the commands)\n");
-    expect("counter:read().", SHELL_UNKNOWN,
-           "** unknown command: \"counter:read().\" (type help for the commands)\n");
+    expect("frob 1", SHELL_UNKNOWN, "** unknown command: \"frob\" (the nearest "
+           "is stop; type help for the commands)\n");
+    expect("raed", SHELL_UNKNOWN, "** unknown command: \"raed\" (the nearest "
+           "is read; type help for the commands)\n");
+    expect("counter:raed().", SHELL_UNKNOWN, "** no command stands for "
+           "counter:raed/0 (the nearest is counter:read(); type help for the "
+           "commands)\n");
+    expect("counter:tick().", SHELL_UNKNOWN, "** no command stands for "
+           "counter:tick/0 (the nearest is counter:tick(N); type help for the "
+           "commands)\n");
+}
+
+Test(shell, erlang_forms_run_the_commands)
+{
+    expect("counter:start().", SHELL_OK, "true\n");
+    expect("counter:tick(5).", SHELL_OK, "ok\n");
+    expect("  counter:tick( 2 ) . ", SHELL_OK, "ok\n");
+    expect("counter:read().", SHELL_OK, "7\n");
+    expect("self() ! hello.", SHELL_OK, "hello\n");
+    expect("flush().", SHELL_OK, "Shell got hello\nok\n");
+    expect("counter:stop().", SHELL_OK, "ok\n");
+}
+
+Test(shell, stray_takes_any_erlang_term)
+{
+    expect("self() ! {a, 'B c', \"hi\", [1, -2 | t], <<\"ab\">>, <<1,2>>, {}, []}.",
+           SHELL_OK, "{a,'B c',[104,105],[1,-2|t],<<\"ab\">>,<<1,2>>,{},[]}\n");
+    expect("stray {x, \"two words\"}", SHELL_OK, "{x,[116,119,111,32,119,111,114,"
+           "100,115]}\n");
+    expect("stray 'it''s'", SHELL_BADARGS, "** stray: syntax error before: 's' (type "
+           "help for the commands)\n");
+    expect("stray {a, b", SHELL_BADARGS, "** stray: the term ends too soon (type "
+           "help for the commands)\n");
+    expect("stray {a b}", SHELL_BADARGS, "** stray: syntax error before: b} (type "
+           "help for the commands)\n");
+    expect("stray Pid", SHELL_BADARGS, "** stray: syntax error before: Pid (type "
+           "help for the commands)\n");
+    expect("flush", SHELL_OK, "Shell got {a,'B c',[104,105],[1,-2|t],<<\"ab\">>,"
+           "<<1,2>>,{},[]}\nShell got {x,[116,119,111,32,119,111,114,100,115]}\nok\n");
+}
+
+Test(shell, help_aligns_every_line)
+{
+    char *text = run("help", SHELL_OK);
+    /* every command line: two blanks, the usage padded, two blanks, text */
+    int column = -1;
+    for (char *l = text; *l; l = strchr(l, '\n') + 1) {
+        if (strncmp(l, "  ", 2) != 0)
+            continue;
+        char *gap = strstr(l + 2, "  ");
+        cr_assert_not_null(gap);
+        while (gap[2] == ' ')
+            gap++;
+        int col = (int)(gap - l);
+        cr_assert(column < 0 || col == column, "help misaligned at: %.30s", l);
+        column = col;
+    }
+    cr_assert_gt(column, 0);
+    free(text);
+}
+
+Test(shell, line_too_long_counts_what_was_typed)
+{
+    char line[SHELL_MAX_LINE + 2];
+    memset(line, 'x', SHELL_MAX_LINE);
+    line[SHELL_MAX_LINE] = '\n';
+    line[SHELL_MAX_LINE + 1] = '\0';
+    char want[128];
+    snprintf(want, sizeof want, "** line too long: %d bytes, at most %d\n",
+             SHELL_MAX_LINE, SHELL_MAX_LINE - 1);
+    expect(line, SHELL_BADARGS, want);
 }
 
 Test(shell, missing_argument_shows_usage)
@@ -348,7 +420,7 @@ Test(shell, loop_numbers_prompts_and_stops_at_eof)
     char want[512];
     snprintf(want, sizeof want,
              "%s\n1> true\n2> 2> ok\n3> ** unknown command: \"bogus\" "
-             "(type help for the commands)\n4> 4\n5> \n",
+             "(the nearest is regs; type help for the commands)\n4> 4\n5> \n",
              counter_shell.banner);
     cr_assert_str_eq(text, want);
     free(text);
@@ -402,4 +474,140 @@ Test(parse_int, rejects_overflow_with_erange)
         cr_assert_eq(shell_parse_int(big[i], &v), -1, "accepted \"%s\"", big[i]);
         cr_assert_eq(errno, ERANGE, "\"%s\"", big[i]);
     }
+}
+
+/* ---- The tour ------------------------------------------------------------ */
+
+TestSuite(tour, .timeout = 120);
+
+Test(tour, program_prints_tour_txt)
+{
+    check_tour("01_simple");
+}
+
+Test(tour, erlang_demo_prints_the_same_session)
+{
+    check_erlang_tour("01_simple", "counter.erl", "counter:demo()");
+}
+
+/* ---- The loop as a program runs it: exit status, Ctrl-C ------------------ */
+
+TestSuite(loop, .init = setup, .fini = teardown, .timeout = 60);
+
+/* A shell_loop running in a thread of its own, fed and read through pipes. */
+struct loop_run {
+    int in[2];          /* the test writes lines to in[1] */
+    int out[2];         /* the loop prints to out[1]; the test reads out[0] */
+    int status;         /* shell_loop's result, once the thread has ended */
+    pthread_t thread;   /* the thread running it */
+    char seen[8192];    /* everything read from out[0] so far */
+    size_t len;         /* bytes in seen */
+};
+
+static void *loop_body(void *arg)
+{
+    struct loop_run *r = arg;
+    FILE *in = fdopen(r->in[0], "r"), *out = fdopen(r->out[1], "w");
+    r->status = shell_loop(&counter_shell, in, out);
+    fclose(in);
+    fclose(out);
+    return NULL;
+}
+
+static void loop_start(struct loop_run *r)
+{
+    memset(r, 0, sizeof *r);
+    cr_assert_eq(pipe(r->in), 0);
+    cr_assert_eq(pipe(r->out), 0);
+    cr_assert_eq(pthread_create(&r->thread, NULL, loop_body, r), 0);
+}
+
+/* Waits (WAIT_MS at most) until the loop has printed want after what an
+ * earlier call consumed; fails with everything seen otherwise. */
+static void loop_expect(struct loop_run *r, size_t *from, const char *want)
+{
+    int64_t deadline = now_ns() / 1000000 + WAIT_MS;
+    for (;;) {
+        r->seen[r->len] = '\0';
+        char *at = strstr(r->seen + *from, want);
+        if (at) {
+            *from = (size_t)(at - r->seen) + strlen(want);
+            return;
+        }
+        int64_t left = deadline - (int64_t)(now_ns() / 1000000);
+        cr_assert_gt(left, 0, "never printed \"%s\"; printed:\n%s", want, r->seen);
+        struct pollfd p = {.fd = r->out[0], .events = POLLIN};
+        if (poll(&p, 1, (int)left) == 1) {
+            ssize_t n = read(r->out[0], r->seen + r->len, sizeof r->seen - 1 - r->len);
+            cr_assert_gt(n, 0, "the loop ended; printed:\n%s", r->seen);
+            r->len += (size_t)n;
+        }
+    }
+}
+
+static void loop_type(struct loop_run *r, const char *line)
+{
+    cr_assert_eq(write(r->in[1], line, strlen(line)), (ssize_t)strlen(line));
+}
+
+/* Closes the input and returns shell_loop's result. */
+static int loop_end(struct loop_run *r)
+{
+    close(r->in[1]);
+    pthread_join(r->thread, NULL);
+    close(r->out[0]);
+    return r->status;
+}
+
+/* A stand-in registered as counter that never answers: tells the test
+ * (arg) when a read reaches it, then waits for ever. */
+static void deaf_counter(term test)
+{
+    term from;
+    erl_receive(TUPLE(ATOM("read"), VAR(&from)), ERL_INFINITY);
+    erl_send(test, TUPLE(ATOM("read_from"), from));
+    erl_receive(ATOM("never"), ERL_INFINITY);
+}
+
+Test(loop, exit_status_says_whether_the_last_command_failed)
+{
+    struct loop_run r;
+    size_t at = 0;
+    loop_start(&r);
+    loop_type(&r, "start\nbogus\n");
+    loop_expect(&r, &at, "3> ");
+    cr_assert_eq(loop_end(&r), 1, "a failed last command must give status 1");
+    loop_start(&r);
+    at = 0;
+    loop_type(&r, "bogus\nread\n");
+    loop_expect(&r, &at, "3> ");
+    cr_assert_eq(loop_end(&r), 0, "a good last command must give status 0");
+}
+
+Test(loop, i_lists_the_shell_process_from_the_start)
+{
+    char *text = shell_session(&counter_shell, "i\n");
+    cr_assert_not_null(strstr(text, " shell "), "i lists no shell:\n%s", text);
+    free(text);
+}
+
+Test(loop, ctrl_c_stops_a_waiting_read_and_a_second_quits)
+{
+    term deaf = erl_spawn(deaf_counter, erl_self());
+    cr_assert_eq(erl_register(ATOM("counter"), deaf), 0);
+    struct loop_run r;
+    size_t at = 0;
+    loop_start(&r);
+    loop_type(&r, "read\n");
+    term from;
+    term got = erl_receive(TUPLE(ATOM("read_from"), VAR(&from)), WAIT_MS);
+    cr_assert(!is_none(got), "the read never reached the counter");
+    cr_assert_eq(kill(getpid(), SIGINT), 0);    /* the read waits: stop it */
+    loop_expect(&r, &at, "** interrupted");
+    loop_expect(&r, &at, "2> ");
+    cr_assert(!erl_is_alive(from), "the interrupted shell process lives on");
+    loop_type(&r, "stray 1\nflush\n");       /* a new shell process runs them */
+    loop_expect(&r, &at, "Shell got 1\nok\n4> ");
+    cr_assert_eq(pthread_kill(r.thread, SIGINT), 0);
+    cr_assert_eq(loop_end(&r), 130, "Ctrl-C at the prompt must quit with 130");
 }

@@ -12,6 +12,7 @@
 #include "02_rpc/rpc.h"
 #include "02_rpc/shell_cmds.h"
 #include "test_util.h"
+#include "tour_check.h"
 
 static void setup(void) { start_runtime(); }
 static void teardown(void) { stop_runtime(); }
@@ -396,8 +397,8 @@ Test(shell, calls_without_a_counter_raise_badarg)
 
 Test(shell, bad_input_is_named)
 {
-    expect("frob", SHELL_UNKNOWN,
-           "** unknown command: \"frob\" (type help for the commands)\n");
+    expect("frob", SHELL_UNKNOWN, "** unknown command: \"frob\" (the nearest is "
+           "stop; type help for the commands)\n");
     expect("lite_tick", SHELL_BADARGS, "** lite_tick: missing argument "
            "(usage: lite_tick N; type help for the commands)\n");
     expect("tick 1 2", SHELL_BADARGS, "** tick: unexpected argument \"2\" "
@@ -407,4 +408,50 @@ Test(shell, bad_input_is_named)
     expect("tick -99999999999999999999", SHELL_BADARGS,
            "** tick: \"-99999999999999999999\" is out of range for a 64-bit "
            "integer (type help for the commands)\n");
+}
+
+/* ---- The tour ------------------------------------------------------------ */
+
+TestSuite(tour, .timeout = 120);
+
+Test(tour, program_prints_tour_txt)
+{
+    check_tour("02_rpc");
+}
+
+Test(tour, erlang_demo_prints_the_same_session)
+{
+    check_erlang_tour("02_rpc", "counter.erl counter_lite.erl gen_server_lite.erl",
+                      "counter:demo()");
+}
+
+/* ---- The shell: timeouts ------------------------------------------------- */
+
+Test(shell, slow_call_times_out_and_its_late_reply_waits_in_the_mailbox)
+{
+    expect("start", SHELL_OK, "true\n");
+    expect("counter:slow(300, 50).", SHELL_ERROR, "** exception error: timeout\n");
+    expect("read", SHELL_OK, "0\n");            /* after the slow request */
+    enum shell_status st;
+    char *text = shell_output(&counter_shell, "flush", &st);
+    cr_assert_eq(st, SHELL_OK);
+    cr_assert(strncmp(text, "Shell got {#Ref<", 16) == 0 &&
+              strstr(text, ">,ok}\nok\n"), "flush shows no late reply:\n%s", text);
+    free(text);
+    expect("slow 10", SHELL_OK, "ok\n");
+    expect("slow 70000", SHELL_BADARGS,
+           "** slow: 70000 ms is outside 0..60000 (type help for the commands)\n");
+}
+
+Test(shell, call_by_pid_to_a_stopped_server_times_out)
+{
+    expect("pid_read", SHELL_ERROR, "** no pid yet: start a counter first\n");
+    expect("start", SHELL_OK, "true\n");
+    expect("pid_read 100", SHELL_OK, "0\n");
+    term ref = erl_monitor(erl_whereis(ATOM("counter")));
+    expect("stop", SHELL_OK, "ok\n");
+    erl_drop(erl_receive(TUPLE(ATOM("DOWN"), ref, ANY, ANY, ANY), WAIT_MS));
+    expect("pid_read 100", SHELL_ERROR, "** exception error: timeout\n");
+    expect("read", SHELL_ERROR, "** exception error: bad argument: "
+           "no process registered as counter\n");
 }

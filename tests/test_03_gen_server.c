@@ -15,6 +15,7 @@
 #include "03_gen_server/shell_cmds.h"
 #include "common/otp/sys.h"
 #include "test_util.h"
+#include "tour_check.h"
 
 /* ---- The probe module ---------------------------------------------------- */
 
@@ -940,4 +941,41 @@ Test(shell, sys_commands_without_a_counter_fail_as_sys)
            "** exception exit: {noproc,{sys,get_state,[counter]}}\n");
     expect("stats", SHELL_ERROR,
            "** exception exit: {noproc,{sys,statistics,[counter,get]}}\n");
+}
+
+/* ---- The tour ------------------------------------------------------------ */
+
+TestSuite(tour, .timeout = 120);
+
+Test(tour, program_prints_tour_txt)
+{
+    check_tour("03_gen_server");
+}
+
+Test(tour, erlang_demo_prints_the_same_session)
+{
+    check_erlang_tour("03_gen_server", "counter.erl", "counter:demo()");
+}
+
+/* ---- The shell: Erlang forms --------------------------------------------- */
+
+Test(shell, erlang_forms_run_the_commands)
+{
+    enum shell_status st;
+    char *text = shell_output(&counter_shell, "counter:start_link().", &st);
+    cr_assert_eq(st, SHELL_OK);
+    cr_assert(strncmp(text, "{ok,<", 5) == 0, "start_link printed %s", text);
+    free(text);
+    expect("counter:tick(4).", SHELL_OK, "ok\n");
+    expect("sys:get_state(counter).", SHELL_OK, "4\n");
+    expect("sys:statistics(counter, true).", SHELL_OK, "ok\n");
+    expect("counter:slow(10, 5000).", SHELL_OK, "ok\n");
+    expect("counter:slow(300, 20).", SHELL_ERROR, "** exception exit: "
+           "{timeout,{gen_server,call,[counter,{sleep,300},20]}}\n");
+    expect("sys:trace(counter, maybe).", SHELL_BADARGS,
+           "** trace: \"maybe\" is neither on nor off (type help for the commands)\n");
+    expect("sys:trace(other, true).", SHELL_UNKNOWN, "** no command stands for "
+           "sys:trace/2 (the nearest is sys:trace(counter, Flag); type help for "
+           "the commands)\n");
+    expect("counter:stop().", SHELL_OK, "ok\n");
 }

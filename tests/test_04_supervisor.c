@@ -9,6 +9,7 @@
 #include "04_supervisor/counter_sup.h"
 #include "04_supervisor/shell_cmds.h"
 #include "test_util.h"
+#include "tour_check.h"
 
 /* Crash-and-restart cycles of the long test: the issue's 100000 in the
  * plain build; fewer under the sanitizers, where each is many times slower. */
@@ -287,7 +288,10 @@ Test(shell, kill_says_the_supervisor_restarted_it)
 
 Test(shell, commands_without_a_supervisor_say_so)
 {
-    expect("kill", SHELL_ERROR, "** no process is registered as counter (type start)\n");
+    expect("kill", SHELL_ERROR, "** exception error: bad argument: no process "
+           "registered as counter\n");
+    expect("stop", SHELL_OK, "ok\n");          /* a cast to nobody, as in 03 */
+    expect("error", SHELL_OK, "ok\n");
     expect("children", SHELL_ERROR, "** exception exit: "
            "{noproc,{gen_server,call,[counter_sup,which_children]}}\n");
     expect("shutdown", SHELL_ERROR,
@@ -300,4 +304,41 @@ Test(shell, bad_input_is_named)
            "** start: \"x\" is not an integer (type help for the commands)\n");
     expect("kill now", SHELL_BADARGS, "** kill: unexpected argument \"now\" "
            "(usage: kill; type help for the commands)\n");
+}
+
+/* ---- The tour ------------------------------------------------------------ */
+
+TestSuite(tour, .timeout = 120);
+
+Test(tour, program_prints_tour_txt)
+{
+    check_tour("04_supervisor");
+}
+
+Test(tour, erlang_demo_prints_the_same_session)
+{
+    check_erlang_tour("04_supervisor", "counter.erl counter_sup.erl",
+                      "counter_sup:demo()");
+}
+
+/* ---- The shell: giving up ------------------------------------------------ */
+
+Test(shell, the_eleventh_kill_says_why_the_supervisor_gave_up)
+{
+    supervisor_set_report(NULL);
+    gen_server_set_report(NULL);
+    enum shell_status st;
+    free(shell_output(&counter_shell, "start", &st));
+    cr_assert_eq(st, SHELL_OK);
+    for (int i = 1; i <= 10; i++) {
+        char *text = shell_output(&counter_shell, "counter:kill().", &st);
+        cr_assert(st == SHELL_OK && strstr(text, "counter_sup restarted it as"),
+                  "kill %d printed %s", i, text);
+        free(text);
+    }
+    char *text = shell_output(&counter_shell, "kill", &st);
+    cr_assert_eq(st, SHELL_OK);
+    cr_assert(strstr(text, "counter_sup reached its restart intensity (10 in "
+                     "3600 s) and exited with shutdown\n"), "printed %s", text);
+    free(text);
 }

@@ -2,6 +2,7 @@
  * shell.c - a small prompt like the Erlang shell's, demo narration, and the
  * main() every stage program shares. See shell.h for the contract.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -53,6 +54,16 @@ term shell_parse_term(const char *word)
     if (shell_parse_int(word, &n) == 0)
         return INT(n);
     return atom_from(word);
+}
+
+int shell_term_arg(FILE *out, const char *cmd, const char *arg,
+                   struct shell_term *t)
+{
+    char why[128];
+    if (shell_term_parse(arg, t, why, sizeof why) == 0)
+        return 0;
+    shell_bad_arg(out, cmd, "%s", why);
+    return -1;
 }
 
 /* ---- Results ------------------------------------------------------------- */
@@ -147,57 +158,200 @@ static int builtin_quit(int argc, char **argv, FILE *out)
 static int builtin_help(int argc, char **argv, FILE *out);
 
 static const struct shell_cmd builtins[] = {
-    {"i", "", "list the processes (pid, function, name, status, messages)",
+    {"i", "", "i(): the processes (pid, function, name, status, messages)",
      0, 0, builtin_i},
-    {"regs", "", "list the registered names", 0, 0, builtin_regs},
-    {"flush", "", "print and empty the shell's own mailbox", 0, 0, builtin_flush},
-    {"help", "", "this list", 0, 0, builtin_help},
-    {"quit", "", "leave the shell (q and end of input too)", 0, 0, builtin_quit},
+    {"regs", "", "regs(): the registered names", 0, 0, builtin_regs},
+    {"flush", "", "flush(): print and empty the shell's own mailbox", 0, 0,
+     builtin_flush},
+    {"help", "", "help(): this list", 0, 0, builtin_help},
+    {"quit", "", "q(): leave the shell (q, Ctrl-C at the prompt and end of "
+     "input too)", 0, 0, builtin_quit},
     {"q", "", NULL, 0, 0, builtin_quit},
     {NULL, NULL, NULL, 0, 0, NULL},
+};
+
+static const struct shell_erl builtin_erl[] = {
+    {"i", "i()"}, {"regs", "regs()"}, {"flush", "flush()"}, {"help", "help()"},
+    {"quit", "q()"}, {NULL, NULL},
 };
 
 /* The shell whose commands help lists; set by shell_exec before running one.
  * Only the thread running the shell touches it. */
 static _Thread_local const struct shell *current;
 
-/* Prints one line of help for each command in cmds that has a help text. */
-static void print_help(FILE *out, const struct shell_cmd *cmds)
+/* "name args": how a command is typed, into buf (n bytes). */
+static const char *usage_of(const struct shell_cmd *c, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s%s%s", c->name, *c->args ? " " : "", c->args);
+    return buf;
+}
+
+/* The widest usage among the commands of cmds that have a help text. */
+static int usage_width(const struct shell_cmd *cmds, int width)
 {
     char usage[64];
-    for (const struct shell_cmd *c = cmds; c->name; c++) {
-        if (!c->help)
-            continue;
-        snprintf(usage, sizeof usage, "%s%s%s", c->name, *c->args ? " " : "",
-                 c->args);
-        fprintf(out, "  %-16s %s\n", usage, c->help);
-    }
+    for (const struct shell_cmd *c = cmds; c && c->name; c++)
+        if (c->help && (int)strlen(usage_of(c, usage, sizeof usage)) > width)
+            width = (int)strlen(usage);
+    return width;
+}
+
+/* Prints one line of help for each command in cmds that has a help text,
+ * the usages padded to width. */
+static void print_help(FILE *out, const struct shell_cmd *cmds, int width)
+{
+    char usage[64];
+    for (const struct shell_cmd *c = cmds; c && c->name; c++)
+        if (c->help)
+            fprintf(out, "  %-*s  %s\n", width, usage_of(c, usage, sizeof usage),
+                    c->help);
 }
 
 static int builtin_help(int argc, char **argv, FILE *out)
 {
     (void)argc, (void)argv;
+    int width = usage_width(builtins, usage_width(current ? current->cmds : NULL, 0));
     if (current)
-        print_help(out, current->cmds);
-    print_help(out, builtins);
+        print_help(out, current->cmds, width);
+    print_help(out, builtins, width);
+    fputs("Each command also runs as the Erlang it names, with a full stop: "
+          "flush().\n", out);
     return SHELL_OK;
 }
 
-/* ---- Running a line ------------------------------------------------------ */
+/* ---- Reading a line ------------------------------------------------------ */
 
-/* Splits line (modified in place) into at most max words at blanks.
- * Returns the number of words, or max + 1 if there were more. */
+/* The length of the text at s up to the first character of stops that is
+ * outside brackets ((), [], {}, << >>) and quotes, or to its end. */
+static size_t scan(const char *s, const char *stops)
+{
+    int depth = 0;
+    char quote = 0;
+    size_t i;
+    for (i = 0; s[i]; i++) {
+        char c = s[i];
+        if (quote) {
+            if (c == '\\' && s[i + 1])
+                i++;
+            else if (c == quote)
+                quote = 0;
+        } else if (c == '"' || c == '\'') {
+            quote = c;
+        } else if (c == '(' || c == '[' || c == '{') {
+            depth++;
+        } else if ((c == ')' || c == ']' || c == '}') && depth > 0) {
+            depth--;
+        } else if (c == '<' && s[i + 1] == '<') {
+            depth++, i++;
+        } else if (c == '>' && s[i + 1] == '>' && depth > 0) {
+            depth--, i++;
+        } else if (depth == 0 && strchr(stops, c)) {
+            break;
+        }
+    }
+    return i;
+}
+
+/* s without its leading and trailing blanks, in place. */
+static char *trim(char *s)
+{
+    s += strspn(s, " \t\r\n");
+    size_t n = strlen(s);
+    while (n > 0 && strchr(" \t\r\n", s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Splits line (modified in place) into at most max words at blanks outside
+ * brackets and quotes. Returns the number of words, or max + 1 if there
+ * were more. */
 static int split_words(char *line, char **words, int max)
 {
-    char *save;
     int n = 0;
-    for (char *w = strtok_r(line, " \t\r\n", &save); w;
-         w = strtok_r(NULL, " \t\r\n", &save)) {
+    for (char *w = line + strspn(line, " \t"); *w; w += strspn(w, " \t")) {
         if (n == max)
             return max + 1;
         words[n++] = w;
+        w += scan(w, " \t");
+        if (*w)
+            *w++ = '\0';
     }
     return n;
+}
+
+/* Splits an Erlang call "head(a, b)" (modified in place) into its head
+ * and at most max arguments. Returns the number of arguments, or -1 when
+ * text is no call. */
+static int split_call(char *text, char **head, char **args, int max)
+{
+    char *open = strchr(text, '(');
+    size_t n = strlen(text);
+    if (!open || n == 0 || text[n - 1] != ')')
+        return -1;
+    *open = '\0';
+    text[n - 1] = '\0';
+    *head = trim(text);
+    if (strspn(*head, "abcdefghijklmnopqrstuvwxyz0123456789_:") != strlen(*head) ||
+        !**head)
+        return -1;
+    char *a = trim(open + 1);
+    int argc = 0;
+    while (*a) {
+        if (argc == max)
+            return -1;
+        size_t len = scan(a, ",");
+        char *next = a[len] ? a + len + 1 : a + len;
+        a[len] = '\0';
+        args[argc++] = trim(a);
+        a = next;
+    }
+    return argc;
+}
+
+/* Levenshtein distance between a and b (each cut at 63 bytes). */
+static int distance(const char *a, const char *b)
+{
+    int row[64], la = (int)strnlen(a, 63), lb = (int)strnlen(b, 63);
+    for (int j = 0; j <= lb; j++)
+        row[j] = j;
+    for (int i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = i;
+        for (int j = 1; j <= lb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            best = best < up + 1 ? best : up + 1;
+            best = best < row[j - 1] + 1 ? best : row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The name of sh's or the built-ins' commands nearest to word; with erl,
+ * the Erlang call nearest to it. */
+static const char *nearest(const struct shell *sh, const char *word, bool erl)
+{
+    const char *best = NULL;
+    int best_d = 1 << 30;
+    const struct shell_cmd *tables[] = {sh->cmds, builtins};
+    const struct shell_erl *forms[] = {sh->erl, builtin_erl};
+    for (int t = 0; t < 2; t++) {
+        for (const struct shell_cmd *c = tables[t]; !erl && c && c->name; c++)
+            if (c->help && distance(word, c->name) < best_d)
+                best = c->name, best_d = distance(word, c->name);
+        for (const struct shell_erl *f = forms[t]; erl && f && f->cmd; f++) {
+            char head[64];      /* the call's name: "counter:tick" */
+            size_t n = strcspn(f->call, "(");
+            n = n < sizeof head - 1 ? n : sizeof head - 1;
+            memcpy(head, f->call, n);
+            head[n] = '\0';
+            if (distance(word, head) < best_d)
+                best = f->call, best_d = distance(word, head);
+        }
+    }
+    return best;
 }
 
 /* The command called name in the stage's table or the built-ins, or NULL. */
@@ -209,6 +363,69 @@ static const struct shell_cmd *find_cmd(const struct shell *sh, const char *name
     for (const struct shell_cmd *c = builtins; c->name; c++)
         if (strcmp(c->name, name) == 0)
             return c;
+    return NULL;
+}
+
+/* True when the Erlang form f is the call head(args...): then argv[1..]
+ * are the arguments its capitalised parameters take, and *argc counts
+ * them with the command's name in argv[0]. */
+static bool erl_matches(const struct shell_erl *f, const char *head, char **args,
+                        int nargs, char **argv, int *argc)
+{
+    char form[128], *fhead, *params[SHELL_MAX_WORDS];
+    if (strlen(f->call) >= sizeof form)
+        return false;
+    strcpy(form, f->call);
+    if (strncmp(form, "self() !", 8) == 0) {
+        fhead = "self() !";
+        params[0] = "Term";
+        if (nargs != 1)
+            return false;
+    } else if (split_call(form, &fhead, params, SHELL_MAX_WORDS) != nargs) {
+        return false;
+    }
+    if (strcmp(fhead, head) != 0)
+        return false;
+    *argc = 1;
+    argv[0] = (char *)f->cmd;
+    for (int i = 0; i < nargs; i++) {
+        if (isupper((unsigned char)params[i][0]))
+            argv[(*argc)++] = args[i];
+        else if (strcmp(params[i], args[i]) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Reads call (modified in place; its full stop gone) as the Erlang form of
+ * a command: fills argv and *argc and returns the command, or prints why
+ * none stands for it and returns NULL. */
+static const struct shell_cmd *erl_cmd(const struct shell *sh, char *call,
+                                       char **argv, int *argc, FILE *out)
+{
+    char *head, *args[SHELL_MAX_WORDS];
+    int nargs;
+    char *bang = call + scan(call, "!");
+    if (*bang == '!') {                     /* self() ! Term */
+        *bang = '\0';
+        head = "self() !";
+        args[0] = trim(bang + 1);
+        nargs = strcmp(trim(call), "self()") == 0 && *args[0] ? 1 : -1;
+    } else {
+        nargs = split_call(call, &head, args, SHELL_MAX_WORDS);
+    }
+    const struct shell_erl *forms[] = {sh->erl, builtin_erl};
+    for (int t = 0; nargs >= 0 && t < 2; t++)
+        for (const struct shell_erl *f = forms[t]; f && f->cmd; f++)
+            if (erl_matches(f, head, args, nargs, argv, argc))
+                return find_cmd(sh, f->cmd);
+    const char *near = nearest(sh, nargs >= 0 ? head : call, true);
+    if (nargs < 0)
+        fprintf(out, "** cannot read this as a call");
+    else
+        fprintf(out, "** no command stands for %s/%d", head, nargs);
+    fprintf(out, " (the nearest is %s; type help for the commands)\n",
+            near ? near : "help()");
     return NULL;
 }
 
@@ -230,24 +447,46 @@ static bool args_ok(const struct shell_cmd *c, int argc, char **argv, FILE *out)
     return false;
 }
 
+/* ---- Running a line ------------------------------------------------------ */
+
 enum shell_status shell_exec(const struct shell *sh, const char *line, FILE *out)
 {
     char buf[SHELL_MAX_LINE];
     char *argv[SHELL_MAX_WORDS + 1];
-    if (strlen(line) >= sizeof buf) {
-        fprintf(out, "** line too long: %zu bytes, at most %zu\n", strlen(line),
+    size_t typed = strcspn(line, "\r\n");   /* what was typed, no newline */
+    if (typed >= sizeof buf) {
+        fprintf(out, "** line too long: %zu bytes, at most %zu\n", typed,
                 sizeof buf - 1);
         return SHELL_BADARGS;
     }
-    strcpy(buf, line);
-    int argc = split_words(buf, argv, SHELL_MAX_WORDS);
-    if (argc == 0 || argv[0][0] == '%')
+    memcpy(buf, line, typed);
+    buf[typed] = '\0';
+    char *text = trim(buf);
+    if (!*text || text[0] == '%')
         return SHELL_OK;
-    const struct shell_cmd *c = find_cmd(sh, argv[0]);
-    if (!c) {
-        fprintf(out, "** unknown command: \"%s\" (type help for the commands)\n",
-                argv[0]);
-        return SHELL_UNKNOWN;
+    const struct shell_cmd *c;
+    int argc;
+    size_t n = strlen(text), first = strcspn(text, " \t");
+    char name[64];          /* the first word: a command's name? */
+    first = first < sizeof name - 1 ? first : sizeof name - 1;
+    memcpy(name, text, first);
+    name[first] = '\0';
+    if (text[n - 1] == '.' && !find_cmd(sh, name) &&   /* counter:tick(5). */
+        strpbrk(text, "(!")) {
+        text[n - 1] = '\0';
+        c = erl_cmd(sh, trim(text), argv, &argc, out);
+        if (!c)
+            return SHELL_UNKNOWN;
+    } else {
+        argc = split_words(text, argv, SHELL_MAX_WORDS);
+        c = find_cmd(sh, argv[0]);
+        if (!c) {
+            const char *near = nearest(sh, argv[0], false);
+            fprintf(out, "** unknown command: \"%s\" (the nearest is %s; "
+                    "type help for the commands)\n", argv[0],
+                    near ? near : "help");
+            return SHELL_UNKNOWN;
+        }
     }
     if (!args_ok(c, argc, argv, out))
         return SHELL_BADARGS;
@@ -258,36 +497,10 @@ enum shell_status shell_exec(const struct shell *sh, const char *line, FILE *out
     return st;
 }
 
-int shell_loop(const struct shell *sh, FILE *in, FILE *out)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    int n = 1;
-    if (sh->banner)
-        fprintf(out, "%s\n", sh->banner);
-    for (;;) {
-        fprintf(out, "%d> ", n);
-        fflush(out);
-        if (getline(&line, &cap, in) < 0)
-            break;
-        enum shell_status st = shell_exec(sh, line, out);
-        if (st == SHELL_QUIT)
-            break;
-        if (strspn(line, " \t\r\n") != strlen(line))
-            n++;
-    }
-    bool failed = ferror(in);
-    if (!failed && feof(in))
-        fputc('\n', out);   /* end the prompt line the EOF left open */
-    free(line);
-    fflush(out);
-    return failed ? EX_IOERR : 0;
-}
-
 /* ---- Narration for demos ------------------------------------------------- */
 
 /* The prompt number demo_show_* prints next; demos run in one thread. */
-static int demo_prompt = 1;
+static int demo_prompt_n = 1;
 
 void demo_say(const char *fmt, ...)
 {
@@ -302,7 +515,20 @@ void demo_say(const char *fmt, ...)
 
 void demo_show_term(const char *expr, term value)
 {
-    printf("%d> %s\n", demo_prompt++, expr);
+    printf("%d> %s\n", demo_prompt_n++, expr);
+    term_print(stdout, value);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+void demo_prompt(const char *expr)
+{
+    printf("%d> %s\n", demo_prompt_n++, expr);
+    fflush(stdout);
+}
+
+void demo_value(term value)
+{
     term_print(stdout, value);
     fputc('\n', stdout);
     fflush(stdout);
@@ -312,7 +538,7 @@ void demo_show_text(const char *expr, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    printf("%d> %s\n", demo_prompt++, expr);
+    printf("%d> %s\n", demo_prompt_n++, expr);
     vprintf(fmt, ap);
     fputc('\n', stdout);
     va_end(ap);
@@ -346,6 +572,8 @@ int stage_main(int argc, char **argv, const char *prog, const struct shell *sh,
         fprintf(stderr, "%s: erl_start: %s\n", prog, strerror(errno));
         return EX_SOFTWARE;
     }
+    if (shell)      /* lines from other processes (*DBG*) show as they come */
+        setvbuf(stdout, NULL, _IOLBF, 0);
     int status = shell ? shell_loop(sh, stdin, stdout) : demo();
     erl_stop();                                 /* every process goes */
     return status;
