@@ -1,17 +1,21 @@
 /*
  * node_peer.c - a C node the node suites start as a child process.
  *
- * Usage: node_peer NAME COOKIE [TICK_MS]
+ * Usage: node_peer NAME COOKIE [TICK_MS [HELLO_NODE]]
  *
+ * With HELLO_NODE it sends {hello, Pid} to {peer_hello, HELLO_NODE} as it
+ * starts (connecting from this side).
  * It starts a node called NAME, prints "ready NAME" on stdout, and runs
  * until its stdin closes (so it dies with the test that started it):
  *   counter   a gen_server: call read -> Count; call {add, N} -> new Count;
+ *             call {sleep, Ms, Pid} -> Pid ! sleeping, then ok after Ms;
  *             cast tick -> Count + 1
  *   agent     a process that traps exits and serves, From being a pid:
  *               {ping, From}            From ! {pong, Self}
  *               {link, From, Pid}       link(Pid); From ! {linked, Self}
  *               {monitor, From, Target} From ! {monitoring, Self, Ref}
  *               {burst, From, N}        From ! {seq, Self, I} for I in 1..N
+ *               {whereis, From, Name}   From ! {where, Self, Pid}
  *               {call, From, Server, Request}
  *                                       From ! {called, Self, Reply}, or
  *                                       {call_failed, Self, Error}
@@ -37,9 +41,14 @@ static gen_result counter_init(term args) {
 
 static gen_result counter_call(term req, term from, term state) {
     (void)from;
-    term n;
+    term n, pid;
     if (is_atom_named(req, "read"))
         return gen_reply(state, state);
+    if (match(req, TUPLE(ATOM("sleep"), VAR(&n), VAR(&pid))) && is_int(n)) {
+        erl_send(pid, ATOM("sleeping"));
+        erl_sleep((int)n.u.integer);
+        return gen_reply(ATOM("ok"), state);
+    }
     if (match(req, TUPLE(ATOM("add"), VAR(&n))) && is_int(n))
         return gen_reply(INT(state.u.integer + n.u.integer), INT(state.u.integer + n.u.integer));
     return gen_reply(ATOM("badreq"), state);
@@ -72,6 +81,8 @@ static bool command(term msg, term *owner) {
     } else if (match(msg, TUPLE(ATOM("burst"), VAR(&from), VAR(&n)))) {
         for (int64_t i = 1; i <= n.u.integer; i++)
             erl_send(from, TUPLE(ATOM("seq"), self, INT(i)));
+    } else if (match(msg, TUPLE(ATOM("whereis"), VAR(&from), VAR(&target)))) {
+        erl_send(from, TUPLE(ATOM("where"), self, erl_whereis(target)));
     } else if (match(msg, TUPLE(ATOM("call"), VAR(&from), VAR(&server), VAR(&req)))) {
         term error = NONE, r = gen_server_call(server, req, 10000, &error);
         erl_send(from, is_none(r) ? TUPLE(ATOM("call_failed"), self, error)
@@ -136,6 +147,8 @@ int main(int argc, char **argv) {
     node_rpc_register("counter", "read", 0, rpc_read);
     node_rpc_register("math", "add", 2, rpc_add);
     node_rpc_register("crash", "now", 0, rpc_crash);
+    if (argc > 4)
+        erl_send(TUPLE(ATOM("peer_hello"), atom_from(argv[4])), TUPLE(ATOM("hello"), pid));
     printf("ready %s\n", argv[1]);
     fflush(stdout);
     char buf[64];

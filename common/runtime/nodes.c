@@ -106,7 +106,15 @@ bool erl_dist_deliver(enum dist_kind kind, term from, term to, term ref, term bo
     term pid = is_atom(to) ? erl_whereis(to) : to;
     if (!is_pid(pid) || pid.node != 0)
         return false;
-    struct heap_block *b = block_new((enum signal_kind)kind, from, ref, body);
+    struct heap_block *b;
+    if (term_is_boxed(ref)) {
+        /* Another node's reference: its words travel in the block too. */
+        b = block_new((enum signal_kind)kind, from, NONE, TUPLE(body, ref));
+        b->ref = b->body.u.elements[1];
+        b->body = b->body.u.elements[0];
+    } else {
+        b = block_new((enum signal_kind)kind, from, ref, body);
+    }
     b->linked = linked;
     if (signal_deliver(pid, b))
         return true;

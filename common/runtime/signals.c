@@ -16,11 +16,31 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "panic.h"
 #include "proc.h"
 
 /* ---- Relations ----------------------------------------------------------- */
+
+/* A relation owns a copy of the words of another node's reference (a
+ * monitor a process of another node holds here): the signal that brought
+ * it is freed long before the relation goes. */
+static term ref_own(term ref) {
+    if (!term_is_boxed(ref))
+        return ref;
+    uint32_t *w = malloc(ref.size * sizeof *w);
+    if (!w)
+        panic("out of memory for a reference of %u words", ref.size);
+    memcpy(w, ref.u.words, ref.size * sizeof *w);
+    ref.u.words = w;
+    return ref;
+}
+
+static void ref_free(term ref) {
+    if (term_is_boxed(ref))
+        free((void *)ref.u.words);
+}
 
 void relations_add(struct relations *r, term pid, term ref) {
     if (r->n == r->cap) {
@@ -31,7 +51,7 @@ void relations_add(struct relations *r, term pid, term ref) {
         r->v = v;
         r->cap = cap;
     }
-    r->v[r->n++] = (struct relation){pid, ref, NONE, NONE};
+    r->v[r->n++] = (struct relation){pid, ref_own(ref), NONE, NONE};
 }
 
 /* The index of the relation whose pid (for links) or ref (for monitors) is
@@ -44,6 +64,7 @@ static long relations_find(const struct relations *r, term key, bool by_ref) {
 }
 
 static void relations_remove_at(struct relations *r, long i) {
+    ref_free(r->v[i].ref);
     r->v[i] = r->v[--r->n];
 }
 
@@ -56,6 +77,8 @@ static bool relations_remove(struct relations *r, term key, bool by_ref) {
 }
 
 static void relations_free(struct relations *r) {
+    for (size_t i = 0; i < r->n; i++)
+        ref_free(r->v[i].ref);
     free(r->v);
     *r = (struct relations){0};
 }

@@ -1,0 +1,371 @@
+/*
+ * test_core_node.c - the node layer: this test's process is the node
+ * t@localhost; C peers (tests/node_peer.c) and real erl nodes run as child
+ * processes, each test with an epmd of its own (node_util.h).
+ *
+ * Run: make -C tests test-core   (or build/plain/tests/test_core_node --verbose)
+ */
+#include "node_util.h"
+
+#include <ei.h>
+#include <sys/stat.h>
+
+#include "gen_server.h"
+
+static void setup(void) {
+    start_epmd(42100);
+    start_runtime();
+    start_self(0);
+}
+
+static void setup_fast_tick(void) {
+    start_epmd(42100);
+    start_runtime();
+    start_self(1000);
+}
+
+static void teardown(void) {
+    erl_stop();
+    kill_children();
+}
+
+TestSuite(node, .timeout = 120, .init = setup, .fini = teardown);
+TestSuite(node_down, .timeout = 120, .init = setup_fast_tick, .fini = teardown);
+TestSuite(node_bad, .timeout = 120, .init = setup, .fini = teardown);
+TestSuite(node_erl, .timeout = 180, .init = setup, .fini = teardown);
+
+/* ---- Helpers ------------------------------------------------------------- */
+
+#define PEER "p1@localhost"
+
+/* The pid of the agent on node peer, asked for by {agent, Peer}. */
+static term agent_of(const char *peer) {
+    erl_send(TUPLE(ATOM("agent"), atom_from(peer)), TUPLE(ATOM("ping"), erl_self()));
+    term pid;
+    term m = await(TUPLE(ATOM("pong"), VAR(&pid)), "the remote agent's pong");
+    (void)m;
+    cr_assert(is_pid(pid) && pid.node != 0, "the pong came from %s", FMT(pid));
+    return pid;
+}
+
+/* A process that waits for {exit, Reason} and exits with it. */
+static void victim(term arg) {
+    (void)arg;
+    term reason;
+    term m = erl_receive(TUPLE(ATOM("exit"), VAR(&reason)), ERL_INFINITY);
+    (void)m;
+    erl_exit_self(reason);
+}
+
+/* ---- Starting ------------------------------------------------------------ */
+
+Test(node, the_node_has_its_name_and_refuses_a_second_start) {
+    cr_assert(is_atom_named(erl_node(), SELF_NAME), "erl_node() is %s", FMT(erl_node()));
+    struct node_options o = {.name = "again@localhost", .cookie = COOKIE};
+    errno = 0;
+    cr_assert_eq(node_start(&o), -1);
+    cr_assert_eq(errno, EALREADY);
+}
+
+Test(node, a_name_without_a_host_is_refused) {
+    node_stop();
+    struct node_options o = {.name = "nohost", .cookie = COOKIE};
+    errno = 0;
+    cr_assert_eq(node_start(&o), -1);
+    cr_assert_eq(errno, EINVAL);
+    cr_assert(is_atom_named(erl_node(), "nonode@nohost"));
+}
+
+Test(node, without_a_cookie_it_makes_and_reads_the_cookie_file) {
+    node_stop();
+    char home[] = "/tmp/node_home_XXXXXX";
+    cr_assert_not_null(mkdtemp(home));
+    setenv("HOME", home, 1);
+    struct node_options o = {.name = "k@localhost"};
+    cr_assert_eq(node_start(&o), 0);
+    char path[200];
+    snprintf(path, sizeof path, "%s/.erlang.cookie", home);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0, "no cookie file was made");
+    cr_assert_eq(st.st_mode & 0777, 0400, "mode %o", st.st_mode & 0777);
+    char cookie[64] = "";
+    FILE *f = fopen(path, "r");
+    cr_assert(fgets(cookie, sizeof cookie, f));
+    fclose(f);
+    cr_assert_eq(strlen(cookie), 20);
+    start_peer(PEER, cookie, 0, NULL);     /* the cookie is the node's */
+    agent_of(PEER);
+    node_stop();
+    unlink(path);
+    rmdir(home);
+}
+
+/* ---- Messages, calls, order ---------------------------------------------- */
+
+Test(node, send_by_name_at_node_and_by_pid_both_arrive) {
+    start_peer(PEER, COOKIE, 0, NULL);
+    term agent = agent_of(PEER);
+    cr_assert(is_atom_named(erl_node_of(agent), PEER));
+    erl_send(agent, TUPLE(ATOM("ping"), erl_self()));
+    await(TUPLE(ATOM("pong"), agent), "a pong for the send by pid");
+    term nodes[4];
+    cr_assert_eq(erl_nodes(nodes, 4), 1);
+    cr_assert(is_atom_named(nodes[0], PEER));
+}
+
+Test(node, call_and_cast_by_name_at_node_and_by_pid) {
+    start_peer(PEER, COOKIE, 0, NULL);
+    term server = TUPLE(ATOM("counter"), ATOM(PEER)), error = NONE;
+    term r = gen_server_call(server, ATOM("read"), WAIT_MS, &error);
+    cr_assert(term_eq(r, INT(0)), "read gave %s (error %s)", FMT(r), FMT(error));
+    gen_server_cast(server, ATOM("tick"));
+    gen_server_cast(server, ATOM("tick"));
+    r = gen_server_call(server, TUPLE(ATOM("add"), INT(10)), WAIT_MS, &error);
+    cr_assert(term_eq(r, INT(12)), "add gave %s", FMT(r));
+    term agent = agent_of(PEER);
+    erl_send(agent, TUPLE(ATOM("whereis"), erl_self(), ATOM("counter")));
+    term pid;
+    await(TUPLE(ATOM("where"), agent, VAR(&pid)), "the counter's pid");
+    gen_server_cast(pid, ATOM("tick"));
+    r = gen_server_call(pid, ATOM("read"), WAIT_MS, &error);
+    cr_assert(term_eq(r, INT(13)), "read by pid gave %s", FMT(r));
+}
+
+Test(node, a_remote_process_calls_a_server_here) {
+    start_peer(PEER, COOKIE, 0, NULL);
+    term agent = agent_of(PEER);
+    term server = TUPLE(ATOM("here_server"), erl_node());
+    erl_register(ATOM("here_server"), erl_self());
+    erl_send(agent, TUPLE(ATOM("call"), erl_self(), server, ATOM("question")));
+    term from;
+    await(TUPLE(ATOM("$gen_call"), VAR(&from), ATOM("question")), "the remote call");
+    gen_server_reply(from, ATOM("answer"));
+    await(TUPLE(ATOM("called"), agent, ATOM("answer")), "the reply to reach the caller");
+}
+
+Test(node, messages_between_two_processes_keep_their_order) {
+    start_peer(PEER, COOKIE, 0, NULL);
+    term agent = agent_of(PEER);
+    int n = 5000 / SAN_DIVISOR;
+    erl_send(agent, TUPLE(ATOM("burst"), erl_self(), INT(n)));
+    for (int i = 1; i <= n; i++) {
+        term got;
+        term m = await(TUPLE(ATOM("seq"), agent, VAR(&got)), "the next of the burst");
+        cr_assert(term_eq(got, INT(i)), "message %d came as %s", i, FMT(got));
+        erl_drop(m);
+    }
+}
+
+Test(node, a_connection_made_from_the_other_side_carries_both_ways) {
+    erl_register(ATOM("peer_hello"), erl_self());
+    start_peer(PEER, COOKIE, 0, SELF_NAME);
+    term pid;
+    await(TUPLE(ATOM("hello"), VAR(&pid)), "the peer's hello");
+    erl_send(pid, TUPLE(ATOM("ping"), erl_self()));
+    await(TUPLE(ATOM("pong"), pid), "the pong back on its connection");
+    term nodes[4];
+    cr_assert_eq(erl_nodes(nodes, 4), 1, "one connection, not two");
+}
+
+/* ---- Links and monitors -------------------------------------------------- */
+
+Test(node, a_link_to_a_remote_process_brings_its_exit) {
+    start_peer(PEER, COOKIE, 0, NULL);
+    term agent = agent_of(PEER);
+    erl_link(agent);
+    erl_send(agent, TUPLE(ATOM("exit"), ATOM("boom")));
+    await(TUPLE(ATOM("EXIT"), agent, ATOM("boom")), "the remote exit");
+}
+
+Test(node, a_remote_link_to_a_process_here_brings_its_exit_there) {
+    start_peer(PEER, COOKIE, 0, NULL);
+    term agent = agent_of(PEER);
+    term v = erl_spawn(victim, NONE);
+    erl_send(agent, TUPLE(ATOM("link"), erl_self(), v));
+    await(TUPLE(ATOM("linked"), agent), "the remote link");
+    erl_send(v, TUPLE(ATOM("exit"), ATOM("bang")));
+    await(TUPLE(ATOM("got"), agent, TUPLE(ATOM("EXIT"), v, ATOM("bang"))),
+          "the agent's {'EXIT', Victim, bang}");
+}
+
+Test(node, monitors_by_pid_and_by_name_bring_the_down) {
+    start_peer(PEER, COOKIE, 0, NULL);
+    term agent = agent_of(PEER);
+    term by_pid = erl_monitor(agent);
+    term by_name = erl_monitor(TUPLE(ATOM("agent"), ATOM(PEER)));
+    erl_send(agent, TUPLE(ATOM("exit"), ATOM("gone")));
+    expect_down(by_pid, ATOM("gone"));
+    term obj;
+    await(TUPLE(ATOM("DOWN"), by_name, ATOM("process"), VAR(&obj), ATOM("gone")),
+          "the 'DOWN' by name");
+    cr_assert(term_eq(obj, TUPLE(ATOM("agent"), ATOM(PEER))), "it names %s", FMT(obj));
+}
+
+Test(node, a_remote_monitor_of_a_process_here_brings_the_down_there) {
+    start_peer(PEER, COOKIE, 0, NULL);
+    term agent = agent_of(PEER);
+    term v = erl_spawn(victim, NONE);
+    erl_send(agent, TUPLE(ATOM("monitor"), erl_self(), v));
+    term ref;
+    await(TUPLE(ATOM("monitoring"), agent, VAR(&ref)), "the remote monitor");
+    erl_send(v, TUPLE(ATOM("exit"), ATOM("bye")));
+    await(TUPLE(ATOM("got"), agent, TUPLE(ATOM("DOWN"), ref, ATOM("process"), v, ATOM("bye"))),
+          "the agent's 'DOWN'");
+}
+
+Test(node, a_monitor_of_a_name_nobody_holds_there_is_down_noproc) {
+    start_peer(PEER, COOKIE, 0, NULL);
+    term ref = erl_monitor(TUPLE(ATOM("nobody"), ATOM(PEER)));
+    expect_down(ref, ATOM("noproc"));
+}
+
+Test(node, a_node_nobody_runs_gives_noconnection_and_nodedown) {
+    term target = TUPLE(ATOM("x"), ATOM("ghost@localhost"));
+    term ref = erl_monitor(target);
+    expect_down(ref, ATOM("noconnection"));
+    erl_monitor_node(ATOM("ghost@localhost"), true);
+    await(TUPLE(ATOM("nodedown"), ATOM("ghost@localhost")), "the nodedown");
+}
+
+/* ---- A node that dies or hangs ------------------------------------------- */
+
+Test(node_down, kill_9_gives_links_monitors_and_node_monitors_noconnection) {
+    struct child *peer = start_peer(PEER, COOKIE, 1000, NULL);
+    term agent = agent_of(PEER);
+    erl_link(agent);
+    term mon = erl_monitor(agent);
+    erl_monitor_node(ATOM(PEER), true);
+    erl_monitor_nodes(true);
+    kill(peer->pid, SIGKILL);
+    await(TUPLE(ATOM("EXIT"), agent, ATOM("noconnection")), "the link's noconnection");
+    expect_down(mon, ATOM("noconnection"));
+    await(TUPLE(ATOM("nodedown"), ATOM(PEER)), "monitor_node's nodedown");
+    await(TUPLE(ATOM("nodedown"), ATOM(PEER)), "monitor_nodes' nodedown");
+    term nodes[4];
+    cr_assert_eq(erl_nodes(nodes, 4), 0);
+}
+
+/* Calls {counter, Peer} with {sleep, 60000, Test} (the counter tells the
+ * test it sleeps) and tells the test how the call ended. */
+static void slow_caller(term test) {
+    term error = NONE;
+    int64_t t0 = now_ns();
+    term r = gen_server_call(TUPLE(ATOM("counter"), ATOM(PEER)),
+                             TUPLE(ATOM("sleep"), INT(60000), test), ERL_INFINITY, &error);
+    erl_send(test, TUPLE(ATOM("call_ended"), is_none(r) ? error : r,
+                         INT((now_ns() - t0) / 1000000)));
+}
+
+Test(node_down, a_call_in_flight_to_a_killed_node_fails_at_once) {
+    struct child *peer = start_peer(PEER, COOKIE, 1000, NULL);
+    erl_spawn(slow_caller, erl_self());
+    await(ATOM("sleeping"), "the counter to take the call");
+    int64_t t0 = now_ns();
+    kill(peer->pid, SIGKILL);
+    term why, ms;
+    await(TUPLE(ATOM("call_ended"), VAR(&why), VAR(&ms)), "the call to end");
+    int64_t after_kill = (now_ns() - t0) / 1000000;
+    cr_assert(term_eq(why, TUPLE(ATOM("nodedown"), ATOM(PEER))), "it ended with %s", FMT(why));
+    cr_assert_lt(after_kill, 2000, "it ended %lld ms after the kill", (long long)after_kill);
+}
+
+Test(node_down, a_stopped_node_is_down_within_the_tick) {
+    struct child *peer = start_peer(PEER, COOKIE, 1000, NULL);
+    term agent = agent_of(PEER);
+    term mon = erl_monitor(agent);
+    kill(peer->pid, SIGSTOP);
+    int64_t t0 = now_ns();
+    expect_down(mon, ATOM("noconnection"));
+    int64_t ms = (now_ns() - t0) / 1000000;
+    kill(peer->pid, SIGCONT);
+    cr_assert_lt(ms, 5000, "down after %lld ms with a tick of 1000", (long long)ms);
+}
+
+/* ---- Bad peers ------------------------------------------------------------ */
+
+Test(node_bad, a_wrong_cookie_is_refused_both_ways_naming_the_peer) {
+    struct child *peer = start_peer(PEER, "another_cookie", 0, NULL);
+    term ref = erl_monitor(TUPLE(ATOM("agent"), ATOM(PEER)));
+    expect_down(ref, ATOM("noconnection"));
+    expect_child_says(peer, "refused a connection from " SELF_NAME ": wrong cookie");
+    kill_child(peer);
+    /* The other way: a peer with the wrong cookie connects here. Our log
+     * goes to stderr, which is a pipe for the test's length. */
+    int p[2], saved = dup(2);
+    cr_assert_eq(pipe(p), 0);
+    dup2(p[1], 2);
+    start_peer("p2@localhost", "another_cookie", 0, SELF_NAME);
+    struct child mine = {.out = p[0]};
+    bool said = child_says(&mine, "refused a connection from p2@localhost: wrong cookie", WAIT_MS);
+    dup2(saved, 2);
+    close(p[1]);
+    cr_assert(said, "our log said:\n%s", mine.text);
+    close(p[0]);
+    close(saved);
+}
+
+/* A connection made with libei alone, to write raw frames here. */
+static int raw_connection(ei_cnode *ec) {
+    cr_assert_eq(ei_connect_init(ec, "raw", COOKIE, 12345), 0);
+    int fd = ei_connect(ec, SELF_NAME);
+    cr_assert_geq(fd, 0, "libei could not connect");
+    return fd;
+}
+
+/* Writes a frame of len bytes (its length header first). */
+static void write_frame(int fd, const void *body, uint32_t len, uint32_t claimed) {
+    unsigned char h[4] = {claimed >> 24, claimed >> 16, claimed >> 8, claimed};
+    cr_assert_eq(write(fd, h, 4), 4);
+    if (len)
+        cr_assert_eq(write(fd, body, len), (ssize_t)len);
+}
+
+/* The connection to raw@... is taken down and the log says why; the node
+ * and its other connection go on. */
+static void expect_closed_for(const void *body, uint32_t len, uint32_t claimed,
+                              const char *why) {
+    start_peer(PEER, COOKIE, 0, NULL);
+    term agent = agent_of(PEER);
+    int p[2], saved = dup(2);
+    cr_assert_eq(pipe(p), 0);
+    dup2(p[1], 2);
+    erl_monitor_nodes(true);
+    ei_cnode ec;
+    int fd = raw_connection(&ec);
+    term raw = atom_from(ei_thisnodename(&ec));
+    await(TUPLE(ATOM("nodeup"), raw), "the raw connection to come up");
+    erl_monitor_node(raw, true);
+    write_frame(fd, body, len, claimed);
+    term m = erl_receive(TUPLE(ATOM("nodedown"), raw), WAIT_MS);
+    struct child mine = {.out = p[0]};
+    bool said = child_says(&mine, why, WAIT_MS);
+    dup2(saved, 2);
+    close(p[1]);
+    close(p[0]);
+    close(saved);
+    cr_assert(!is_none(m), "the raw connection was not taken down");
+    cr_assert(said, "the log did not say \"%s\":\n%s", why, mine.text);
+    erl_send(agent, TUPLE(ATOM("ping"), erl_self()));
+    await(TUPLE(ATOM("pong"), agent), "the other connection to go on");
+    close(fd);
+}
+
+Test(node_bad, a_malformed_control_message_closes_that_connection) {
+    expect_closed_for("p\x83\x68\x03\x6a", 5, 5, "a bad control message: a tuple of 3");
+}
+
+Test(node_bad, a_term_it_cannot_hold_closes_that_connection) {
+    expect_closed_for("p\x83\x46\x40\x09\x21\xfb\x54\x44\x2d\x18", 11, 11, "a float");
+}
+
+Test(node_bad, an_oversized_frame_closes_that_connection) {
+    expect_closed_for(NULL, 0, 0x7fffffff, "a frame of 2147483647 bytes");
+}
+
+Test(node_bad, a_frame_of_another_type_closes_that_connection) {
+    expect_closed_for("q\x83\x6a", 3, 3, "a frame of type 113");
+}
+
+Test(node_bad, a_truncated_frame_closes_that_connection) {
+    expect_closed_for("p\x83", 2, 2, "a bad control message");
+}
