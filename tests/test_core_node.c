@@ -369,3 +369,98 @@ Test(node_bad, a_frame_of_another_type_closes_that_connection) {
 Test(node_bad, a_truncated_frame_closes_that_connection) {
     expect_closed_for("p\x83", 2, 2, "a bad control message");
 }
+
+/* ---- A real erl node ----------------------------------------------------- */
+
+static gen_result count_init(term args) {
+    (void)args;
+    return gen_ok(INT(0));
+}
+
+static gen_result count_call(term req, term from, term state) {
+    (void)from;
+    return is_atom_named(req, "read") ? gen_reply(state, state) : gen_reply(ATOM("badreq"), state);
+}
+
+static gen_result count_cast(term req, term state) {
+    return gen_noreply(is_atom_named(req, "tick") ? INT(state.u.integer + 1) : state);
+}
+
+static const struct gen_server_module counter = {
+    .name = "counter", .init = count_init, .handle_call = count_call,
+    .handle_cast = count_cast,
+};
+
+static term rpc_read(term args) {
+    (void)args;
+    term error;
+    term r = gen_server_call(ATOM("counter"), ATOM("read"), WAIT_MS, &error);
+    return is_none(r) ? ATOM("error") : r;
+}
+
+/* victim: {whois, From} -> From ! {victim_is, Self}; {die, R} -> exit(R). */
+static void erl_victim(term arg) {
+    (void)arg;
+    for (;;) {
+        term from, reason;
+        term m = erl_receive(ANY, ERL_INFINITY);
+        if (match(m, TUPLE(ATOM("whois"), VAR(&from))))
+            erl_send(from, TUPLE(ATOM("victim_is"), erl_self()));
+        else if (match(m, TUPLE(ATOM("die"), VAR(&reason))))
+            erl_exit_self(reason);
+        erl_drop(m);
+    }
+}
+
+/* What erl does against this node, printing a line for each result. */
+static const char erl_script[] =
+    "T = 't@localhost',"
+    "io:format(\"ping ~p~n\", [net_adm:ping(T)]),"
+    "io:format(\"read ~p~n\", [gen_server:call({counter, T}, read)]),"
+    "gen_server:cast({counter, T}, tick),"
+    "io:format(\"after_cast ~p~n\", [gen_server:call({counter, T}, read)]),"
+    "io:format(\"rpc_call ~p~n\", [rpc:call(T, counter, read, [])]),"
+    "io:format(\"block_call ~p~n\", [rpc:block_call(T, counter, read, [])]),"
+    "io:format(\"undef ~p~n\", [rpc:block_call(T, nope, nope, [])]),"
+    "process_flag(trap_exit, true),"
+    "{victim, T} ! {whois, self()},"
+    "P = receive {victim_is, V} -> V end,"
+    "link(P),"
+    "{victim, T} ! {die, boom},"
+    "receive {'EXIT', P, R} -> io:format(\"exit ~p~n\", [R])"
+    " after 10000 -> io:format(\"no_exit~n\") end,"
+    "Loop = fun L() -> receive {_, stop} -> halt();"
+    " {From, M} -> From ! {echo, self(), M}, L() after 60000 -> ok end end,"
+    "register(echo, spawn(Loop)),"
+    "io:format(\"done~n\"),"
+    "receive after 60000 -> halt() end.";
+
+Test(node_erl, erl_pings_calls_casts_rpcs_and_links_to_a_c_process) {
+    cr_assert(!is_none(gen_server_start(ATOM("counter"), &counter, NONE, 0, NULL)));
+    node_rpc_register("counter", "read", 0, rpc_read);
+    erl_register(ATOM("victim"), erl_spawn(erl_victim, NONE));
+    struct child *erl = spawn_child((char *[]){"erl", "-sname", "e1@localhost", "-setcookie",
+                                               COOKIE, "-noshell", "-eval",
+                                               (char *)erl_script, NULL});
+    expect_child_says(erl, "done\n");
+    const char *want[] = {"ping pong", "read 0", "after_cast 1", "rpc_call {badrpc,notsup}",
+                          "block_call 1", "undef {badrpc,{'EXIT',{undef,[{nope,nope,[],[]}]}}}",
+                          "exit boom"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        cr_assert(strstr(erl->text, want[i]), "erl did not print \"%s\"; it printed:\n%s",
+                  want[i], erl->text);
+    /* This side to erl: a send to a registered name there, and a reply to
+     * this process's pid. */
+    term echo = TUPLE(ATOM("echo"), ATOM("e1@localhost"));
+    erl_send(echo, TUPLE(erl_self(), ATOM("hello")));
+    term pid;
+    await(TUPLE(ATOM("echo"), VAR(&pid), ATOM("hello")), "erl's echo");
+    erl_send(pid, TUPLE(erl_self(), ATOM("again")));
+    await(TUPLE(ATOM("echo"), pid, ATOM("again")), "erl's echo by pid");
+    /* A monitor from here on an erl process: BEAM sends no MONITOR_P_EXIT
+     * to a libei node (common/README.md), so it fires when the connection
+     * goes: erl halts as it stops. */
+    term mon = erl_monitor(pid);
+    erl_send(pid, TUPLE(erl_self(), ATOM("stop")));
+    expect_down(mon, ATOM("noconnection"));
+}
