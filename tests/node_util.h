@@ -106,11 +106,30 @@ static void expect_child_says(struct child *c, const char *want) {
               want, c->text);
 }
 
+/* True when text holds a sanitizer's report (the patterns run_suites
+ * looks for). */
+static bool sanitizer_report(const char *text) {
+    return strstr(text, "ERROR: AddressSanitizer") || strstr(text, "ERROR: LeakSanitizer") ||
+           strstr(text, "WARNING: ThreadSanitizer") || strstr(text, "runtime error:");
+}
+
+/* Kills c and reads what it wrote to the end: a sanitizer's report in a
+ * child goes to this test's stderr, where run_suites sees it. */
 static void kill_child(struct child *c) {
     if (c->pid <= 0)
         return;
     kill(c->pid, SIGKILL);
     waitpid(c->pid, NULL, 0);
+    c->text[c->len] = '\0';
+    bool report = sanitizer_report(c->text);
+    char rest[4096];
+    ssize_t n;
+    while ((n = read(c->out, rest, sizeof rest - 1)) > 0) {
+        rest[n] = '\0';
+        report = report || sanitizer_report(rest);
+    }
+    if (report)
+        fprintf(stderr, "a child's sanitizer report:\n%s\n", c->text);
     close(c->in);
     close(c->out);
     c->pid = 0;

@@ -151,10 +151,7 @@ static void free_frames(struct frame *f) {
 }
 
 void conn_put(struct conn *c) {
-    pthread_mutex_lock(&node.lock);
-    bool last = --c->refs == 0;
-    pthread_mutex_unlock(&node.lock);
-    if (!last)
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
     if (c->fd >= 0)
         ei_close_connection(c->fd);

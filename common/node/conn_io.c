@@ -306,15 +306,11 @@ int start_reader(struct conn *c, int fd) {
     if (!r)
         return -1;
     *r = (struct reader){c, fd};
-    pthread_mutex_lock(&node.lock);
-    c->refs++;
-    pthread_mutex_unlock(&node.lock);
+    atomic_fetch_add(&c->refs, 1);  /* the caller holds one: c cannot go */
     if (node_thread(reader_main, r) == 0)
         return 0;
     free(r);
-    pthread_mutex_lock(&node.lock);
-    c->refs--;
-    pthread_mutex_unlock(&node.lock);
+    atomic_fetch_sub(&c->refs, 1);
     return -1;
 }
 

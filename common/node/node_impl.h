@@ -94,7 +94,10 @@ struct frame {
 struct conn {
     /* node.lock guards: */
     struct conn *next;          /* the next connection in the table */
-    int refs;                   /* the table's, each thread's, each user's */
+
+    /* The table's, each thread's, each user's: whoever holds one may add
+     * one, without a lock (the table's is dropped last but one). */
+    _Atomic int refs;
 
     /* Set at creation; read-only after: */
     term peer;                  /* the peer's name, an atom */
