@@ -10,6 +10,7 @@
 #include <ei.h>
 #include <sys/stat.h>
 
+#include "dist.h"
 #include "gen_server.h"
 
 static void setup(void) {
@@ -100,6 +101,16 @@ Test(node, without_a_cookie_it_makes_and_reads_the_cookie_file) {
     rmdir(home);
 }
 
+Test(node, every_start_has_a_fresh_creation_of_at_least_4) {
+    uint32_t first = node_creation(0);
+    node_stop();
+    start_self(0);
+    uint32_t second = node_creation(0);
+    cr_assert_geq(first, 4);
+    cr_assert_geq(second, 4);
+    cr_assert_neq(first, second, "two starts had creation %u", first);
+}
+
 /* ---- Messages, calls, order ---------------------------------------------- */
 
 Test(node, send_by_name_at_node_and_by_pid_both_arrive) {
@@ -165,6 +176,27 @@ Test(node, a_connection_made_from_the_other_side_carries_both_ways) {
     await(TUPLE(ATOM("pong"), pid), "the pong back on its connection");
     term nodes[4];
     cr_assert_eq(erl_nodes(nodes, 4), 1, "one connection, not two");
+}
+
+Test(node, connecting_from_both_sides_at_once_ends_with_one_connection) {
+    erl_register(ATOM("peer_hello"), erl_self());
+    for (int round = 0; round < 5; round++) {
+        struct child *peer = start_peer(PEER, COOKIE, 0, SELF_NAME);
+        /* The peer connects here as it starts; this side connects too,
+         * at once, before its hello is seen. */
+        term agent = agent_of(PEER);
+        term pid;
+        await(TUPLE(ATOM("hello"), VAR(&pid)), "the peer's hello");
+        cr_assert(term_eq(pid, agent));
+        term nodes[4];
+        cr_assert_eq(erl_nodes(nodes, 4), 1, "round %d: not one connection", round);
+        erl_send(pid, TUPLE(ATOM("burst"), erl_self(), INT(3)));
+        for (int i = 1; i <= 3; i++)
+            await(TUPLE(ATOM("seq"), pid, INT(i)), "the burst on the one connection");
+        erl_monitor_node(ATOM(PEER), true);
+        kill_child(peer);
+        await(TUPLE(ATOM("nodedown"), ATOM(PEER)), "the round's nodedown");
+    }
 }
 
 /* ---- Links and monitors -------------------------------------------------- */
@@ -463,4 +495,18 @@ Test(node_erl, erl_pings_calls_casts_rpcs_and_links_to_a_c_process) {
     term mon = erl_monitor(pid);
     erl_send(pid, TUPLE(erl_self(), ATOM("stop")));
     expect_down(mon, ATOM("noconnection"));
+}
+
+Test(node_down, erl_and_this_node_keep_a_quiet_connection_up_with_ticks) {
+    struct child *erl = spawn_child((char *[]){"erl", "-sname", "e2@localhost", "-setcookie",
+        COOKIE, "-kernel", "net_ticktime", "1", "-noshell", "-eval",
+        "io:format(\"~p~n\", [net_adm:ping('t@localhost')]), receive after 60000 -> ok end.",
+        NULL});
+    expect_child_says(erl, "pong");
+    erl_monitor_node(ATOM("e2@localhost"), true);
+    /* Quiet for four ticks of each side: only ticks keep it up. */
+    term m = erl_receive(TUPLE(ATOM("nodedown"), ANY), 4000);
+    cr_assert(is_none(m), "the quiet connection went down");
+    term nodes[4];
+    cr_assert_eq(erl_nodes(nodes, 4), 1);
 }

@@ -373,7 +373,14 @@ static int publish(const char *name, const char *alive, const char *host, const 
         fprintf(stderr, "node_start: cannot listen: %s\n", strerror(erl_errno));
         return -1;
     }
+    /* epmd forgets a name when its registration's socket closes, which it
+     * sees a moment later: a node restarted at once may find its old name
+     * still there, so it asks again for up to a second. */
     node.epmd_fd = ei_publish(&node.ec, port);
+    for (int i = 0; i < 50 && node.epmd_fd < 0; i++) {
+        nanosleep(&(struct timespec){0, 20000000}, NULL);
+        node.epmd_fd = ei_publish(&node.ec, port);
+    }
     if (node.epmd_fd < 0) {
         fprintf(stderr, "node_start: epmd refused %s (is a node of that name running?)\n", name);
         ei_close_connection(node.listen_fd);
@@ -441,8 +448,9 @@ void node_stop(void) {
     }
     pthread_mutex_unlock(&node.lock);
     conn_down_all();    /* one a thread made while the others ended */
-    ei_close_connection(node.epmd_fd);  /* epmd forgets the name */
-    ei_close_connection(node.listen_fd);
+    close(node.epmd_fd);    /* epmd forgets the name (libei keeps no record of it) */
+    if (ei_close_connection(node.listen_fd) < 0)
+        close(node.listen_fd);
     node.epmd_fd = node.listen_fd = -1;
     erl_dist_install(NULL);
     node_set_self(NONE, 0);
