@@ -462,6 +462,7 @@ static const char erl_script[] =
     "receive {'EXIT', P, R} -> io:format(\"exit ~p~n\", [R])"
     " after 10000 -> io:format(\"no_exit~n\") end,"
     "Loop = fun L() -> receive {_, stop} -> halt();"
+    " {'$gen_call', {P1, Tag}, Q} -> P1 ! {Tag, {got, Q}}, L();"
     " {From, M} -> From ! {echo, self(), M}, L() after 60000 -> ok end end,"
     "register(echo, spawn(Loop)),"
     "io:format(\"done~n\"),"
@@ -489,6 +490,11 @@ Test(node_erl, erl_pings_calls_casts_rpcs_and_links_to_a_c_process) {
     await(TUPLE(ATOM("echo"), VAR(&pid), ATOM("hello")), "erl's echo");
     erl_send(pid, TUPLE(erl_self(), ATOM("again")));
     await(TUPLE(ATOM("echo"), pid, ATOM("again")), "erl's echo by pid");
+    /* A call from here to a process there that answers as gen:reply does. */
+    term error = NONE;
+    term r = gen_server_call(echo, ATOM("question"), WAIT_MS, &error);
+    cr_assert(term_eq(r, TUPLE(ATOM("got"), ATOM("question"))), "the call gave %s (error %s)",
+              FMT(r), FMT(error));
     /* A monitor from here on an erl process: BEAM sends no MONITOR_P_EXIT
      * to a libei node (common/README.md), so it fires when the connection
      * goes: erl halts as it stops. */
