@@ -3,7 +3,8 @@
  *
  * Usage: node_peer NAME COOKIE [TICK_MS [HELLO_NODE]]
  *
- * With HELLO_NODE it sends {hello, Pid} to {peer_hello, HELLO_NODE} as it
+ * With PEER_GLOBAL=Name in its environment, its agent registers as global
+ * Name before the node connects anywhere. With HELLO_NODE it sends {hello, Pid} to {peer_hello, HELLO_NODE} as it
  * starts (connecting from this side).
  * It starts a node called NAME, prints "ready NAME" on stdout, and runs
  * until its stdin closes (so it dies with the test that started it):
@@ -19,6 +20,10 @@
  *               {call, From, Server, Request}
  *                                       From ! {called, Self, Reply}, or
  *                                       {call_failed, Self, Error}
+ *               {greg, From, Name}      From ! {greg, Self, yes | no}: the agent
+ *                                       registered as global Name
+ *               {gcounter, From, Name}  the same for the counter
+ *               {gwhere, From, Name}    From ! {gwhere, Self, Pid | undefined}
  *               {exit, Reason}          exit(Reason)
  *             anything else goes to the last From as {got, Self, Msg}
  *   rpc       counter:read/0, math:add/2 (A + B), crash:now/0 (exits)
@@ -30,6 +35,7 @@
 
 #include "erl.h"
 #include "gen_server.h"
+#include "global.h"
 #include "node.h"
 
 /* ---- counter ------------------------------------------------------------- */
@@ -87,6 +93,15 @@ static bool command(term msg, term *owner) {
         term error = NONE, r = gen_server_call(server, req, 10000, &error);
         erl_send(from, is_none(r) ? TUPLE(ATOM("call_failed"), self, error)
                                   : TUPLE(ATOM("called"), self, r));
+    } else if (match(msg, TUPLE(ATOM("greg"), VAR(&from), VAR(&target)))) {
+        bool yes = global_register_name(target, self) == 0;
+        erl_send(from, TUPLE(ATOM("greg"), self, yes ? ATOM("yes") : ATOM("no")));
+    } else if (match(msg, TUPLE(ATOM("gcounter"), VAR(&from), VAR(&target)))) {
+        bool yes = global_register_name(target, erl_whereis(ATOM("counter"))) == 0;
+        erl_send(from, TUPLE(ATOM("gcounter"), self, yes ? ATOM("yes") : ATOM("no")));
+    } else if (match(msg, TUPLE(ATOM("gwhere"), VAR(&from), VAR(&target)))) {
+        term where = global_whereis_name(target);
+        erl_send(from, TUPLE(ATOM("gwhere"), self, is_none(where) ? ATOM("undefined") : where));
     } else if (match(msg, TUPLE(ATOM("exit"), VAR(&reason)))) {
         erl_exit_self(reason);
     } else {
@@ -114,7 +129,7 @@ static term rpc_read(term args) {
     (void)args;
     term error;
     term r = gen_server_call(ATOM("counter"), ATOM("read"), 5000, &error);
-    return is_none(r) ? TUPLE(ATOM("error"), error) : r;
+    return is_none(r) ? term_keep(TUPLE(ATOM("error"), error)) : r;   /* outlives the call */
 }
 
 static term rpc_add(term args) {
@@ -147,6 +162,8 @@ int main(int argc, char **argv) {
     node_rpc_register("counter", "read", 0, rpc_read);
     node_rpc_register("math", "add", 2, rpc_add);
     node_rpc_register("crash", "now", 0, rpc_crash);
+    if (getenv("PEER_GLOBAL") && global_register_name(atom_from(getenv("PEER_GLOBAL")), pid) < 0)
+        return 70;
     if (argc > 4)
         erl_send(TUPLE(ATOM("peer_hello"), atom_from(argv[4])), TUPLE(ATOM("hello"), pid));
     printf("ready %s\n", argv[1]);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "erl.h"
+#include "global.h"
 #include "node_impl.h"
 
 extern char **environ;
@@ -325,6 +326,7 @@ static const struct erl_dist hooks = {
     .nodes = hook_nodes,
     .monitor_node = hook_monitor_node,
     .monitor_nodes = hook_monitor_nodes,
+    .global_whereis = global_whereis_name,
     .stop = node_stop,
 };
 
@@ -424,7 +426,7 @@ int node_start(const struct node_options *o) {
     node_set_self(node.name, node.ec.creation);
     atomic_store(&node.running, true);
     erl_dist_install(&hooks);
-    if (node_thread(acceptor_main, NULL) < 0 || kernel_start() < 0) {
+    if (node_thread(acceptor_main, NULL) < 0 || kernel_start() < 0 || global_start() < 0) {
         node_stop();
         return -1;
     }
@@ -436,6 +438,7 @@ void node_stop(void) {
         if (node.listen_fd < 0)
             return;
     }
+    global_stop();
     kernel_stop();
     conn_down_all();
     pthread_mutex_lock(&node.lock);

@@ -6,6 +6,7 @@
  *   conn.c      the connection table, its threads, frames in and out
  *   control.c   control messages: signals to frames, frames to signals
  *   kernel.c    the net_kernel and rex processes
+ *   global.c    global names
  */
 #ifndef NODE_IMPL_H
 #define NODE_IMPL_H
@@ -207,5 +208,11 @@ int kernel_start(void);
 
 /* Kills net_kernel and rex (node_stop). */
 void kernel_stop(void);
+
+/* Spawns and registers global_name_server (global.c). Returns 0 or -1. */
+int global_start(void);
+
+/* Kills it and empties the table. */
+void global_stop(void);
 
 #endif

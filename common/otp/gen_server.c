@@ -188,6 +188,11 @@ static term remote_call(term server, term node, term label, term request, int ti
 
 term gen_call(term server, term label, term request, int timeout_ms, term *error)
 {
+    if (is_tuple(server) && is_atom_named(element(1, server), "global")) {
+        server = erl_resolve(server);   /* {global, Name}: whose pid, anywhere */
+        if (is_none(server))
+            return fail(error, ATOM("noproc"));
+    }
     term node = remote_node(server);
     if (!is_none(node))
         return remote_call(server, node, label, request, timeout_ms, error);

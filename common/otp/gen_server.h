@@ -164,7 +164,8 @@ term gen_server_start(term name, const struct gen_server_module *mod, term args,
     gen_server_start((name), (mod), (args), ERL_LINK, (error))
 
 /* Sends Request and waits for the reply. server: a pid (of this node or
- * another), a registered name, or {Name, Node}. Returns the reply, a term
+ * another), a registered name, {Name, Node}, or {global, Name} (a global
+ * name of the node layer: noproc when nobody holds it). Returns the reply, a term
  * of the caller's own (erl_drop it when done), or NONE with *error (see
  * above) set to noproc, timeout, {nodedown, Node} when Node is another
  * node and this one is not distributed or the connection to it goes

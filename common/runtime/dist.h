@@ -88,6 +88,9 @@ struct erl_dist {
     int (*monitor_node)(term pid, term node, bool on);
     /* net_kernel:monitor_nodes(on) for local pid: see erl_monitor_nodes. */
     int (*monitor_nodes)(term pid, bool on);
+    /* global:whereis_name(Name): the pid (of any node) registered under
+     * the global name, or NONE. erl_resolve calls it for {global, Name}. */
+    term (*global_whereis)(term name);
     /* Called by erl_stop, before it kills any process: the node layer
      * closes its connections and joins its threads. */
     void (*stop)(void);

@@ -120,8 +120,9 @@ int erl_monitor_node(term node, bool on);
 int erl_monitor_nodes(bool on);
 
 /* The pid dest names: a pid (returned as it is), an atom naming a registered
- * process, or {Name, Node} with Node this node (erl_node()), which names
- * what Name does. Returns NONE with errno ESRCH when no process is
+ * process, {global, Name} (a name of the node layer's global registry:
+ * ESRCH when none holds it, or no node is started), or {Name, Node} with
+ * Node this node (erl_node()), which names what Name does. Returns NONE with errno ESRCH when no process is
  * registered under the name, ENOTCONN when Node is another node, EINVAL when
  * dest is none of these shapes. */
 term erl_resolve(term dest);
