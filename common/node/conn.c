@@ -16,10 +16,13 @@
  *     it waits for the other side's connection (CONN_AWAITING). A BEAM peer
  *     (it announces spawn support, which libei does not) settles this in
  *     its own handshake, so a connection to one is up at once.
- *   - Order: frames go out in the order they were queued, by one writer
- *     thread, which alone writes the socket (holding wlock); the reader
- *     delivers frames in the order they came. So signals from one process
- *     to another keep their order across nodes.
+ *   - Order: frames go out in the order they were queued. One thread at a
+ *     time writes the socket, the one that set c->writing (holding wlock):
+ *     the writer thread, or a sender that found the queue holding only its
+ *     own frame and nobody writing, which writes it without blocking and
+ *     puts back what the socket did not take, at the head (conn_flush_unlock).
+ *     The reader delivers frames in the order they came. So signals from
+ *     one process to another keep their order across nodes.
  *   - Ownership: a queued frame belongs to the queue until the writer takes
  *     it; a frame read belongs to the reader until control_take returns.
  *   - Node down: conn_down takes, under c->lock, every link and monitor
@@ -32,6 +35,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -125,6 +129,7 @@ static struct conn *conn_new(term peer, enum conn_state state, int fd) {
     c->fd = fd;
     c->tail = &c->head;
     atomic_store(&c->last_read_ns, node_now_ns());
+    atomic_store(&c->last_write_ns, node_now_ns());
     pthread_mutex_init(&c->lock, NULL);
     pthread_cond_init(&c->changed, NULL);
     pthread_mutex_init(&c->wlock, NULL);
@@ -235,6 +240,51 @@ int conn_queue_locked(struct conn *c, struct frame *f) {
     c->tail = &f->next;
     pthread_cond_broadcast(&c->changed);
     return 0;
+}
+
+void conn_flush_unlock(struct conn *c) {
+    struct frame *f = c->head;
+    if (c->state != CONN_UP || c->writing || !f || f->next) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    c->head = NULL;
+    c->tail = &c->head;
+    c->writing = true;
+    int fd = c->fd;
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_lock(&c->wlock);
+    int err = 0;
+    while (f->off < f->len) {
+        ssize_t n = send(fd, f->data + f->off, f->len - f->off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0)
+            f->off += (size_t)n;
+        else if (n < 0 && errno == EINTR)
+            continue;
+        else {
+            err = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK ? errno : 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->wlock);
+    atomic_store(&c->last_write_ns, node_now_ns());
+    pthread_mutex_lock(&c->lock);
+    c->writing = false;
+    if (f->off < f->len && !err && c->state != CONN_DOWN) {
+        f->next = c->head;      /* the rest goes first: the writer takes it */
+        c->head = f;
+        if (!f->next)
+            c->tail = &f->next;
+        f = NULL;
+    }
+    pthread_cond_broadcast(&c->changed);
+    pthread_mutex_unlock(&c->lock);
+    free(f);
+    if (err) {
+        char why[120];
+        snprintf(why, sizeof why, "writing: %s", strerror(err));
+        conn_down(c, why);
+    }
 }
 
 /* ---- Going down ---------------------------------------------------------- */

@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +20,7 @@
 /* A tick: a frame of length 0. */
 static const char tick_bytes[4];
 
-/* Writes n bytes to fd; 0, or -1 with errno set. */
-static int write_all(int fd, const char *p, size_t n) {
+int conn_write_all(int fd, const char *p, size_t n) {
     while (n > 0) {
         ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w < 0 && errno == EINTR)
@@ -32,11 +33,13 @@ static int write_all(int fd, const char *p, size_t n) {
     return 0;
 }
 
-/* Makes fd blocking again (libei's timed calls leave it non-blocking). */
+/* Makes fd blocking again (libei's timed calls leave it non-blocking), and
+ * sends small frames at once (no Nagle: a call and its reply are small). */
 static void set_blocking(int fd) {
-    int fl = fcntl(fd, F_GETFL);
+    int fl = fcntl(fd, F_GETFL), one = 1;
     if (fl >= 0)
         fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 /* ---- The writer ---------------------------------------------------------- */
@@ -67,20 +70,22 @@ static void connect_for(struct conn *c) {
         conn_tell_up(c->peer);
 }
 
-/* Waits until c has frames to write while up, a tick is due, or it is down.
- * Returns false when it is down. c->lock held; may let it go while waiting
- * and to take c down on a deadline. */
-static bool writer_wait(struct conn *c, int64_t last_write) {
+/* Waits until c has frames to write while up and nobody else writes, a
+ * tick is due, or it is down. Returns false when it is down. c->lock held;
+ * may let it go while waiting and to take c down on a deadline. */
+static bool writer_wait(struct conn *c) {
     for (;;) {
         if (c->state == CONN_DOWN)
             return false;
         int64_t now = node_now_ns(), due;
-        if (c->state == CONN_UP) {
+        if (c->state == CONN_UP && c->writing) {
+            due = now + 1000000000;     /* a sender writes: it signals after */
+        } else if (c->state == CONN_UP) {
             if (c->head)
                 return true;
-            due = last_write + (int64_t)node.tick_ms * 250000;     /* a quarter */
+            due = atomic_load(&c->last_write_ns) + (int64_t)node.tick_ms * 250000;
             if (now >= due)
-                return true;
+                return true;    /* a quarter of the tick quiet: a tick */
         } else if (c->state == CONN_CONNECTING) {
             due = now + 1000000000;     /* the writer itself connects: not here */
         } else {
@@ -108,11 +113,11 @@ static bool writer_wait(struct conn *c, int64_t last_write) {
  * them. Returns 0, or -1 with errno set. */
 static int write_frames(struct conn *c, int fd, struct frame *f) {
     pthread_mutex_lock(&c->wlock);
-    int r = f ? 0 : write_all(fd, tick_bytes, sizeof tick_bytes);
+    int r = f ? 0 : conn_write_all(fd, tick_bytes, sizeof tick_bytes);
     for (; f; ) {
         struct frame *next = f->next;
         if (r == 0)
-            r = write_all(fd, f->data, f->len);
+            r = conn_write_all(fd, f->data + f->off, f->len - f->off);
         free(f);
         f = next;
     }
@@ -128,21 +133,22 @@ void *writer_main(void *arg) {
     if (connect)
         connect_for(c);
     pthread_mutex_lock(&c->lock);
-    int64_t last_write = node_now_ns();
-    while (writer_wait(c, last_write)) {
+    while (writer_wait(c)) {
         struct frame *f = c->head;
         c->head = NULL;
         c->tail = &c->head;
+        c->writing = true;
         int fd = c->fd;
         pthread_mutex_unlock(&c->lock);
         int r = write_frames(c, fd, f);
-        last_write = node_now_ns();
+        atomic_store(&c->last_write_ns, node_now_ns());
         if (r < 0) {
             char why[120];
             snprintf(why, sizeof why, "writing: %s", strerror(errno));
             conn_down(c, why);
         }
         pthread_mutex_lock(&c->lock);
+        c->writing = false;
     }
     pthread_mutex_unlock(&c->lock);
     conn_put(c);
@@ -327,7 +333,7 @@ static bool adopt(struct conn *c, int fd) {
     if (old >= 0)
         shutdown(old, SHUT_RDWR);   /* its reader closes it */
     pthread_mutex_lock(&c->wlock);
-    write_all(fd, tick_bytes, sizeof tick_bytes);   /* "kept": see conn.c */
+    conn_write_all(fd, tick_bytes, sizeof tick_bytes);   /* "kept": see conn.c */
     pthread_mutex_unlock(&c->wlock);
     pthread_cond_broadcast(&c->changed);
     return true;

@@ -50,6 +50,7 @@ struct frame *control_frame(term control, term payload) {
     struct frame *f = r == 0 ? malloc(sizeof *f + (size_t)x.index) : NULL;
     if (f) {
         f->len = (size_t)x.index;
+        f->off = 0;
         memcpy(f->data, x.buff, f->len);
         uint32_t n = (uint32_t)(f->len - 4);
         f->data[0] = (char)(n >> 24);
@@ -143,7 +144,7 @@ int control_signal(enum dist_kind kind, term from, term dest, term ref, term bod
     int r = conn_queue_locked(c, f);
     if (r == 0)
         record_out(c, kind, from, dest, ref, linked);
-    pthread_mutex_unlock(&c->lock);
+    conn_flush_unlock(c);
     conn_put(c);
     return kind == DIST_MESSAGE ? 0 : r;
 }

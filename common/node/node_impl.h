@@ -89,6 +89,7 @@ enum conn_state {
 struct frame {
     struct frame *next;         /* the next frame in the queue */
     size_t len;                 /* bytes in data */
+    size_t off;                 /* bytes of data already written */
     char data[];
 };
 
@@ -110,14 +111,17 @@ struct conn {
     int fd;                     /* the socket, or -1 while connecting */
     int64_t deadline_ns;        /* CONN_AWAITING: when to give up */
     struct frame *head, **tail; /* frames to write, oldest first */
+    bool writing;               /* a thread writes frames it took from the
+                                   queue: nobody else may write now */
     struct crossings links;     /* links across this connection */
     struct crossings monitors;  /* monitors local processes hold on remote
                                    ones across it */
     struct pid_counts *node_monitors;  /* monitor_node subscribers */
 
-    /* Only the writer thread writes the socket, holding wlock: */
+    /* Whoever set writing writes the socket, holding wlock: */
     pthread_mutex_t wlock;
     _Atomic int64_t last_read_ns;   /* when the reader last got bytes */
+    _Atomic int64_t last_write_ns;  /* when frames were last written */
 };
 
 /* The connection to peer (an atom), made if there is none and make is set
@@ -159,6 +163,15 @@ void conn_accepted(term peer, int fd);
 /* Queues frame f on c, in order; frees it when c is down. Returns 0, or
  * -1 with errno ENOTCONN when c is down. c->lock held. */
 int conn_queue_locked(struct conn *c, struct frame *f);
+
+/* With c->lock held, which it lets go: when c is up, nobody is writing and
+ * the queue holds one frame, writes it at once from the calling thread,
+ * without blocking (what the socket does not take at once goes back to the
+ * head of the queue, for the writer thread). Else the writer writes it. */
+void conn_flush_unlock(struct conn *c);
+
+/* Writes n bytes to fd, blocking; 0, or -1 with errno set (conn_io.c). */
+int conn_write_all(int fd, const char *p, size_t n);
 
 /* Takes c down (once): out of the table, its socket shut, and every link
  * and monitor across it told noconnection. why (may be NULL: an orderly
