@@ -144,8 +144,10 @@ bool erl_unalias(term alias);
  * alias it is. Here, unlike on BEAM, a reference does not say whose it is,
  * so the sender names the process too (gen_server: the pid in From). The
  * message is dropped when alias is not (or no longer) active in pid when pid
- * takes it in, or pid is dead. Returns 0, or -1 with errno EINVAL when pid
- * is not a pid or alias not a reference. */
+ * takes it in, or pid is dead. A pid of another node (an Erlang caller of
+ * a C server) gets the message as a send to its pid: its receive takes it
+ * by the tag. Returns 0, or -1 with errno EINVAL when pid is not a pid or
+ * alias not a reference. */
 int erl_send_alias(term pid, term alias, term msg);
 
 /* Takes the first message that matches pattern (ANY takes the first of all),
