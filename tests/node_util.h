@@ -172,11 +172,36 @@ static void start_epmd(int base) {
     cr_assert_fail("no free port for epmd");
 }
 
-/* Kills every child, then epmd. */
+/* The port of an epmd a test let node_start start as a daemon (not our
+ * child: it is stopped with epmd -kill), or 0. */
+static int daemon_port;
+
+/* Stops the daemon on daemon_port. epmd kills itself only once it has
+ * seen every node's registration close, which it may not have yet: ask
+ * until it does. True when it stopped. */
+static bool kill_epmd_daemon(void);
+
+/* Kills every child, then epmd (and a daemon a test started). */
 static void kill_children(void) {
     for (int i = 0; i < MAX_CHILDREN; i++)
         kill_child(&children[i]);
     kill_child(&epmd_child);
+    if (daemon_port)
+        kill_epmd_daemon();
+}
+
+static bool kill_epmd_daemon(void) {
+    char p[16];
+    snprintf(p, sizeof p, "%d", daemon_port);
+    bool killed = false;
+    for (int64_t end = now_ns() + (int64_t)WAIT_MS * 1000000; !killed && now_ns() < end;) {
+        struct child *k = spawn_child((char *[]){"epmd", "-port", p, "-kill", NULL});
+        killed = child_says(k, "Killed", WAIT_MS);
+        kill_child(k);
+    }
+    if (killed)
+        daemon_port = 0;
+    return killed;
 }
 
 /* Starts a C peer called name; waits for it to be ready. */
