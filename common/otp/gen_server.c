@@ -142,8 +142,60 @@ static term await_reply(term tag, term mon, int timeout_ms, term *reply,
  * reply that comes after the call gave up is dropped, never queued. The
  * 'DOWN' or reply message goes too: only what the caller is handed stays.
  */
+/* The node server is on when it is another node's, or NONE: a pid of
+ * another node, or {Name, Node} of another node on a distributed node. */
+static term remote_node(term server)
+{
+    if (is_pid(server))
+        return server.node ? erl_node_of(server) : NONE;
+    term node = element(2, server);
+    if (!is_atom(element(1, server)) || !is_atom(node) || server.size != 2 ||
+        term_eq(node, erl_node()) || is_atom_named(erl_node(), "nonode@nohost"))
+        return NONE;
+    return node;
+}
+
+/*
+ * A call to another node: OTP 23's gen:call. The tag is the monitor's
+ * reference, and the reply an ordinary message to the caller's pid: a BEAM
+ * server answers [alias|Ref] through the alias, and BEAM drops a send to
+ * an alias of a node that does not announce aliases, as libei's nodes do
+ * not. So a reply that comes after the call gave up lands in the caller's
+ * mailbox, as it did with OTP 23. When the connection goes, the 'DOWN'
+ * says noconnection and the call fails at once with {nodedown, Node}.
+ */
+static term remote_call(term server, term node, term label, term request, int timeout_ms,
+                        term *error)
+{
+    term mon = erl_monitor(server);
+    erl_send(server, TUPLE(label, TUPLE(erl_self(), mon), request));
+    term reply, reason;
+    int which;
+    term m = await_reply(mon, mon, timeout_ms, &reply, &reason, &which);
+    if (!is_none(m) && which == 1) {
+        term why = is_atom_named(reason, "noconnection") ? TUPLE(ATOM("nodedown"), node)
+                                                          : reason;
+        fail_from(error, why, m);
+        return NONE;
+    }
+    erl_demonitor(mon, true);
+    if (is_none(m))
+        return fail(error, ATOM("timeout"));
+    term kept = term_keep(reply);
+    erl_drop(m);
+    return kept;
+}
+
 term gen_call(term server, term label, term request, int timeout_ms, term *error)
 {
+    if (is_tuple(server) && is_atom_named(element(1, server), "global")) {
+        server = erl_resolve(server);   /* {global, Name}: whose pid, anywhere */
+        if (is_none(server))
+            return fail(error, ATOM("noproc"));
+    }
+    term node = remote_node(server);
+    if (!is_none(node))
+        return remote_call(server, node, label, request, timeout_ms, error);
     term pid = resolve(server);
     if (is_none(pid))
         return fail_unreachable(error, server);

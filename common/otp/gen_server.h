@@ -163,12 +163,16 @@ term gen_server_start(term name, const struct gen_server_module *mod, term args,
 #define gen_server_start_link(name, mod, args, error) \
     gen_server_start((name), (mod), (args), ERL_LINK, (error))
 
-/* Sends Request and waits for the reply. server: a pid, a registered name,
- * or {Name, Node} (erl_resolve). Returns the reply, a term of the caller's
- * own (erl_drop it when done), or NONE with *error (see above) set to
- * noproc, timeout, {nodedown, Node} for another node, or the reason the
- * server exited with during the call. A reply that comes after the timeout
- * is dropped, never left in the mailbox (OTP 24's aliases). */
+/* Sends Request and waits for the reply. server: a pid (of this node or
+ * another), a registered name, {Name, Node}, or {global, Name} (a global
+ * name of the node layer: noproc when nobody holds it). Returns the reply, a term
+ * of the caller's own (erl_drop it when done), or NONE with *error (see
+ * above) set to noproc, timeout, {nodedown, Node} when Node is another
+ * node and this one is not distributed or the connection to it goes
+ * during the call (at once, not at the timeout), or the reason the server
+ * exited with during the call. A reply from this node that comes after the
+ * timeout is dropped, never left in the mailbox (OTP 24's aliases); one
+ * from another node lands in the mailbox, as with OTP 23 (see gen_call). */
 term gen_server_call(term server, term request, int timeout_ms, term *error);
 
 /* Sends Request without waiting; server as gen_server_call's. Never fails,
@@ -196,7 +200,12 @@ int gen_server_stop(term server, term reason, int timeout_ms, term *error);
  * goes on every way out: a reply that arrives after a timeout is dropped,
  * as on OTP 24+. A reply that came by the time the call gave up is still
  * returned, as OTP's after-timeout look. Returns and fails as
- * gen_server_call (and with calling_self when server is the caller). */
+ * gen_server_call (and with calling_self when server is the caller).
+ * A server on another node is called as OTP 23 did: the Tag is the
+ * monitor's reference, and the reply an ordinary message to the caller's
+ * pid, because a BEAM server replies to [alias|Ref] through the alias and
+ * BEAM drops what is sent to an alias of a node that does not announce
+ * aliases, as libei's do not (gen_server.c, remote_call). */
 term gen_call(term server, term label, term request, int timeout_ms, term *error);
 
 #endif

@@ -84,22 +84,45 @@ void erl_sleep(int ms);
 
 /* ---- Messages ------------------------------------------------------------ */
 
-/* Sends a copy of msg to dest: a pid, an atom naming a registered process,
- * or {Name, Node} (see erl_resolve).
- * A send to a pid never fails: to a dead process the message is dropped.
- * Returns 0, or -1 with errno ESRCH when dest is a name that is not
- * registered (Erlang raises badarg there), ENOTCONN when it is {Name, Node}
- * of another node (no distribution yet; OTP would try to connect, and drop
- * the message if it cannot), and EINVAL when it is none of these. */
+/* Sends a copy of msg to dest: a pid (of this node or another), an atom
+ * naming a registered process, or {Name, Node} (see erl_resolve).
+ * A send to a pid never fails: to a dead process, or to a node that cannot
+ * be reached, the message is dropped. Returns 0, or -1 with errno ESRCH
+ * when dest is a name that is not registered (Erlang raises badarg there),
+ * ENOTCONN when it is {Name, Node} of another node and this node is not
+ * distributed (no node started: common/node/node.h; a started node sends
+ * it, connecting first if need be, and drops it if it cannot, as OTP
+ * does), and EINVAL when it is none of these. */
 int erl_send(term dest, term msg);
 
 /* node(): this node's name, an atom; 'nonode@nohost' until the node is
  * distributed. This function can't fail. */
 term erl_node(void);
 
+/* node(Pid), node(Ref): the name of the node t belongs to; NONE when t is
+ * neither a pid nor a reference. */
+term erl_node_of(term t);
+
+/* nodes(): fills v with up to n names of the nodes this one is connected
+ * to, and returns how many there are (0 when it is not distributed). */
+size_t erl_nodes(term *v, size_t n);
+
+/* monitor_node(Node, On): while on, the caller gets {nodedown, Node} when
+ * the connection to Node goes, or at once when it cannot be made (a node
+ * that is not distributed: at once, for any other node). Each call with on
+ * adds one monitor, each call without removes one. Returns 0, or -1 with
+ * errno EINVAL when node is not an atom. */
+int erl_monitor_node(term node, bool on);
+
+/* net_kernel:monitor_nodes(On): while on, the caller gets {nodeup, Node}
+ * and {nodedown, Node} for every connection that comes or goes. Returns 0,
+ * or -1 with errno ENOTCONN when the node is not distributed. */
+int erl_monitor_nodes(bool on);
+
 /* The pid dest names: a pid (returned as it is), an atom naming a registered
- * process, or {Name, Node} with Node this node (erl_node()), which names
- * what Name does. Returns NONE with errno ESRCH when no process is
+ * process, {global, Name} (a name of the node layer's global registry:
+ * ESRCH when none holds it, or no node is started), or {Name, Node} with
+ * Node this node (erl_node()), which names what Name does. Returns NONE with errno ESRCH when no process is
  * registered under the name, ENOTCONN when Node is another node, EINVAL when
  * dest is none of these shapes. */
 term erl_resolve(term dest);
@@ -121,8 +144,10 @@ bool erl_unalias(term alias);
  * alias it is. Here, unlike on BEAM, a reference does not say whose it is,
  * so the sender names the process too (gen_server: the pid in From). The
  * message is dropped when alias is not (or no longer) active in pid when pid
- * takes it in, or pid is dead. Returns 0, or -1 with errno EINVAL when pid
- * is not a pid or alias not a reference. */
+ * takes it in, or pid is dead. A pid of another node (an Erlang caller of
+ * a C server) gets the message as a send to its pid: its receive takes it
+ * by the tag. Returns 0, or -1 with errno EINVAL when pid is not a pid or
+ * alias not a reference. */
 int erl_send_alias(term pid, term alias, term msg);
 
 /* Takes the first message that matches pattern (ANY takes the first of all),
@@ -213,8 +238,10 @@ term erl_monitor(term target);
 
 /* monitor(process, {Name, Node}) is erl_monitor too: with Node this node it
  * is the monitor of Name, whose 'DOWN' names {Name, Node}; with another
- * node the 'DOWN' comes at once with reason noconnection (no distribution
- * yet), as when OTP cannot reach the node. */
+ * node it is the monitor of Name there (a distributed node), or a 'DOWN'
+ * at once with reason noconnection (not distributed), as when OTP cannot
+ * reach the node. A monitor or link to a process of another node gets
+ * noconnection when the connection to its node goes. */
 
 /* demonitor(Ref, [flush]) when flush: no 'DOWN' for ref is left behind. */
 void erl_demonitor(term ref, bool flush);

@@ -190,6 +190,8 @@ bool signal_deliver(term pid, struct heap_block *b) {
 /* Sends a signal from me (NULL: a plain thread without a process). */
 static bool signal_send_from(struct proc *me, term pid, enum signal_kind kind,
                              term ref, term body, bool linked) {
+    if (pid.type == TERM_PID && pid.node != 0)  /* another node's: the node layer's */
+        return dist_signal(kind, me ? me->pid : NONE, pid, ref, body, linked) == 0;
     struct heap_block *b = block_new(kind, me ? me->pid : NONE, ref, body);
     b->linked = linked;
     if (signal_deliver(pid, b))
@@ -223,6 +225,8 @@ static int spent(struct proc *me, int ret) {
 int erl_send(term dest, term msg) {
     struct proc *me = proc_me();
     term pid = dest.type == TERM_PID ? dest : erl_resolve(dest);
+    if (is_none(pid) && errno == ENOTCONN)  /* {Name, Node} of another node */
+        return spent(me, dist_signal(SIG_MESSAGE, proc_current()->pid, dest, NONE, msg, false));
     if (is_none(pid))
         return spent(me, -1);   /* errno set by erl_resolve */
     signal_send_from(me, pid, SIG_MESSAGE, NONE, msg, false);

@@ -325,6 +325,15 @@ void registry_forget(struct proc *p);
 /* Registry: frees every entry (at erl_stop). */
 void registry_clear(void);
 
+/* Hands a signal for another node's pid (or {Name, Node} of another node)
+ * to the node layer's hooks (dist.h). Returns 0, or -1 with errno ENOTCONN
+ * when no node layer is installed or it refuses (nodes.c). */
+int dist_signal(enum signal_kind kind, term from, term dest, term ref, term body,
+                bool linked);
+
+/* Tells the node layer, if one is installed, that the runtime stops. */
+void dist_stop(void);
+
 /* Atoms the core uses often. */
 #define A_NORMAL ATOM("normal")
 #define A_KILL ATOM("kill")

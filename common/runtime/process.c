@@ -555,6 +555,7 @@ void erl_stop(void) {
         return;
     if (erl_in_process())
         panic("erl_stop called from a process: call it from a plain thread");
+    dist_stop();    /* the node layer's connections go first */
     atomic_store(&runtime_stopping, true);
     pthread_mutex_lock(&procs.lock);
     while (atomic_load(&procs.scheduled) > 0) {

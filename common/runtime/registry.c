@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "panic.h"
 #include "proc.h"
 
@@ -136,9 +137,22 @@ static bool is_name_at_node(term t) {
     return is_tuple(t) && t.size == 2 && is_atom(t.u.elements[0]) && is_atom(t.u.elements[1]);
 }
 
+/* {global, Name}: the pid the node layer's global registry has for Name
+ * (ESRCH: none, or no node layer). */
+static term resolve_global(term name) {
+    const struct erl_dist *d = erl_dist_hooks();
+    term pid = d && d->global_whereis ? d->global_whereis(name) : NONE;
+    if (is_none(pid))
+        errno = ESRCH;
+    return pid;
+}
+
 term erl_resolve(term dest) {
     if (is_pid(dest))
         return dest;
+    if (is_tuple(dest) && dest.size == 2 && is_atom_named(element(1, dest), "global") &&
+        is_atom(element(2, dest)))
+        return resolve_global(element(2, dest));
     if (is_name_at_node(dest) && !term_eq(element(2, dest), erl_node())) {
         errno = ENOTCONN;   /* another node: not reachable without distribution */
         return NONE;

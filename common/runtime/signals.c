@@ -16,11 +16,31 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "panic.h"
 #include "proc.h"
 
 /* ---- Relations ----------------------------------------------------------- */
+
+/* A relation owns a copy of the words of another node's reference (a
+ * monitor a process of another node holds here): the signal that brought
+ * it is freed long before the relation goes. */
+static term ref_own(term ref) {
+    if (!term_is_boxed(ref))
+        return ref;
+    uint32_t *w = malloc(ref.size * sizeof *w);
+    if (!w)
+        panic("out of memory for a reference of %u words", ref.size);
+    memcpy(w, ref.u.words, ref.size * sizeof *w);
+    ref.u.words = w;
+    return ref;
+}
+
+static void ref_free(term ref) {
+    if (term_is_boxed(ref))
+        free((void *)ref.u.words);
+}
 
 void relations_add(struct relations *r, term pid, term ref) {
     if (r->n == r->cap) {
@@ -31,7 +51,7 @@ void relations_add(struct relations *r, term pid, term ref) {
         r->v = v;
         r->cap = cap;
     }
-    r->v[r->n++] = (struct relation){pid, ref, NONE, NONE};
+    r->v[r->n++] = (struct relation){pid, ref_own(ref), NONE, NONE};
 }
 
 /* The index of the relation whose pid (for links) or ref (for monitors) is
@@ -44,6 +64,7 @@ static long relations_find(const struct relations *r, term key, bool by_ref) {
 }
 
 static void relations_remove_at(struct relations *r, long i) {
+    ref_free(r->v[i].ref);
     r->v[i] = r->v[--r->n];
 }
 
@@ -56,6 +77,8 @@ static bool relations_remove(struct relations *r, term key, bool by_ref) {
 }
 
 static void relations_free(struct relations *r) {
+    for (size_t i = 0; i < r->n; i++)
+        ref_free(r->v[i].ref);
     free(r->v);
     *r = (struct relations){0};
 }
@@ -189,6 +212,16 @@ bool proc_take_inbox(struct proc *p) {
     return took;
 }
 
+/* Tells the target of monitor m, which p no longer holds: a
+ * process (here or on another node), or a name on another node. */
+static void demonitor_target(struct proc *p, const struct relation *m) {
+    if (is_pid(m->pid))
+        signal_send(m->pid, SIG_DEMONITOR, m->ref, NONE, false);
+    else if (is_atom(m->name) && is_atom(m->node) && !term_eq(m->node, erl_node()))
+        dist_signal(SIG_DEMONITOR, p->pid,
+                    TUPLE(m->name, m->node), m->ref, NONE, false);
+}
+
 /* ---- Death --------------------------------------------------------------- */
 
 /* Answers the link and monitor requests still in a dead process's inbox. */
@@ -218,8 +251,7 @@ void signals_settle(struct proc *p, term reason) {
     for (size_t i = 0; i < p->watchers.n; i++)
         signal_send(p->watchers.v[i].pid, SIG_DOWN, p->watchers.v[i].ref, reason, false);
     for (size_t i = 0; i < p->monitors.n; i++)
-        if (is_pid(p->monitors.v[i].pid))
-            signal_send(p->monitors.v[i].pid, SIG_DEMONITOR, p->monitors.v[i].ref, NONE, false);
+        demonitor_target(p, &p->monitors.v[i]);
     signals_free(p);
 }
 
@@ -243,8 +275,6 @@ void signals_free(struct proc *p) {
 
 /* ---- The API ------------------------------------------------------------- */
 
-term erl_node(void) { return ATOM("nonode@nohost"); }
-
 term erl_make_ref(void) {
     static _Atomic uint64_t next_ref = 1;
     return (term){.type = TERM_REF, .u.id = atomic_fetch_add(&next_ref, 1)};
@@ -266,6 +296,12 @@ static void exit_from_nowhere(struct proc *p, term pid, term reason) {
         block_free(b);
 }
 
+/* Why a link or monitor to pid, which could not be reached, ends at once:
+ * noproc for a dead process here, noconnection for another node's. */
+static term why_unreachable(term pid) {
+    return is_pid(pid) && pid.node != 0 ? ATOM("noconnection") : A_NOPROC;
+}
+
 int erl_link(term pid) {
     if (!is_pid(pid)) {
         errno = EINVAL;
@@ -278,9 +314,9 @@ int erl_link(term pid) {
         relations_add(&p->links, pid, NONE);
         count_links(p);
     } else if (p->fn && !atomic_load(&p->trap_exit)) {
-        proc_killed(A_NOPROC);  /* as link/1 fails with noproc */
+        proc_killed(why_unreachable(pid));  /* as link/1 fails with noproc */
     } else {
-        exit_from_nowhere(p, pid, A_NOPROC);
+        exit_from_nowhere(p, pid, why_unreachable(pid));
     }
     return 0;
 }
@@ -297,15 +333,18 @@ term erl_monitor(term target) {
     term pid = erl_resolve(target);
     if (is_none(pid) && errno == EINVAL)
         return NONE;
-    /* For nobody there: another node (no distribution yet) or a dead one. */
-    term reason = is_none(pid) && errno == ENOTCONN ? ATOM("noconnection") : A_NOPROC;
+    /* {Name, Node} of another node: the node layer monitors the name there. */
+    bool remote_name = is_none(pid) && errno == ENOTCONN;
+    term reason = remote_name ? ATOM("noconnection") : why_unreachable(pid);
     struct proc *p = proc_current();
     term ref = erl_make_ref();
     relations_add(&p->monitors, pid, ref);
     struct relation *m = &p->monitors.v[p->monitors.n - 1];
     m->name = is_atom(target) ? target : is_tuple(target) ? element(1, target) : NONE;
     m->node = is_tuple(target) ? element(2, target) : NONE;
-    if (is_none(pid) || !signal_send(pid, SIG_MONITOR, ref, NONE, false)) {
+    bool sent = remote_name ? dist_signal(SIG_MONITOR, p->pid, target, ref, NONE, false) == 0
+                            : !is_none(pid) && signal_send(pid, SIG_MONITOR, ref, NONE, false);
+    if (!sent) {
         /* Already gone: the 'DOWN' comes at once. */
         struct heap_block *b = block_new(SIG_DOWN, pid, ref, reason);
         if (!signal_deliver(p->pid, b))
@@ -330,10 +369,9 @@ void erl_demonitor(term ref, bool flush) {
     struct proc *p = proc_current();
     long i = relations_find(&p->monitors, ref, true);
     if (i >= 0) {
-        term pid = p->monitors.v[i].pid;
+        struct relation m = p->monitors.v[i];
         relations_remove_at(&p->monitors, i);
-        if (is_pid(pid))
-            signal_send(pid, SIG_DEMONITOR, ref, NONE, false);
+        demonitor_target(p, &m);
     }
     if (flush)
         flush_down(p, ref);
@@ -376,6 +414,15 @@ int erl_send_alias(term pid, term alias, term msg) {
         return -1;
     }
     struct proc *me = proc_me();
+    if (pid.node != 0) {
+        /* Another node's process (an Erlang caller replying through
+         * [alias|Ref]): the message goes to its pid, where BEAM's receive
+         * takes it by the tag. */
+        dist_signal(SIG_MESSAGE, me ? me->pid : NONE, pid, NONE, msg, false);
+        if (me)
+            proc_spend(me);
+        return 0;
+    }
     struct heap_block *b = block_new(SIG_MESSAGE, me ? me->pid : NONE, alias, msg);
     if (!signal_deliver(pid, b))
         block_free(b);  /* a dead process: dropped, as a send to a pid */

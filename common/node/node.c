@@ -1,0 +1,460 @@
+/*
+ * node.c - starting and stopping a node: its name and cookie, epmd, the
+ * acceptor thread, libei's handshake, and the hooks the runtime calls.
+ *
+ * libei does the handshake (ei_connect_tmo, ei_accept_tmo); its socket
+ * callbacks are libei's own but for read, which also keeps the first bytes
+ * of each handshake (a thread's own copy: one handshake runs on a thread
+ * at a time). They tell what libei does not: the peer's name when an
+ * accept fails (a wrong cookie is logged naming the peer) and the peer's
+ * flags when a connect succeeds (a BEAM node announces spawn support).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "erl.h"
+#include "global.h"
+#include "node_impl.h"
+
+extern char **environ;
+extern ei_socket_callbacks ei_default_socket_callbacks;
+
+struct node_state node = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                          .threads_gone = PTHREAD_COND_INITIALIZER,
+                          .listen_fd = -1, .epmd_fd = -1};
+
+/* ---- Small tools --------------------------------------------------------- */
+
+void node_log(const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = snprintf(line, sizeof line, "node %s: ", is_atom(node.name) ? node.name.u.atom : "?");
+    vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    strcat(line, "\n");
+    fputs(line, stderr);    /* one write: lines of two threads do not mix */
+}
+
+int node_thread(void *(*fn)(void *), void *arg) {
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    atomic_fetch_add(&node.threads, 1);
+    int err = pthread_create(&t, &at, fn, arg);
+    pthread_attr_destroy(&at);
+    if (err) {
+        node_thread_done();
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+void node_thread_done(void) {
+    pthread_mutex_lock(&node.lock);
+    atomic_fetch_sub(&node.threads, 1);
+    pthread_cond_broadcast(&node.threads_gone);
+    pthread_mutex_unlock(&node.lock);
+}
+
+/* ---- The handshake's first bytes ----------------------------------------- */
+
+/* What this thread's current handshake has read, from its start. */
+static _Thread_local struct {
+    unsigned char bytes[600];   /* the first bytes read */
+    size_t n;                   /* how many */
+} seen;
+
+static int seeing_read(void *ctx, char *buf, ssize_t *len, unsigned tmo) {
+    int r = ei_default_socket_callbacks.read(ctx, buf, len, tmo);
+    if (r == 0 && *len > 0) {
+        size_t room = sizeof seen.bytes - seen.n, k = (size_t)*len < room ? (size_t)*len : room;
+        memcpy(seen.bytes + seen.n, buf, k);
+        seen.n += k;
+    }
+    return r;
+}
+
+static ei_socket_callbacks callbacks;
+
+/* Packet i (0 first) of the handshake seen, as [2-byte length][body]:
+ * its body and length, or NULL. */
+static const unsigned char *packet(int i, size_t *len) {
+    size_t at = 0;
+    for (;; i--) {
+        if (at + 2 > seen.n)
+            return NULL;
+        size_t n = (size_t)seen.bytes[at] << 8 | seen.bytes[at + 1];
+        if (at + 2 + n > seen.n)
+            return NULL;
+        if (i == 0) {
+            *len = n;
+            return seen.bytes + at + 2;
+        }
+        at += 2 + n;
+    }
+}
+
+/* The name in a name packet ('n': version, flags, name; 'N': flags,
+ * creation, length, name), into buf. */
+static bool name_in(const unsigned char *p, size_t n, char *buf, size_t size) {
+    size_t at = p[0] == 'n' ? 7 : 15, len = n > at ? n - at : 0;
+    if ((p[0] != 'n' && p[0] != 'N') || n < at || len >= size)
+        return false;
+    memcpy(buf, p + at, len);
+    buf[len] = '\0';
+    return true;
+}
+
+/* True when the challenge packet ('n' or 'N') announces DFLAG_SPAWN or
+ * DFLAG_ALIAS (bits 32 and 35), which BEAM 23+ does and libei does not. */
+static bool beam_flags(const unsigned char *p, size_t n) {
+    if (p[0] != 'N' || n < 9)
+        return false;
+    uint32_t high = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+    return high & (1u | 8u);
+}
+
+/* ---- Connecting and accepting -------------------------------------------- */
+
+int node_connect(term peer, bool *beam, char *why, size_t why_len) {
+    seen.n = 0;
+    int fd = ei_connect_tmo(&node.ec, (char *)peer.u.atom, (unsigned)node.connect_timeout_ms);
+    size_t n = 0;
+    const unsigned char *status = packet(0, &n), *challenge = packet(1, &n);
+    if (fd >= 0) {
+        *beam = challenge && beam_flags(challenge, n);
+        return fd;
+    }
+    if (fd == ERL_NO_PORT)
+        snprintf(why, why_len, "cannot connect: epmd does not know %s", peer.u.atom);
+    else if (challenge)
+        snprintf(why, why_len, "%s refused the handshake (a wrong cookie?)", peer.u.atom);
+    else if (status)
+        snprintf(why, why_len, "%s refused the connection in its handshake", peer.u.atom);
+    else
+        snprintf(why, why_len, "cannot connect (%s)", strerror(erl_errno));
+    return -1;
+}
+
+/* Logs why an accept failed, naming the peer when it said its name. */
+static void accept_failed(void) {
+    size_t n = 0, m = 0;
+    const unsigned char *hello = packet(0, &n), *reply = packet(1, &m);
+    char name[300];
+    if (!hello || !name_in(hello, n, name, sizeof name))
+        return;     /* a port scan, a timeout: nothing to say */
+    if (reply && m == 21 && reply[0] == 'r')
+        node_log("refused a connection from %s: wrong cookie", name);
+    else
+        node_log("refused a connection from %s: its handshake failed", name);
+}
+
+static void *acceptor_main(void *arg) {
+    (void)arg;
+    while (atomic_load(&node.running)) {
+        struct pollfd p = {node.listen_fd, POLLIN, 0};
+        if (poll(&p, 1, 200) <= 0)
+            continue;   /* looks at running five times a second */
+        ErlConnect peer;
+        seen.n = 0;
+        int fd = ei_accept_tmo(&node.ec, node.listen_fd, &peer, (unsigned)node.connect_timeout_ms);
+        if (!atomic_load(&node.running)) {
+            if (fd >= 0)
+                ei_close_connection(fd);
+            break;
+        }
+        if (fd < 0) {
+            if (erl_errno != ETIMEDOUT)
+                accept_failed();
+            continue;
+        }
+        term name = atom_from(peer.nodename);
+        if (is_none(name))
+            ei_close_connection(fd);
+        else
+            conn_accepted(name, fd);
+    }
+    node_thread_done();
+    return NULL;
+}
+
+/* ---- The cookie ---------------------------------------------------------- */
+
+/* Creates path with a fresh cookie of 20 capital letters, mode 0400, as erl
+ * does. Returns 0 or -1. */
+static int make_cookie_file(const char *path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0400);
+    if (fd < 0)
+        return -1;
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)&fd;
+    int rnd = open("/dev/urandom", O_RDONLY);
+    char c[20];
+    unsigned char r[20];
+    bool got = rnd >= 0 && read(rnd, r, sizeof r) == (ssize_t)sizeof r;
+    for (int i = 0; i < 20; i++)
+        c[i] = (char)('A' + (got ? r[i] : (unsigned char)rand_r(&seed)) % 26);
+    if (rnd >= 0)
+        close(rnd);
+    bool ok = write(fd, c, sizeof c) == (ssize_t)sizeof c;
+    close(fd);
+    return ok ? 0 : -1;
+}
+
+/* Reads the cookie of ~/.erlang.cookie into buf (making the file first if
+ * it is missing). Returns 0, or -1 with errno set and a line logged. */
+static int read_cookie(char *buf, size_t size) {
+    const char *home = getenv("HOME");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/.erlang.cookie", home ? home : ".");
+    if (access(path, F_OK) != 0 && make_cookie_file(path) < 0 && errno != EEXIST) {
+        fprintf(stderr, "node_start: cannot create %s: %s\n", path, strerror(errno));
+        errno = EACCES;
+        return -1;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(buf, (int)size, f)) {
+        fprintf(stderr, "node_start: cannot read the cookie from %s: %s\n", path,
+                f ? "it is empty" : strerror(errno));
+        if (f)
+            fclose(f);
+        errno = EACCES;
+        return -1;
+    }
+    fclose(f);
+    buf[strcspn(buf, "\r\n \t")] = '\0';
+    return 0;
+}
+
+/* ---- epmd ---------------------------------------------------------------- */
+
+static int epmd_port(void) {
+    const char *s = getenv("ERL_EPMD_PORT");
+    int p = s ? atoi(s) : 0;
+    return p > 0 && p < 65536 ? p : 4369;
+}
+
+/* True when something listens on epmd's port on this host. */
+static bool epmd_answers(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* Starts `epmd -daemon` on the port when none answers, and waits (5 s at
+ * most) for it to answer. Returns 0 or -1. */
+static int ensure_epmd(void) {
+    int port = epmd_port();
+    if (epmd_answers(port))
+        return 0;
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    char *argv[] = {"epmd", "-daemon", "-port", p, NULL};
+    pid_t pid;
+    if (posix_spawnp(&pid, "epmd", NULL, NULL, argv, environ) != 0) {
+        fprintf(stderr, "node_start: no epmd answers on port %d and epmd cannot be run\n", port);
+        return -1;
+    }
+    waitpid(pid, NULL, 0);  /* -daemon: the daemon goes on alone */
+    for (int i = 0; i < 250; i++) {
+        if (epmd_answers(port))
+            return 0;
+        nanosleep(&(struct timespec){0, 20000000}, NULL);
+    }
+    fprintf(stderr, "node_start: epmd started but does not answer on port %d\n", port);
+    return -1;
+}
+
+/* ---- The hooks ----------------------------------------------------------- */
+
+static size_t hook_nodes(term *v, size_t n) { return conn_names(v, n); }
+
+static int hook_monitor_node(term pid, term peer, bool on) {
+    if (term_eq(peer, node.name))
+        return 0;
+    struct conn *c = conn_get(peer, on);
+    if (!c) {
+        if (on)
+            erl_send(pid, TUPLE(ATOM("nodedown"), peer));
+        return 0;
+    }
+    pthread_mutex_lock(&c->lock);
+    bool down = c->state == CONN_DOWN;
+    if (!down && on)
+        pid_counts_add(&c->node_monitors, pid);
+    else if (!down)
+        pid_counts_remove(&c->node_monitors, pid);
+    pthread_mutex_unlock(&c->lock);
+    if (down && on)
+        erl_send(pid, TUPLE(ATOM("nodedown"), peer));
+    conn_put(c);
+    return 0;
+}
+
+static int hook_monitor_nodes(term pid, bool on) {
+    pthread_mutex_lock(&node.lock);
+    if (on)
+        pid_counts_add(&node.watchers, pid);
+    else
+        pid_counts_remove(&node.watchers, pid);
+    pthread_mutex_unlock(&node.lock);
+    return 0;
+}
+
+static const struct erl_dist hooks = {
+    .signal = control_signal,
+    .nodes = hook_nodes,
+    .monitor_node = hook_monitor_node,
+    .monitor_nodes = hook_monitor_nodes,
+    .global_whereis = global_whereis_name,
+    .stop = node_stop,
+};
+
+/* ---- Starting and stopping ----------------------------------------------- */
+
+/* Splits "alive@host" into its parts. False when it is not that shape. */
+static bool split_name(const char *name, char *alive, char *host) {
+    const char *at = name ? strchr(name, '@') : NULL;
+    if (!at || at == name || !at[1] || strlen(name) >= MAXNODELEN ||
+        strchr(at + 1, '@'))
+        return false;
+    for (const char *s = name; s < at; s++)
+        if (!(*s == '_' || *s == '-' || (*s >= '0' && *s <= '9') ||
+              ((*s | 32) >= 'a' && (*s | 32) <= 'z')))
+            return false;
+    memcpy(alive, name, (size_t)(at - name));
+    alive[at - name] = '\0';
+    strcpy(host, at + 1);
+    return true;
+}
+
+/* A creation no earlier start of this node had: the clock in microseconds,
+ * mixed with the process id; never 0 to 3 (libei's fixed ones). */
+static unsigned fresh_creation(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+    unsigned c = (unsigned)(us ^ ((uint64_t)getpid() << 20));
+    return c < 4 ? c + 4 : c;
+}
+
+/* libei's node, listening and published. Returns 0 or -1 (logged). */
+static int publish(const char *name, const char *alive, const char *host, const char *cookie) {
+    struct in_addr any = {htonl(INADDR_LOOPBACK)};
+    callbacks = ei_default_socket_callbacks;
+    callbacks.read = seeing_read;
+    if (ei_connect_xinit_ussi(&node.ec, host, alive, name, &any, cookie, fresh_creation(),
+                              &callbacks, sizeof callbacks, NULL) < 0) {
+        fprintf(stderr, "node_start: libei refused the name %s\n", name);
+        errno = EINVAL;
+        return -1;
+    }
+    int port = 0;
+    node.listen_fd = ei_listen(&node.ec, &port, 16);
+    if (node.listen_fd < 0) {
+        fprintf(stderr, "node_start: cannot listen: %s\n", strerror(erl_errno));
+        return -1;
+    }
+    /* epmd forgets a name when its registration's socket closes, which it
+     * sees a moment later: a node restarted at once may find its old name
+     * still there, so it asks again for up to a second. */
+    node.epmd_fd = ei_publish(&node.ec, port);
+    for (int i = 0; i < 50 && node.epmd_fd < 0; i++) {
+        nanosleep(&(struct timespec){0, 20000000}, NULL);
+        node.epmd_fd = ei_publish(&node.ec, port);
+    }
+    if (node.epmd_fd < 0) {
+        fprintf(stderr, "node_start: epmd refused %s (is a node of that name running?)\n", name);
+        ei_close_connection(node.listen_fd);
+        node.listen_fd = -1;
+        errno = EADDRINUSE;
+        return -1;
+    }
+    return 0;
+}
+
+int node_start(const struct node_options *o) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    char alive[MAXNODELEN], host[MAXNODELEN], cookie[EI_MAX_COOKIE_SIZE + 1];
+    if (atomic_load(&node.running) || node.listen_fd >= 0) {
+        errno = EALREADY;
+        return -1;
+    }
+    if (!o || !split_name(o->name, alive, host) || (o->cookie && !o->cookie[0]) ||
+        (o->cookie && strlen(o->cookie) > EI_MAX_COOKIE_SIZE)) {
+        fprintf(stderr, "node_start: give a name alive@host (a@localhost, a@127.0.0.1)"
+                        " and a non-empty cookie, or none\n");
+        errno = EINVAL;
+        return -1;
+    }
+    signal(SIGPIPE, SIG_IGN);   /* a peer that goes mid-write must not end us */
+    pthread_once(&once, (void (*)(void))ei_init);
+    if (o->cookie)
+        snprintf(cookie, sizeof cookie, "%s", o->cookie);
+    else if (read_cookie(cookie, sizeof cookie) < 0)
+        return -1;
+    if (ensure_epmd() < 0) {
+        errno = EHOSTUNREACH;
+        return -1;
+    }
+    node.tick_ms = o->tick_ms > 0 ? o->tick_ms : 60000;
+    node.connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000;
+    node.max_frame = o->max_frame ? o->max_frame : (size_t)64 << 20;
+    if (publish(o->name, alive, host, cookie) < 0)
+        return -1;
+    node.name = atom_from(o->name);
+    node_set_self(node.name, node.ec.creation);
+    atomic_store(&node.running, true);
+    erl_dist_install(&hooks);
+    if (node_thread(acceptor_main, NULL) < 0 || kernel_start() < 0 || global_start() < 0) {
+        node_stop();
+        return -1;
+    }
+    return 0;
+}
+
+void node_stop(void) {
+    if (!atomic_exchange(&node.running, false)) {
+        if (node.listen_fd < 0)
+            return;
+    }
+    global_stop();
+    kernel_stop();
+    conn_down_all();
+    pthread_mutex_lock(&node.lock);
+    while (atomic_load(&node.threads) > 0)
+        pthread_cond_wait(&node.threads_gone, &node.lock);
+    while (node.watchers) {
+        struct pid_counts *p = node.watchers;
+        node.watchers = p->next;
+        free(p);
+    }
+    pthread_mutex_unlock(&node.lock);
+    conn_down_all();    /* one a thread made while the others ended */
+    close(node.epmd_fd);    /* epmd forgets the name (libei keeps no record of it) */
+    if (ei_close_connection(node.listen_fd) < 0)
+        close(node.listen_fd);
+    node.epmd_fd = node.listen_fd = -1;
+    erl_dist_install(NULL);
+    node_set_self(NONE, 0);
+}
