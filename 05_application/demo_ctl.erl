@@ -16,7 +16,9 @@
 %%                           system time in us, as date +%s%6N gives it)
 %%   wait_stopped NODE       until the counter application no longer runs
 %%                           on NODE
-%% Every wait polls every 20 ms and fails after ?DEADLINE_MS.
+%% Every wait polls every 20 ms and fails after ?DEADLINE_MS; all but
+%% wait_app (whose nodes are still booting) fail at once when the node they
+%% ask is down.
 -module(demo_ctl).
 -export([main/1]).
 
@@ -45,13 +47,14 @@ run(["wait_app" | Nodes]) ->
     wait(fun() -> lists:all(fun(N) -> is_integer(rpc:call(N, counter, read, [], ?RPC_MS)) end, Ns) end,
          "the counter did not answer on every one of ~s", [lists:join(", ", Nodes)]);
 run(["wait_gone", Node]) ->
-    wait(fun() -> rpc:call(list_to_atom(Node), global, whereis_name, [counter], ?RPC_MS) =:= undefined end,
+    N = list_to_atom(Node),
+    wait(fun() -> up(N, rpc:call(N, global, whereis_name, [counter], ?RPC_MS)) =:= undefined end,
          "~s still knows a global counter", [Node]);
 run(["wait_on", Client, Node, T0]) ->
     C = list_to_atom(Client),
     N = list_to_atom(Node),
     wait(fun() ->
-                 case rpc:call(C, global, whereis_name, [counter], ?RPC_MS) of
+                 case up(C, rpc:call(C, global, whereis_name, [counter], ?RPC_MS)) of
                      Pid when is_pid(Pid), node(Pid) =:= N ->
                          is_integer(rpc:call(C, counter, read, [], ?RPC_MS));
                      _ -> false
@@ -60,14 +63,20 @@ run(["wait_on", Client, Node, T0]) ->
     Ms = (os:system_time(microsecond) - list_to_integer(T0)) div 1000,
     io:format("~w~n", [Ms]);
 run(["wait_stopped", Node]) ->
+    N = list_to_atom(Node),
     wait(fun() ->
-                 case rpc:call(list_to_atom(Node), application, which_applications, [], ?RPC_MS) of
+                 case up(N, rpc:call(N, application, which_applications, [], ?RPC_MS)) of
                      Apps when is_list(Apps) -> not lists:keymember(counter, 1, Apps);
                      _ -> false
                  end
          end, "the counter application still runs on ~s", [Node]);
 run(Args) ->
     throw({fail, "demo_ctl: unknown command ~p", [Args]}).
+
+%% An rpc's result, unless the node it went to is down: that fails the step
+%% at once (the node an event is awaited on has died).
+up(Node, {badrpc, nodedown}) -> throw({fail, "~s is down", [Node]});
+up(_Node, Result) -> Result.
 
 parse(Expr) ->
     case erl_scan:string(Expr) of
