@@ -79,7 +79,9 @@ static bool writer_wait(struct conn *c) {
             return false;
         int64_t now = node_now_ns(), due;
         if (c->state == CONN_UP && c->writing) {
-            due = now + 1000000000;     /* a sender writes: it signals after */
+            /* a sender writes: it signals after if it leaves frames; a
+             * tick may be due meanwhile, so look again a quarter on */
+            due = now + (int64_t)node.tick_ms * 250000;
         } else if (c->state == CONN_UP) {
             if (c->head)
                 return true;

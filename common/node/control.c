@@ -157,7 +157,7 @@ static void answer(struct conn *c, term control) {
         return;
     pthread_mutex_lock(&c->lock);
     conn_queue_locked(c, f);
-    pthread_mutex_unlock(&c->lock);
+    conn_flush_unlock(c);
 }
 
 /* ---- In ------------------------------------------------------------------ */

@@ -161,13 +161,15 @@ int64_t node_now_ns(void);
 void conn_accepted(term peer, int fd);
 
 /* Queues frame f on c, in order; frees it when c is down. Returns 0, or
- * -1 with errno ENOTCONN when c is down. c->lock held. */
+ * -1 with errno ENOTCONN when c is down. c->lock held. It wakes nobody:
+ * call conn_flush_unlock next, which writes f or hands it to the writer. */
 int conn_queue_locked(struct conn *c, struct frame *f);
 
 /* With c->lock held, which it lets go: when c is up, nobody is writing and
  * the queue holds one frame, writes it at once from the calling thread,
  * without blocking (what the socket does not take at once goes back to the
- * head of the queue, for the writer thread). Else the writer writes it. */
+ * head of the queue, for the writer thread). Else the writer writes it,
+ * woken here when the queue is its to take. */
 void conn_flush_unlock(struct conn *c);
 
 /* Writes n bytes to fd, blocking; 0, or -1 with errno set (conn_io.c). */
