@@ -183,6 +183,28 @@ Test(node, messages_between_two_processes_keep_their_order) {
     }
 }
 
+/* Frames larger than a reader's buffer (64 KiB), between small ones, come
+ * whole and in order, both ways. */
+Test(node, large_and_small_messages_cross_whole_and_in_order) {
+    start_peer(PEER, COOKIE, 0, NULL);
+    term agent = agent_of(PEER);    /* the agent echoes to us from now on */
+    static unsigned char big[300000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (unsigned char)(i * 7 + i / 251);
+    const size_t sizes[] = {sizeof big, 10, 70000, 1, sizeof big};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+        erl_send(agent, TUPLE(ATOM("echo"), INT((int64_t)k), term_binary(big, sizes[k])));
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        term bin;
+        term m = await(TUPLE(ATOM("got"), agent, TUPLE(ATOM("echo"), INT((int64_t)k), VAR(&bin))),
+                       "the next echo, in order");
+        cr_assert(is_binary(bin) && bin.size == sizes[k], "echo %zu came as %zu bytes", k,
+                  (size_t)bin.size);
+        cr_assert(memcmp(bin.u.bytes, big, sizes[k]) == 0, "echo %zu came changed", k);
+        erl_drop(m);
+    }
+}
+
 Test(node, a_connection_made_from_the_other_side_carries_both_ways) {
     erl_register(ATOM("peer_hello"), erl_self());
     start_peer(PEER, COOKIE, 0, SELF_NAME);
