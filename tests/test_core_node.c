@@ -35,6 +35,16 @@ TestSuite(node_down, .timeout = 120, .init = setup_fast_tick, .fini = teardown);
 TestSuite(node_bad, .timeout = 120, .init = setup, .fini = teardown);
 TestSuite(node_erl, .timeout = 180, .init = setup, .fini = teardown);
 
+/* A send queue bound of QUEUE_BOUND bytes and the default tick (60 s). */
+#define QUEUE_BOUND (1 << 20)
+static void setup_small_queue(void) {
+    start_epmd(42100);
+    start_runtime();
+    struct node_options o = {.name = SELF_NAME, .cookie = COOKIE, .max_queue = QUEUE_BOUND};
+    cr_assert_eq(node_start(&o), 0, "node_start failed: %s", strerror(errno));
+}
+TestSuite(node_queue, .timeout = 120, .init = setup_small_queue, .fini = teardown);
+
 /* ---- Helpers ------------------------------------------------------------- */
 
 #define PEER "p1@localhost"
@@ -298,6 +308,33 @@ Test(node, a_node_nobody_runs_gives_noconnection_and_nodedown) {
 }
 
 /* ---- A node that dies or hangs ------------------------------------------- */
+
+/* A peer that stops reading (SIGSTOP) while we send to it: once the
+ * socket's buffers are full, the connection's queue reaches the bound and
+ * the connection goes down, long before the 60 s tick would notice. */
+Test(node_queue, a_peer_that_does_not_read_is_taken_down_at_the_queue_bound) {
+    struct child *peer = start_peer(PEER, COOKIE, 0, NULL);
+    term agent = agent_of(PEER);
+    term mon = erl_monitor(agent);
+    erl_monitor_node(ATOM(PEER), true);
+    cr_assert_eq(kill(peer->pid, SIGSTOP), 0);
+    static unsigned char pad[65536];
+    term nodedown = TUPLE(ATOM("nodedown"), ATOM(PEER));
+    int64_t t0 = now_ns();
+    size_t sent = 0;
+    term m = NONE;
+    while (is_none(m) && sent < ((size_t)512 << 20) &&
+           now_ns() - t0 < (int64_t)WAIT_MS * 1000000) {
+        erl_send(agent, TUPLE(ATOM("pad"), term_binary(pad, sizeof pad)));
+        sent += sizeof pad;
+        m = erl_receive(nodedown, 0);
+    }
+    cr_assert(!is_none(m), "no nodedown after %zu bytes sent to a stopped peer", sent);
+    cr_assert_gt(sent, (size_t)QUEUE_BOUND, "down after only %zu bytes", sent);
+    expect_down(mon, ATOM("noconnection"));
+    term nodes[4];
+    cr_assert_eq(erl_nodes(nodes, 4), 0, "the connection is gone");
+}
 
 Test(node_down, kill_9_gives_links_monitors_and_node_monitors_noconnection) {
     struct child *peer = start_peer(PEER, COOKIE, 1000, NULL);

@@ -23,6 +23,10 @@
  *     puts back what the socket did not take, at the head (conn_flush_unlock).
  *     The reader delivers frames in the order they came. So signals from
  *     one process to another keep their order across nodes.
+ *   - Bound: c->queued, the bytes waiting in c's queue, stays at most
+ *     node.max_queue. A frame that would pass it is dropped, c takes no
+ *     frame after it (c->overflowed stays set), and the next flush takes c
+ *     down: nothing sent after the dropped frame goes out before it.
  *   - Ownership: a queued frame belongs to the queue until the writer takes
  *     it; a frame read belongs to the reader until control_take returns.
  *   - Node down: conn_down takes, under c->lock, every link and monitor
@@ -245,10 +249,28 @@ int conn_queue_locked(struct conn *c, struct frame *f) {
         errno = ENOTCONN;
         return -1;
     }
+    if (c->overflowed || c->queued + f->len > node.max_queue) {
+        free(f);
+        c->overflowed = true;
+        errno = ENOBUFS;
+        return -1;
+    }
     f->next = NULL;
     *c->tail = f;
     c->tail = &f->next;
+    c->queued += f->len;
     return 0;
+}
+
+/* Takes c down for passing max_queue, if it did. Called without c->lock,
+ * after conn_flush_unlock let it go. */
+static void overflow_down(struct conn *c, bool overflowed) {
+    if (!overflowed)
+        return;
+    char why[160];
+    snprintf(why, sizeof why, "its send queue would pass %zu bytes: the peer does not read",
+             node.max_queue);
+    conn_down(c, why);
 }
 
 /* Speed-up: the writer thread is woken only when frames are left for it
@@ -264,14 +286,17 @@ int conn_queue_locked(struct conn *c, struct frame *f) {
  * (whoever makes it CONN_UP broadcasts). */
 void conn_flush_unlock(struct conn *c) {
     struct frame *f = c->head;
-    if (c->state != CONN_UP || c->writing || !f || f->next) {
+    bool overflowed = c->overflowed;
+    if (c->state != CONN_UP || c->writing || !f || f->next || overflowed) {
         if (c->state == CONN_UP && !c->writing && f)
             pthread_cond_broadcast(&c->changed);
         pthread_mutex_unlock(&c->lock);
+        overflow_down(c, overflowed);
         return;
     }
     c->head = NULL;
     c->tail = &c->head;
+    c->queued = 0;
     c->writing = true;
     int fd = c->fd;
     pthread_mutex_unlock(&c->lock);
@@ -295,6 +320,7 @@ void conn_flush_unlock(struct conn *c) {
     if (f->off < f->len && !err && c->state != CONN_DOWN) {
         f->next = c->head;      /* the rest goes first: the writer takes it */
         c->head = f;
+        c->queued += f->len - f->off;
         if (!f->next)
             c->tail = &f->next;
         f = NULL;
@@ -381,6 +407,7 @@ void conn_down(struct conn *c, const char *why) {
     c->node_monitors = NULL;
     c->head = NULL;
     c->tail = &c->head;
+    c->queued = 0;
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
     pthread_cond_broadcast(&c->changed);

@@ -139,6 +139,7 @@ void *writer_main(void *arg) {
         struct frame *f = c->head;
         c->head = NULL;
         c->tail = &c->head;
+        c->queued = 0;      /* the bound counts what waits behind these */
         c->writing = true;
         int fd = c->fd;
         pthread_mutex_unlock(&c->lock);
