@@ -173,11 +173,11 @@ void conn_accepted(term peer, int fd);
  * writes f or hands it to the writer, and takes c down if it overflowed. */
 int conn_queue_locked(struct conn *c, struct frame *f);
 
-/* With c->lock held, which it lets go: when c is up, nobody is writing and
- * the queue holds one frame, writes it at once from the calling thread,
- * without blocking (what the socket does not take at once goes back to the
- * head of the queue, for the writer thread). Else the writer writes it,
- * woken here when the queue is its to take. */
+/* With c->lock held, which it lets go: when c is up and nobody is writing,
+ * writes the queue at once from the calling thread, without blocking (what
+ * the socket does not take at once goes back to the head of the queue, for
+ * the writer thread, woken here). Else whoever writes, or the writer once
+ * c is up, takes it. */
 void conn_flush_unlock(struct conn *c);
 
 /* Writes n bytes to fd, blocking; 0, or -1 with errno set (conn_io.c). */
