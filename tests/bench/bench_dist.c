@@ -8,7 +8,8 @@
  * The first form starts an epmd of its own on a free port (ERL_EPMD_PORT),
  * the server node as a child process (this program again, "serve"), and its
  * own node; then, in a process, makes WARMUP untimed and CALLS timed
- * gen_server_call({counter, Server}, read) calls, and prints
+ * gen_server_call({global, counter}, read) calls (the server registers its
+ * counter as global counter; bench_dist.erl calls the same way), and prints
  *
  *     c remote_call_rtt_us <median>
  *     c remote_call_rtt_p99_us <p99>
@@ -37,6 +38,7 @@
 
 #include "03_gen_server/counter.h"
 #include "erl.h"
+#include "global.h"
 #include "node.h"
 
 enum {
@@ -198,10 +200,15 @@ static int serve(const char *name)
         perror("bench_dist serve: starting the node");
         return 70;
     }
-    if (is_none(gen_server_start(COUNTER, &counter_module, INT(0), 0, &error))) {
+    term pid = gen_server_start(COUNTER, &counter_module, INT(0), 0, &error);
+    if (is_none(pid)) {
         char why[256];
         term_format(why, sizeof why, error);
         fprintf(stderr, "bench_dist serve: the counter did not start: %s\n", why);
+        return 70;
+    }
+    if (global_register_name(COUNTER, pid) < 0) {
+        perror("bench_dist serve: global_register_name(counter)");
         return 70;
     }
     printf("ready %s\n", name);
@@ -219,11 +226,26 @@ struct job {
     char error[256];    /* a failed call's error, or "" */
 };
 
-/* The caller process: WARMUP then job->calls timed calls of read. */
+/* The caller process: connects (a call to {counter, Server}), waits until
+ * the server's global counter is known here, then WARMUP untimed and
+ * job->calls timed calls of read to {global, counter}. */
 static void caller(term arg)
 {
     struct job *job = (struct job *)(intptr_t)arg.u.integer;
-    term server = TUPLE(COUNTER, ATOM(SERVER)), error = NONE;
+    term error = NONE;
+    term n = gen_server_call(TUPLE(COUNTER, ATOM(SERVER)), ATOM("read"), CALL_MS, &error);
+    if (is_none(n)) {
+        term_format(job->error, sizeof job->error, error);
+        return;
+    }
+    int64_t end = clock_ns() + (int64_t)READY_MS * 1000000;
+    while (is_none(global_whereis_name(COUNTER)) && clock_ns() < end)
+        erl_sleep(1);   /* the names come just after the connection */
+    if (is_none(global_whereis_name(COUNTER))) {
+        snprintf(job->error, sizeof job->error, "global counter never known here");
+        return;
+    }
+    term server = TUPLE(ATOM("global"), COUNTER);
     for (int i = -WARMUP; i < job->calls; i++) {
         int64_t t0 = clock_ns();
         term n = gen_server_call(server, ATOM("read"), CALL_MS, &error);
