@@ -124,8 +124,9 @@ static term dest_node(term dest) {
  * run ends (flush_deferred, through erl_dist_defer) rather than one write
  * per signal. A remote gen_server call sends three frames in one run (the
  * last call's DEMONITOR_P, then MONITOR_P and REG_SEND); they now leave
- * in one write and reach the server's reader together. bench_dist, runs
- * alternating with the build before: see the commit that made this. */
+ * in one write and reach the server's reader together. bench_dist (20 000
+ * calls, load 5-15 on 2 cores, runs alternating with the build before):
+ * 21-26 us median, 63-87 us p99, against 27-49 us and 93-118 us. */
 #define DEFERRED_MAX 4
 static _Thread_local struct conn *deferred[DEFERRED_MAX];
 static _Thread_local int ndeferred;
