@@ -98,9 +98,10 @@ static _Noreturn void fail(const char *fmt, const char *what)
     exit(70);
 }
 
-/* Starts argv with its stdout on a pipe whose reading end goes to *out, or
- * (out NULL) with stdout and stderr on /dev/null; the child dies with us.
- * Returns its pid. */
+/* Starts argv with its stdout and stderr on a pipe whose reading end goes
+ * to *out (read until the child is ready; what it says later, such as its
+ * log line when our node leaves, stays unread), or (out NULL) on
+ * /dev/null; the child dies with us. Returns its pid. */
 static pid_t start_child(char *const argv[], int *out)
 {
     int p[2] = {-1, -1};
@@ -115,8 +116,7 @@ static pid_t start_child(char *const argv[], int *out)
         if (getppid() != parent)
             _exit(70);
         dup2(p[1], 1);
-        if (!out)
-            dup2(p[1], 2);  /* epmd logs every probe of its port */
+        dup2(p[1], 2);  /* epmd logs every probe of its port */
         execvp(argv[0], argv);
         _exit(127);
     }
