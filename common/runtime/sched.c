@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "crash.h"
+#include "dist.h"
 #include "panic.h"
 #include "proc.h"
 
@@ -50,6 +51,8 @@ struct scheduler {
     _Atomic uint64_t runs;      /* processes run so far (written by the owner) */
 
     /* Only the scheduler's own thread touches these: */
+    void (*dist_flush)(void);   /* set by erl_dist_defer during a run: called
+                                   when the run ends; else NULL */
     int streak;                 /* runs taken from runnext in a row */
     uint64_t *seen;             /* the others' runs at its last look */
     int64_t next_look;          /* ns on CLOCK_MONOTONIC of its next look */
@@ -371,6 +374,11 @@ static void run(struct scheduler *s, struct proc *p) {
     fiber_switch(&s->fiber, &p->fiber, false);
     atomic_store_explicit(&s->running, NULL, memory_order_relaxed);
     current_proc = NULL;
+    if (s->dist_flush) {    /* what p sent to other nodes leaves now */
+        void (*flush)(void) = s->dist_flush;
+        s->dist_flush = NULL;
+        flush();
+    }
     check_stack(p);
     switch (p->why) {
     case SWITCH_YIELD: push(s, p, NULL); break;
@@ -525,6 +533,14 @@ void sched_stop(void) {
 }
 
 int erl_schedulers(void) { return sched.n; }
+
+bool erl_dist_defer(void (*flush)(void)) {
+    struct scheduler *s = this_sched;
+    if (!s || !current_proc)
+        return false;
+    s->dist_flush = flush;
+    return true;
+}
 
 /* The status of p for listings: "running" if a scheduler runs it now. */
 bool sched_is_running(const struct proc *p) {
