@@ -364,8 +364,26 @@ static void check_stack(struct proc *p) {
     }
 }
 
-/* Runs p until it yields, waits or exits. */
+/* p called erl_hibernate: its stack goes back to the system, and it waits
+ * for a message (at once runnable when its queue holds one already, as
+ * erlang:hibernate/3 wakes at once then). Its next run starts it on a fresh
+ * stack, at proc_hibernate_entry (run). The queue is p's own, read here
+ * while p is switched out, on the thread that ran it. */
+static void hibernate(struct scheduler *s, struct proc *p) {
+    fiber_discard(&p->fiber);
+    p->hibernated = true;
+    if (p->queue.head)
+        push(s, p, NULL);
+    else
+        park(s, p);
+}
+
+/* Runs p until it yields, waits, hibernates or exits. */
 static void run(struct scheduler *s, struct proc *p) {
+    if (p->hibernated) {    /* its stack is gone: start it on a fresh one */
+        fiber_restart(&p->fiber, proc_hibernate_entry, p);
+        p->hibernated = false;
+    }
     p->sched = s;
     current_proc = p;
     atomic_store_explicit(&s->runs, atomic_load_explicit(&s->runs, memory_order_relaxed) + 1,
@@ -383,6 +401,7 @@ static void run(struct scheduler *s, struct proc *p) {
     switch (p->why) {
     case SWITCH_YIELD: push(s, p, NULL); break;
     case SWITCH_WAIT: park(s, p); break;
+    case SWITCH_HIBERNATE: hibernate(s, p); break;
     case SWITCH_EXIT:     /* the slot keeps the stack for its next process */
         fiber_release(&p->fiber);
         proc_free_slot(p);
