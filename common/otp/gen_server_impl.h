@@ -63,6 +63,22 @@ struct invocation {
     gen_result r;           /* its result (not for FN_TERMINATE) */
 };
 
+/* Takes the first message that matches a or b, in mailbox order, as
+ * Erlang's receive with two clauses. Sets *which to 0 (a) or 1 (b).
+ * Returns NONE on timeout. */
+static inline term receive_either(term a, term b, int timeout_ms, int *which)
+{
+    size_t i = 0;
+    term m = erl_receive_any((term[]){a, b}, 2, timeout_ms, &i);
+    *which = (int)i;
+    return m;
+}
+
+/* The server process (gen_server.c), which gen_server_start_opt spawns:
+ * arg is {Module, Name, Args, Starter, Linked, HibernateAfter}; it runs
+ * init, acks its starter, then loops. */
+void server_main(term arg);
+
 /* Runs v's callback inside erl_catch. Returns true when it returned (its
  * result in v->r); false, with *reason set (a term in the heap), when it
  * crashed. This function can't fail. */
