@@ -102,6 +102,15 @@ static size_t live_nodes(const struct dac *d, struct dist_node_load *v)
 
 static term runs_term(const struct dac *d) { return is_none(d->runs) ? UNDEFINED : d->runs; }
 
+/* Where it runs, for dist_ac_where: the node known to run it, else the one
+ * the policy expects to (chosen, not yet announced), else undefined. */
+static term where(const struct dac *d)
+{
+    if (!is_none(d->runs))
+        return d->runs;
+    return is_none(d->s.running_on) ? UNDEFINED : d->s.running_on;
+}
+
 static void say_to(term node, term msg) { erl_send(TUPLE(DIST_AC, node), msg); }
 
 /* True when a should run the application rather than b, both running it:
@@ -341,7 +350,7 @@ static bool handle(struct dac *d, int timeout_ms)
     else if (match(msg, TUPLE(DIST_AC, ATOM("timeout"), VAR(&epoch))) && is_int(epoch))
         on_timeout(d, epoch.u.integer);
     else if (match(msg, TUPLE(DIST_AC, ATOM("where"), VAR(&pid), VAR(&ref))))
-        erl_send(pid, TUPLE(ref, runs_term(d)));
+        erl_send(pid, TUPLE(ref, where(d)));
     else if (match(msg, TUPLE(ATOM("DOWN"), VAR(&ref), ANY, ANY, VAR(&reason))) &&
              !is_none(d->master_mon) && term_eq(ref, d->master_mon)) {
         d->running = false;     /* the application ended by itself */
