@@ -26,9 +26,9 @@ static void say(const char *what, term t, term count)
 static gen_result init(term initial)
 {
     erl_trap_exit(true);    /* the supervisor's shutdown reaches terminate */
-    if (global_register_name(COUNTER, erl_self()) < 0)
-        return gen_stop(TUPLE(ATOM("already_started"), global_whereis_name(COUNTER)),
-                        initial);
+    if (global_register_name(COUNTER, erl_self()) < 0)   /* kept: it outlives init */
+        return gen_stop(term_keep(TUPLE(ATOM("already_started"),
+                                        global_whereis_name(COUNTER))), initial);
     return gen_ok(initial);
 }
 

@@ -35,7 +35,7 @@ term counter_sup_start_link(int64_t initial, term *error)
     if (is_none(sup) || global_register_name(COUNTER_SUP, sup) == 0)
         return sup;
     if (error)
-        *error = TUPLE(ATOM("already_started"), global_whereis_name(COUNTER_SUP));
+        *error = term_keep(TUPLE(ATOM("already_started"), global_whereis_name(COUNTER_SUP)));
     supervisor_stop(sup, ATOM("shutdown"), ERL_INFINITY, NULL);
     return NONE;
 }
