@@ -30,6 +30,12 @@ term counter_start_link(int64_t initial, term *error);
  * to noproc (no node runs it), timeout, or {nodedown, Node}. */
 term counter_read(term *error);
 
+/* global:register_name(Name, Pid), waiting (up to 2 s) while the name is
+ * refused because a peer still has a holder this node knows gone: after a
+ * failover, a peer may not yet have seen the old node go down. Returns 0,
+ * or -1 with errno as global_register_name (EEXIST: a live holder). */
+int counter_register_global(term name, term pid);
+
 /* tick(N), stop(): casts to {global, counter}; never fail (dropped while
  * no node runs it, as OTP's). */
 void counter_tick(int64_t n);

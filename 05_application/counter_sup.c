@@ -32,7 +32,7 @@ term counter_sup_start_link(int64_t initial, term *error)
         .type = SUP_WORKER,
     };
     term sup = supervisor_start_link(COUNTER_SUP, flags, &counter, 1, error);
-    if (is_none(sup) || global_register_name(COUNTER_SUP, sup) == 0)
+    if (is_none(sup) || counter_register_global(COUNTER_SUP, sup) == 0)
         return sup;
     if (error)
         *error = term_keep(TUPLE(ATOM("already_started"), global_whereis_name(COUNTER_SUP)));
