@@ -25,6 +25,15 @@ static void setup_fast_tick(void) {
     start_self(1000);
 }
 
+/* Ticks of 3 s: a connection goes down only after about 2 s of silence,
+ * which a loaded machine's scheduling never makes (with 1 s it did, once,
+ * at a load average of 20 on two cores). */
+static void setup_slow_tick(void) {
+    start_epmd(42100);
+    start_runtime();
+    start_self(3000);
+}
+
 static void teardown(void) {
     erl_stop();
     kill_children();
@@ -32,6 +41,7 @@ static void teardown(void) {
 
 TestSuite(node, .timeout = 120, .init = setup, .fini = teardown);
 TestSuite(node_down, .timeout = 120, .init = setup_fast_tick, .fini = teardown);
+TestSuite(node_ticks, .timeout = 120, .init = setup_slow_tick, .fini = teardown);
 TestSuite(node_bad, .timeout = 120, .init = setup, .fini = teardown);
 TestSuite(node_erl, .timeout = 180, .init = setup, .fini = teardown);
 
@@ -519,15 +529,15 @@ Test(node_erl, erl_pings_calls_casts_rpcs_and_links_to_a_c_process) {
     expect_down(mon, ATOM("noconnection"));
 }
 
-Test(node_down, erl_and_this_node_keep_a_quiet_connection_up_with_ticks) {
+Test(node_ticks, erl_and_this_node_keep_a_quiet_connection_up_with_ticks) {
     struct child *erl = spawn_child((char *[]){"erl", "-sname", "e2@localhost", "-setcookie",
-        COOKIE, "-kernel", "net_ticktime", "1", "-noshell", "-eval",
+        COOKIE, "-kernel", "net_ticktime", "3", "-noshell", "-eval",
         "io:format(\"~p~n\", [net_adm:ping('t@localhost')]), receive after 60000 -> ok end.",
         NULL});
     expect_child_says(erl, "pong");
     erl_monitor_node(ATOM("e2@localhost"), true);
-    /* Quiet for four ticks of each side: only ticks keep it up. */
-    term m = erl_receive(TUPLE(ATOM("nodedown"), ANY), 4000);
+    /* Quiet for over twice either side's tick time: only ticks keep it up. */
+    term m = erl_receive(TUPLE(ATOM("nodedown"), ANY), 7000);
     cr_assert(is_none(m), "the quiet connection went down");
     term nodes[4];
     cr_assert_eq(erl_nodes(nodes, 4), 1);

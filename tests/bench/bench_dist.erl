@@ -1,0 +1,223 @@
+%% bench_dist.erl - the BEAM side of the distribution benchmarks: three
+%% nodes running 05_application's counter as a distributed application.
+%%
+%%   run_dist BEAM_DIR      (starts epmd, runs this on a hidden control node,
+%%                           tears everything down; see run_dist)
+%%   erl -sname benchctl@localhost -hidden -setcookie COOKIE \
+%%       -pa BEAM_DIR/dist -run bench_dist main WORK_DIR COOKIE
+%%
+%% BEAM_DIR/dist holds 05's counter, counter_sup, counter_app, counter.app
+%% and this module. The control node starts a, b, c (erl -sname N@localhost,
+%% each with WORK_DIR/N.config: 05's distributed entry with a failover
+%% timeout of ?TIMEOUT_MS) as ports, writes each one's OS pid to
+%% WORK_DIR/N.pid (run_dist kills what they name when anything fails), and
+%% prints one line per metric, "beam <metric> <value>":
+%%   remote_call_rtt_us, remote_call_rtt_p99_us  counter:read() on c, i.e.
+%%       gen_server:call({global, counter}, read) to the counter on a
+%%   failover_extra_ms  kill -9 of a -> first successful read on c of the
+%%       counter restarted on b, minus the failover timeout
+%%   takeover_ms        a started again -> its counter answers c's read
+%% Exit status 0, or 70 after a line on stderr.
+-module(bench_dist).
+-export([main/1]).
+-export([rtt_client/2, failover_client/3, read_on/1]).
+
+-define(TIMEOUT_MS, 0).        % the failover timeout in the configs
+-define(CALLS, 20000).         % timed remote calls, after ?WARMUP untimed
+-define(WARMUP, 2000).
+-define(ROUNDS, 10).           % timed failovers (and takeovers), after one
+-define(DEADLINE_MS, 60000).   % for any node or counter to come up
+-define(POLL_MS, 1).           % between two tries of a failover's read
+-define(TOTAL_MS, 600000).     % for the whole run
+-define(NODES, [a, b, c]).
+
+%% Runs the benchmarks in a process of their own, so that any failure (a
+%% crash here, the exit of a linked process on a node) ends it, and halts.
+main([Dir, Cookie]) ->
+    {Pid, Ref} = spawn_monitor(fun() -> run(Dir, Cookie) end),
+    receive
+        {'DOWN', Ref, process, Pid, normal} ->
+            halt(0);
+        {'DOWN', Ref, process, Pid, Reason} ->
+            io:format(standard_error, "bench_dist: failed: ~p~n", [Reason]),
+            halt(70)
+    after ?TOTAL_MS ->
+        io:format(standard_error, "bench_dist: not done within ~w ms~n", [?TOTAL_MS]),
+        halt(70)
+    end.
+
+node_name(N) -> list_to_atom(atom_to_list(N) ++ "@localhost").
+
+run(Dir, Cookie) ->
+    [write_config(Dir, N) || N <- ?NODES],
+    Ports = maps:from_list([{N, start_node(Dir, Cookie, N)} || N <- ?NODES]),
+    [A, _B, C] = [node_name(N) || N <- ?NODES],
+    wait_until(fun() -> lists:all(fun(N) -> is_integer(rpc:call(node_name(N), counter, read, []))
+                                  end, ?NODES) end, "the counter on every node"),
+    {Med, P99} = call_on(C, rtt_client, [A]),
+    report(remote_call_rtt_us, Med / 1000),
+    report(remote_call_rtt_p99_us, P99 / 1000),
+    {_, Ports1} = one_round(Dir, Cookie, Ports),             % warm-up
+    {Times, Ports2} = rounds(Dir, Cookie, Ports1, ?ROUNDS, []),
+    report(failover_extra_ms, median([F || {F, _} <- Times])),
+    report(takeover_ms, median([T || {_, T} <- Times])),
+    [kill_node(P) || P <- maps:values(Ports2)],
+    ok.
+
+report(Metric, Value) ->
+    io:format("beam ~s ~.2f~n", [Metric, float(Value)]).
+
+median(Xs) -> lists:nth(length(Xs) div 2 + 1, lists:sort(Xs)).
+
+%% ---- The nodes -----------------------------------------------------------
+
+%% 05's a.config (b, c), with the failover timeout of this benchmark.
+write_config(Dir, N) ->
+    Others = [node_name(O) || O <- ?NODES, O =/= N],
+    Config = [{kernel, [{distributed, [{counter, ?TIMEOUT_MS,
+                                        [node_name(a), {node_name(b), node_name(c)}]}]},
+                        {sync_nodes_mandatory, Others},
+                        {sync_nodes_timeout, 30000}]}],
+    ok = file:write_file(filename:join(Dir, atom_to_list(N) ++ ".config"),
+                         io_lib:format("~p.~n", [Config])).
+
+%% Starts node N as a port of a keeper process, which appends the node's
+%% output to Dir/N.log; writes its OS pid to Dir/N.pid. Returns the keeper.
+start_node(Dir, Cookie, N) ->
+    Erl = os:find_executable("erl"),
+    CodeDir = filename:dirname(code:which(?MODULE)),
+    Args = ["-sname", atom_to_list(node_name(N)), "-setcookie", Cookie,
+            "-config", filename:join(Dir, atom_to_list(N)), "-pa", CodeDir,
+            "-noshell", "-noinput", "+Bd", "+S", "2", "-start_epmd", "false",
+            "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
+            "-eval", "ok = application:start(counter)"],
+    Parent = self(),
+    Keeper = spawn_link(fun() ->
+        Port = open_port({spawn_executable, Erl},
+                         [{args, Args}, exit_status, stderr_to_stdout, binary]),
+        {os_pid, Pid} = erlang:port_info(Port, os_pid),
+        ok = file:write_file(filename:join(Dir, atom_to_list(N) ++ ".pid"),
+                             integer_to_list(Pid)),
+        Parent ! {self(), os_pid, Pid},
+        {ok, Log} = file:open(filename:join(Dir, atom_to_list(N) ++ ".log"), [append]),
+        keep(Port, Log)
+    end),
+    receive
+        {Keeper, os_pid, OsPid} -> {Keeper, OsPid}
+    after ?DEADLINE_MS -> exit({not_started, N})
+    end.
+
+%% Drains the node's output into its log until the node exits.
+keep(Port, Log) ->
+    receive
+        {Port, {data, Data}} -> ok = file:write(Log, Data), keep(Port, Log);
+        {Port, {exit_status, _}} -> file:close(Log)
+    end.
+
+%% Kills a node with kill -9 and waits for its keeper to see it exit.
+kill_node({Keeper, OsPid}) ->
+    Ref = monitor(process, Keeper),
+    unlink(Keeper),
+    _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
+    receive {'DOWN', Ref, process, Keeper, _} -> ok end.
+
+%% Spawns ?MODULE:F(Args ++ [self()]) on Node, linked (its failure ends the
+%% benchmark), and returns the {Pid, Result} it sends back.
+call_on(Node, F, Args) ->
+    Pid = spawn_link(Node, ?MODULE, F, Args ++ [self()]),
+    receive {Pid, Result} -> Result end.
+
+wait_until(Done, What) ->
+    wait_until(Done, What, erlang:monotonic_time(millisecond) + ?DEADLINE_MS).
+
+wait_until(Done, What, Deadline) ->
+    case Done() of
+        true -> ok;
+        false ->
+            erlang:monotonic_time(millisecond) < Deadline orelse
+                exit({not_within, ?DEADLINE_MS, What}),
+            timer:sleep(?POLL_MS),
+            wait_until(Done, What, Deadline)
+    end.
+
+%% ---- remote_call_rtt_us ---------------------------------------------------
+
+%% On c: ?CALLS timed counter:read() calls (the counter runs on Home), after
+%% ?WARMUP untimed; sends {median, p99} in ns to Parent.
+rtt_client(Home, Parent) ->
+    Home = node(global:whereis_name(counter)),
+    [counter:read() || _ <- lists:seq(1, ?WARMUP)],
+    Times = lists:sort(time_calls(?CALLS, [])),
+    Parent ! {self(), {lists:nth(?CALLS div 2 + 1, Times),
+                       lists:nth(?CALLS * 99 div 100 + 1, Times)}}.
+
+time_calls(0, Acc) -> Acc;
+time_calls(K, Acc) ->
+    T0 = erlang:monotonic_time(nanosecond),
+    _ = counter:read(),
+    time_calls(K - 1, [erlang:monotonic_time(nanosecond) - T0 | Acc]).
+
+%% ---- failover_extra_ms and takeover_ms ------------------------------------
+
+rounds(_Dir, _Cookie, Ports, 0, Acc) -> {Acc, Ports};
+rounds(Dir, Cookie, Ports, K, Acc) ->
+    {T, Ports1} = one_round(Dir, Cookie, Ports),
+    rounds(Dir, Cookie, Ports1, K - 1, [T | Acc]).
+
+%% One failover and one takeover: the counter runs on a; c kills a and
+%% times the failover; a is started again and the control node times the
+%% takeover, then waits until b no longer runs the application. Returns
+%% {{FailoverExtraMs, TakeoverMs}, Ports}.
+one_round(Dir, Cookie, Ports) ->
+    [A, B, C] = [node_name(N) || N <- ?NODES],
+    {Keeper, OsPid} = maps:get(a, Ports),
+    Ref = monitor(process, Keeper),
+    unlink(Keeper),
+    FailoverUs = call_on(C, failover_client, [A, OsPid]),
+    receive {'DOWN', Ref, process, Keeper, _} -> ok end,
+    T0 = erlang:monotonic_time(microsecond),
+    NewA = start_node(Dir, Cookie, a),
+    wait_until(fun() -> rpc:call(C, ?MODULE, read_on, [A]) =:= true end, "takeover by a"),
+    TakeoverUs = erlang:monotonic_time(microsecond) - T0,
+    wait_until(fun() -> not lists:keymember(counter, 1,
+                                            rpc:call(B, application, which_applications, []))
+               end, "b's counter stopped"),
+    {{FailoverUs / 1000 - ?TIMEOUT_MS, TakeoverUs / 1000}, Ports#{a := NewA}}.
+
+%% On c: kills Home (the node running the counter, OS pid OsPid) with kill -9
+%% from a shell already running (a builtin kill, no fork in the timed part),
+%% then polls every ?POLL_MS until the global name counter names a process
+%% on another node and its read() answers. Sends the us from just before the
+%% kill to that answer. (Polling with erlang:yield() instead keeps one of
+%% c's schedulers busy, and on 2 cores that slows b's failover more than
+%% the poll's 1 ms granularity costs: 10+ ms against 8.)
+failover_client(Home, OsPid, Parent) ->
+    Home = node(global:whereis_name(counter)),
+    Sh = open_port({spawn_executable, "/bin/sh"}, [{args, ["-s"]}, exit_status, binary]),
+    T0 = erlang:monotonic_time(microsecond),
+    port_command(Sh, ["kill -9 ", integer_to_list(OsPid), "; exit\n"]),
+    await_elsewhere(Home),
+    T1 = erlang:monotonic_time(microsecond),
+    receive {Sh, {exit_status, 0}} -> ok end,
+    Parent ! {self(), T1 - T0}.
+
+await_elsewhere(Home) ->
+    case global:whereis_name(counter) of
+        Pid when is_pid(Pid), node(Pid) =/= Home ->
+            try gen_server:call(Pid, read) of
+                N when is_integer(N) -> ok
+            catch
+                exit:_ -> timer:sleep(?POLL_MS), await_elsewhere(Home)
+            end;
+        _ ->
+            timer:sleep(?POLL_MS),
+            await_elsewhere(Home)
+    end.
+
+%% On c: true when the global counter runs on Node and answers.
+read_on(Node) ->
+    case global:whereis_name(counter) of
+        Pid when is_pid(Pid), node(Pid) =:= Node ->
+            try is_integer(counter:read()) catch exit:_ -> false end;
+        _ -> false
+    end.
