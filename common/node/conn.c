@@ -131,7 +131,14 @@ static struct conn *conn_new(term peer, enum conn_state state, int fd) {
     atomic_store(&c->last_read_ns, node_now_ns());
     atomic_store(&c->last_write_ns, node_now_ns());
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->changed, NULL);
+    /* writer_wait's deadlines are CLOCK_MONOTONIC times: the condition
+     * must wait on that clock (the default, CLOCK_REALTIME, reads them as
+     * long past, and the writer would spin). */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->changed, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_mutex_init(&c->wlock, NULL);
     c->next = node.conns;
     node.conns = c;
