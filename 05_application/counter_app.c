@@ -16,6 +16,22 @@ static void say(const char *what, term arg)
     printf("counter_app: %s(%s, []) on %s\n", what, a, n);
 }
 
+#define SYNC_WAIT_MS 2000   /* the most a takeover waits to learn the names */
+
+/* global:sync(), as counter_app.erl calls it before a takeover: waits (up
+ * to 2 s) until this node, just connected, has learnt the old instance's
+ * global names from the other nodes. Unregistering them before they arrive
+ * would be undone by their arrival, and the new supervisor's name refused. */
+static void await_old_names(void)
+{
+    for (int waited = 0; waited < SYNC_WAIT_MS; waited++) {
+        if (!is_none(global_whereis_name(COUNTER_SUP)) &&
+            !is_none(global_whereis_name(ATOM("counter"))))
+            return;
+        erl_sleep(1);
+    }
+}
+
 /* Module:start(StartType, []). */
 static term start(term type, term args, term *state, term *error)
 {
@@ -24,6 +40,7 @@ static term start(term type, term args, term *state, term *error)
     term initial = application_get_env(ATOM(COUNTER_APP), ATOM("initial"));
     int64_t value = is_int(initial) ? initial.u.integer : 0;
     if (match(type, TUPLE(ATOM("takeover"), ANY))) {
+        await_old_names();
         global_unregister_name(COUNTER_SUP);     /* the old instance's names */
         global_unregister_name(ATOM("counter"));
     }

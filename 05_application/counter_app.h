@@ -7,8 +7,9 @@
  *                 mod {counter_app, []}
  *   start(Type, []) prints "counter_app: start(Type, []) on Node", reads
  *                 the env's initial and starts counter_sup with it; on
- *                 {takeover, Old} it first takes the global names from the
- *                 old instance, which keeps running, unnamed, until its
+ *                 {takeover, Old} it first waits to learn the old
+ *                 instance's global names (global:sync()), then takes them
+ *                 from it, which keeps running, unnamed, until its
  *                 node stops it a moment later (as counter_app.erl does).
  *   stop(State)   prints "counter_app: stop([]) on Node".
  */
