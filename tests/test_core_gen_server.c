@@ -2,7 +2,8 @@
  * test_core_gen_server.c - what gen_server builds on erl_catch (whose own
  * tests are in test_core_catch.c): crashing callbacks that still run
  * terminate and print OTP's report, timeouts in a callback's result,
- * handle_continue, and starts that fail without leaving anything behind.
+ * handle_continue, hibernation, and starts that fail without leaving
+ * anything behind.
  *
  * Run: make -C tests test-core   (or build/plain/tests/test_core_gen_server)
  *
@@ -14,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "common/otp/gen_server.h"
 #include "common/otp/sys.h"
@@ -52,6 +55,8 @@ static bool crash_as(term kind)
  *   ok         {ok, {Owner, Arg}}
  *   timeout    {ok, {Owner, 0}, Arg}
  *   continue   sends itself hello, then {ok, {Owner, 0}, {continue, Arg}}
+ *   hibernate  tells Owner {init_at, Self, Addr} (a local's address), then
+ *              {ok, {Owner, Arg}, hibernate}
  *   crash      crashes as Arg says (see crash_as) */
 static gen_result probe_init(term args)
 {
@@ -65,10 +70,26 @@ static gen_result probe_init(term args)
     }
     if (is_atom_named(mode, "crash"))
         crash_as(arg);
+    if (is_atom_named(mode, "hibernate")) {
+        volatile char local = 0;
+        erl_send(element(2, args), TUPLE(ATOM("init_at"), erl_self(),
+                                         INT((intptr_t)&local)));
+        return gen_ok_hibernate(st(s, arg));
+    }
     return gen_ok(st(s, arg));
 }
 
+/* The address of a local of the callback that calls it: a page of the
+ * server's stack that every callback uses. */
+static term stack_here(void)
+{
+    volatile char local = 0;
+    return INT((intptr_t)&local);
+}
+
 /*   get             {reply, Value, S}
+ *   where           {reply, Addr, S}: Addr a local's address (stack_here)
+ *   hibernate       {reply, Addr, S, hibernate}
  *   {timeout, Ms}   {reply, ok, S, Ms}
  *   {continue, C}   sends itself hello, then {reply, ok, S, {continue, C}}
  *   {set, V}        {reply, ok, {Owner, V}}
@@ -80,6 +101,10 @@ static gen_result probe_call(term req, term from, term s)
     term v;
     if (is_atom_named(req, "get"))
         return gen_reply(element(2, s), s);
+    if (is_atom_named(req, "where"))
+        return gen_reply(stack_here(), s);
+    if (is_atom_named(req, "hibernate"))
+        return gen_reply_hibernate(stack_here(), s);
     if (match(req, TUPLE(ATOM("timeout"), VAR(&v))))
         return gen_reply_timeout(ATOM("ok"), s, (int)v.u.integer);
     if (match(req, TUPLE(ATOM("continue"), VAR(&v)))) {
@@ -97,6 +122,8 @@ static gen_result probe_call(term req, term from, term s)
 /*   {timeout, Ms}   {noreply, S, Ms}
  *   {continue, C}   sends itself hello, then {noreply, S, {continue, C}}
  *   {set, V}        {noreply, {Owner, V}}
+ *   hibernate       {noreply, S, hibernate}
+ *   hibernate_with_timeout  hibernate and a timeout: not a result OTP allows
  *   {stop, R}       {stop, R, S}
  *   stop_with_timeout  {stop, x, S, 5}: not a result OTP allows
  *   anything else   crashes as crash_as says */
@@ -111,6 +138,13 @@ static gen_result probe_cast(term req, term s)
     }
     if (match(req, TUPLE(ATOM("set"), VAR(&v))))
         return gen_noreply(st(s, v));
+    if (is_atom_named(req, "hibernate"))
+        return gen_noreply_hibernate(s);
+    if (is_atom_named(req, "hibernate_with_timeout")) {
+        gen_result r = gen_noreply_hibernate(s);  /* not OTP's: one extra at most */
+        r.timeout_ms = 5;
+        return r;
+    }
     if (match(req, TUPLE(ATOM("stop"), VAR(&v))))
         return gen_stop(v, s);
     if (is_atom_named(req, "stop_with_timeout")) {
@@ -534,6 +568,151 @@ Test(gen_server_continue, missing_handle_continue_crashes_with_undef)
     term reason = await_terminated(pid, INT(6));
     cr_assert(term_eq(reason, want), "reason %s", FMT(reason));
     expect_down(ref, want);
+}
+
+/* ---- Hibernation --------------------------------------------------------- */
+
+TestSuite(gen_server_hibernate, .init = setup, .fini = teardown, .timeout = 60);
+
+/* True when the stack page holding addr is in memory (mincore). */
+static bool page_resident(term addr)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    unsigned char v = 0;
+    cr_assert_eq(mincore((void *)((uintptr_t)addr.u.integer & ~(page - 1)), page, &v), 0);
+    return v & 1;
+}
+
+/* Waits (polling, WAIT_MS at most) until the server whose stack page holds
+ * addr has given it back: it hibernates. */
+static void await_hibernated(term addr)
+{
+    int64_t deadline = now_ns() + (int64_t)WAIT_MS * 1000000;
+    while (page_resident(addr)) {
+        cr_assert(now_ns() < deadline, "the server did not hibernate in %d ms", WAIT_MS);
+        erl_yield();
+    }
+}
+
+Test(gen_server_hibernate, reply_hibernate_gives_the_stack_back_and_serves_after)
+{
+    term pid = probe_start("ok", INT(42));
+    term at = call_ok(pid, ATOM("where"));
+    cr_assert(page_resident(at), "the callbacks' stack page is not resident");
+    term hib_at = call_ok(pid, ATOM("hibernate"));
+    await_hibernated(hib_at);
+    cr_assert(!page_resident(at), "the stack page of its callbacks is still there");
+    cr_assert(term_eq(call_ok(pid, ATOM("get")), INT(42)), "the state did not survive");
+    cr_assert(page_resident(at), "it served without its stack");
+    cr_assert(term_eq(call_ok(pid, TUPLE(ATOM("set"), STR("after"))), ATOM("ok")));
+    cr_assert(term_eq(call_ok(pid, ATOM("get")), STR("after")));
+}
+
+Test(gen_server_hibernate, noreply_hibernate_then_casts_and_stop_with_the_state)
+{
+    term pid = probe_start("ok", INT(0));
+    term at = call_ok(pid, ATOM("where"));
+    gen_server_cast(pid, TUPLE(ATOM("set"), TUPLE(ATOM("kept"), STR("in the heap"))));
+    gen_server_cast(pid, ATOM("hibernate"));
+    await_hibernated(at);
+    term want = TUPLE(ATOM("kept"), STR("in the heap"));
+    cr_assert(term_eq(call_ok(pid, ATOM("get")), want));
+    gen_server_cast(pid, ATOM("hibernate"));
+    await_hibernated(at);
+    term error = NONE;
+    cr_assert_eq(gen_server_stop(pid, ATOM("normal"), WAIT_MS, &error), 0, "%s", FMT(error));
+    cr_assert(is_atom_named(await_terminated(pid, want), "normal"));
+}
+
+Test(gen_server_hibernate, init_ok_hibernate_hibernates_before_the_first_message)
+{
+    term pid = probe_start("hibernate", INT(7));
+    term at;
+    await(TUPLE(ATOM("init_at"), pid, VAR(&at)), "{init_at, ...}");
+    await_hibernated(at);
+    cr_assert(term_eq(call_ok(pid, ATOM("get")), INT(7)));
+}
+
+Test(gen_server_hibernate, a_hibernated_server_dies_of_kill_and_of_its_parent)
+{
+    term pid = probe_start("ok", INT(0));
+    term ref = erl_monitor(pid);
+    await_hibernated(call_ok(pid, ATOM("hibernate")));
+    erl_exit(pid, ATOM("kill"));
+    expect_down(ref, ATOM("killed"));
+    erl_drop(await(TUPLE(ATOM("EXIT"), pid, ATOM("killed")), "the link's {'EXIT', ...}"));
+}
+
+/* Starts probe in mode ok with Value 0 and opts; asserts it started. */
+static term probe_start_opt(term opts)
+{
+    term error = NONE;
+    term pid = gen_server_start_opt(NONE, &probe, TUPLE(ATOM("ok"), erl_self(), INT(0)),
+                                    ERL_LINK, opts, &error);
+    cr_assert(is_pid(pid), "start failed: %s", FMT(error));
+    return pid;
+}
+
+Test(gen_server_hibernate, hibernate_after_hibernates_an_idle_server)
+{
+    term pid = probe_start_opt(LIST(TUPLE(ATOM("hibernate_after"), INT(20))));
+    for (int i = 0; i < 3; i++) {
+        term at = call_ok(pid, ATOM("where"));
+        await_hibernated(at);           /* idle for 20 ms: it hibernates */
+        cr_assert(term_eq(call_ok(pid, TUPLE(ATOM("set"), INT(i))), ATOM("ok")));
+        cr_assert(term_eq(call_ok(pid, ATOM("get")), INT(i)));
+    }
+}
+
+Test(gen_server_hibernate, a_timeout_in_a_result_wins_over_hibernate_after)
+{
+    /* hibernate_after 0 would hibernate at once; the cast's {noreply, S, 20}
+     * must still time out into handle_info(timeout), as on OTP. */
+    term pid = probe_start_opt(LIST(TUPLE(ATOM("hibernate_after"), INT(0))));
+    gen_server_cast(pid, TUPLE(ATOM("timeout"), INT(20)));
+    await(TUPLE(ATOM("info"), pid, ATOM("timeout")), "handle_info(timeout, S)");
+    cr_assert(term_eq(call_ok(pid, ATOM("get")), INT(0)));
+}
+
+Test(gen_server_hibernate, bad_start_options_are_refused_by_name)
+{
+    term self = erl_self();     /* the test thread's own process counts too */
+    size_t before = erl_process_count();
+    term bad[] = {
+        LIST(TUPLE(ATOM("hibernate_after"), INT(-1))),
+        LIST(TUPLE(ATOM("hibernate_after"), ATOM("soon"))),
+        LIST(TUPLE(ATOM("hibernate_after"), INT(5)), ATOM("spawn_opt")),
+        ATOM("not_a_list"),
+    };
+    term offending[] = {
+        TUPLE(ATOM("hibernate_after"), INT(-1)),
+        TUPLE(ATOM("hibernate_after"), ATOM("soon")),
+        ATOM("spawn_opt"),
+        ATOM("not_a_list"),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        term error = NONE;
+        term pid = gen_server_start_opt(NONE, &probe, TUPLE(ATOM("ok"), self, INT(0)),
+                                        0, bad[i], &error);
+        cr_assert(is_none(pid), "started with options %s", FMT(bad[i]));
+        cr_assert(term_eq(error, TUPLE(ATOM("bad_option"), offending[i])),
+                  "options %s: error %s", FMT(bad[i]), FMT(error));
+        erl_drop(error);
+    }
+    cr_assert_eq(erl_process_count(), before, "a refused start spawned a process");
+    term pid = probe_start_opt(LIST(TUPLE(ATOM("hibernate_after"), ATOM("infinity"))));
+    cr_assert(term_eq(call_ok(pid, ATOM("get")), INT(0)));
+}
+
+Test(gen_server_hibernate, hibernate_with_a_timeout_is_a_bad_return_value)
+{
+    term pid = probe_start("ok", INT(0));
+    term ref = erl_monitor(pid);
+    gen_server_cast(pid, ATOM("hibernate_with_timeout"));
+    term reason = await_down(ref);
+    cr_assert(match(reason, TUPLE(ATOM("bad_return_value"),
+                                  TUPLE(ATOM("noreply"), ANY, ATOM("hibernate")))),
+              "reason %s", FMT(reason));
 }
 
 /* ---- Starts that fail ---------------------------------------------------- */

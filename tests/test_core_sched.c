@@ -1,6 +1,6 @@
 /*
  * test_core_sched.c - the scheduler's progress guarantee, process slots,
- * and the erlang module's timers.
+ * the erlang module's timers, and erl_dist_defer's flush after a run.
  *
  * Run: make test-core   (or build/plain/tests/test_core_sched --verbose)
  *
@@ -16,6 +16,10 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 
+#include <sched.h>
+#include <stdatomic.h>
+
+#include "dist.h"
 #include "erl.h"
 #include "test_util.h"
 
@@ -322,4 +326,54 @@ Test(timers, timers_left_armed_are_freed_at_stop) {
     term pid = erl_spawn(wait_for_stop, NONE);
     erl_start_timer(60000, pid, STR("another payload"));
     stop_and_check_leaks();
+}
+
+/* ---- erl_dist_defer: a hook's flush after the run ------------------------ */
+
+TestSuite(dist_defer, .timeout = 30, .init = start_two_schedulers, .fini = stop_runtime);
+
+/* What flush saw: how often it ran, and how many defers came before it. */
+static _Atomic int flushes, defers, defers_at_flush;
+
+static void count_flush(void) {
+    atomic_fetch_add(&flushes, 1);
+    atomic_store(&defers_at_flush, atomic_load(&defers));
+}
+
+/* Defers twice in one run, tells Owner, waits for go, defers once more
+ * and exits. */
+static void deferrer(term owner) {
+    for (int i = 0; i < 2; i++) {
+        if (!erl_dist_defer(count_flush))
+            erl_exit_self(ATOM("not_deferred"));
+        atomic_fetch_add(&defers, 1);
+    }
+    erl_send(owner, TUPLE(ATOM("deferred"), erl_self()));
+    term m = erl_receive(ATOM("go"), ERL_INFINITY);
+    erl_drop(m);
+    erl_dist_defer(count_flush);
+    atomic_fetch_add(&defers, 1);
+}
+
+/* Waits (from the test's plain thread) until flushes reaches n, at most
+ * WAIT_MS. */
+static bool flushes_reach(int n) {
+    int64_t end = now_ns() + (int64_t)WAIT_MS * 1000000;
+    while (atomic_load(&flushes) < n && now_ns() < end)
+        sched_yield();
+    return atomic_load(&flushes) >= n;
+}
+
+Test(dist_defer, flush_runs_once_after_each_run_that_deferred_and_never_on_a_plain_thread) {
+    cr_assert(!erl_dist_defer(count_flush), "a plain thread deferred");
+    term ref;
+    term pid = erl_spawn_opt("deferrer", deferrer, erl_self(), ERL_MONITOR, &ref);
+    await(TUPLE(ATOM("deferred"), pid), "the deferrer's first run");
+    cr_assert(flushes_reach(1), "no flush after the first run");
+    cr_assert_eq(atomic_load(&defers_at_flush), 2, "the flush came before the run ended");
+    erl_send(pid, ATOM("go"));
+    expect_down(ref, ATOM("normal"));
+    cr_assert(flushes_reach(2), "no flush after the run that ended in exit");
+    cr_assert_eq(atomic_load(&flushes), 2, "one flush per run, not per defer");
+    cr_assert_eq(atomic_load(&defers_at_flush), 3);
 }

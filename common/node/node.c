@@ -529,6 +529,7 @@ int node_start(const struct node_options *o) {
     node.tick_ms = o->tick_ms > 0 ? o->tick_ms : 60000;
     node.connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000;
     node.max_frame = o->max_frame ? o->max_frame : (size_t)64 << 20;
+    node.max_queue = o->max_queue ? o->max_queue : (size_t)64 << 20;
     if (publish(o->name, alive, host, cookie) < 0)
         return -1;
     node.name = atom_from(o->name);

@@ -38,6 +38,11 @@ struct node_options {
     size_t max_frame;           /* the largest frame taken from a peer, in
                                    bytes; a larger one closes that
                                    connection. 0: 64 MiB */
+    size_t max_queue;           /* the most bytes a connection may hold
+                                   waiting to be written (a peer that does
+                                   not read); a frame that would pass it
+                                   is dropped and the connection taken
+                                   down, as if it broke. 0: 64 MiB */
 };
 
 /* Starts the node. The runtime must be running (erl_start). Returns 0, or

@@ -30,6 +30,7 @@ struct node_state {
     int tick_ms;                /* see node_options */
     int connect_timeout_ms;     /* see node_options */
     size_t max_frame;           /* see node_options */
+    size_t max_queue;           /* see node_options */
     int listen_fd;              /* where other nodes connect */
     int epmd_fd;                /* the epmd registration, open while named */
 
@@ -111,6 +112,11 @@ struct conn {
     int fd;                     /* the socket, or -1 while connecting */
     int64_t deadline_ns;        /* CONN_AWAITING: when to give up */
     struct frame *head, **tail; /* frames to write, oldest first */
+    size_t queued;              /* bytes in them not yet written: at most
+                                   node.max_queue */
+    bool overflowed;            /* a frame passed max_queue: c takes no
+                                   more, and conn_flush_unlock takes it
+                                   down; never cleared */
     bool writing;               /* a thread writes frames it took from the
                                    queue: nobody else may write now */
     struct crossings links;     /* links across this connection */
@@ -164,14 +170,18 @@ int64_t node_now_ns(void);
  * table: kept or closed by the rules in conn.c. Takes ownership of fd. */
 void conn_accepted(term peer, int fd);
 
-/* Queues frame f on c, in order; frees it when c is down. Returns 0, or
- * -1 with errno ENOTCONN when c is down. c->lock held. */
+/* Queues frame f on c, in order; frees it when c is down, or when it would
+ * make c->queued pass node.max_queue (then c->overflowed is set). Returns
+ * 0, or -1 with errno ENOTCONN when c is down, ENOBUFS when f (or one
+ * before it) passed the bound. c->lock held. It wakes nobody: call conn_flush_unlock next, which
+ * writes f or hands it to the writer, and takes c down if it overflowed. */
 int conn_queue_locked(struct conn *c, struct frame *f);
 
-/* With c->lock held, which it lets go: when c is up, nobody is writing and
- * the queue holds one frame, writes it at once from the calling thread,
- * without blocking (what the socket does not take at once goes back to the
- * head of the queue, for the writer thread). Else the writer writes it. */
+/* With c->lock held, which it lets go: when c is up and nobody is writing,
+ * writes the queue at once from the calling thread, without blocking (what
+ * the socket does not take at once goes back to the head of the queue, for
+ * the writer thread, woken here). Else whoever writes, or the writer once
+ * c is up, takes it. */
 void conn_flush_unlock(struct conn *c);
 
 /* Writes n bytes to fd, blocking; 0, or -1 with errno set (conn_io.c). */

@@ -82,16 +82,62 @@ static term fail_unreachable(term *error, term server)
 
 static void server_main(term arg);
 
+/* True when o is not a start option this server knows; else sets
+ * *hibernate_after from it. */
+static bool bad_option(term o, int *hibernate_after)
+{
+    term ms;
+    if (!match(o, TUPLE(ATOM("hibernate_after"), VAR(&ms))))
+        return true;
+    if (is_atom_named(ms, "infinity"))
+        *hibernate_after = ERL_INFINITY;
+    else if (is_int(ms) && ms.u.integer >= 0 && ms.u.integer <= INT32_MAX)
+        *hibernate_after = (int)ms.u.integer;
+    else
+        return true;
+    return false;
+}
+
+/* Reads OTP's start options (see gen_server_start_opt) into
+ * *hibernate_after (ms, or ERL_INFINITY). Returns NONE when they are good,
+ * else the offending option (opts itself when it is not a proper list). */
+static term read_options(term opts, int *hibernate_after)
+{
+    *hibernate_after = ERL_INFINITY;
+    /* A list's cells may come in chunks: each chunk's tail is the next. */
+    for (term l = opts; l.size; l = l.u.elements[l.size]) {
+        if (!is_list(l))
+            return opts;
+        if (!is_list(l.u.elements[l.size]))   /* an improper tail */
+            return opts;
+        for (uint32_t i = 0; i < l.size; i++)
+            if (bad_option(l.u.elements[i], hibernate_after))
+                return l.u.elements[i];
+    }
+    return is_list(opts) ? NONE : opts;
+}
+
 term gen_server_start(term name, const struct gen_server_module *mod, term args,
                       int flags, term *error)
 {
+    return gen_server_start_opt(name, mod, args, flags, NIL, error);
+}
+
+term gen_server_start_opt(term name, const struct gen_server_module *mod, term args,
+                          int flags, term opts, term *error)
+{
     if (!is_none(name) && !is_atom(name))
         return fail(error, ATOM("badarg"));
+    int hibernate_after;
+    term bad = read_options(opts, &hibernate_after);
+    if (!is_none(bad))
+        return fail_kept(error, TUPLE(ATOM("bad_option"), bad));
     /* The module table is code, not data: its address means the same thing
      * in every process, so it travels as an integer. */
     bool linked = flags & ERL_LINK;
     term arg = TUPLE(INT((intptr_t)mod), is_none(name) ? ATOM("undefined") : name,
-                     args, erl_self(), linked ? ATOM("true") : ATOM("false"));
+                     args, erl_self(), linked ? ATOM("true") : ATOM("false"),
+                     hibernate_after < 0 ? ATOM("infinity") : INT(hibernate_after));
     term ref;
     term pid = erl_spawn_opt(mod->name, server_main, arg,
                              (flags & ERL_LINK) | ERL_MONITOR, &ref);
@@ -360,6 +406,7 @@ static void server_next(struct server *s, gen_result r)
 {
     server_store(s, r.state, r.cont);
     s->timeout_ms = r.timeout_ms;
+    s->hibernate = r.hibernate;
 }
 
 /* ---- Log lines ----------------------------------------------------------- */
@@ -456,6 +503,8 @@ void server_stop(struct server *s, term reason, term state, term last,
 /* The third element of a result that has one: Timeout or {continue, C}. */
 static term result_extra(gen_result r)
 {
+    if (r.hibernate)
+        return ATOM("hibernate");
     if (!is_none(r.cont))
         return term_keep(TUPLE(ATOM("continue"), r.cont));
     return r.timeout_ms < 0 ? NONE : INT(r.timeout_ms);
@@ -496,9 +545,9 @@ static _Noreturn void undef(struct server *s, const char *fn, term args, term la
 
 /* True when r is a well-formed result of callback cb, which may return the
  * actions in the mask (1 << GEN_...). Only handle_call may stop with a
- * reply; only init stops without a state ({stop, Reason}); a timeout or a
- * continue (not both: OTP's results have one place for them) only goes
- * with a result that runs on. */
+ * reply; only init stops without a state ({stop, Reason}); a timeout, a
+ * continue or hibernate (one at most: OTP's results have one place for
+ * them) only goes with a result that runs on. */
 bool server_result_ok(gen_result r, unsigned mask, enum callback cb)
 {
     if ((unsigned)r.action > GEN_STOP || !(mask & (1u << r.action)))
@@ -510,8 +559,8 @@ bool server_result_ok(gen_result r, unsigned mask, enum callback cb)
     if (r.action == GEN_REPLY ? is_none(r.reply) : !reply_ok && !is_none(r.reply))
         return false;
     bool goes_on = r.action == GEN_OK || r.action == GEN_REPLY || r.action == GEN_NOREPLY;
-    bool extra = r.timeout_ms >= 0 || !is_none(r.cont);
-    if (extra && (!goes_on || (r.timeout_ms >= 0 && !is_none(r.cont))))
+    int extras = (r.timeout_ms >= 0) + !is_none(r.cont) + r.hibernate;
+    if (extras > (goes_on ? 1 : 0))
         return false;
     return r.action != GEN_STOP || !is_none(r.reason);
 }
@@ -631,8 +680,16 @@ static void dispatch(struct server *s, term msg)
  * timeout is waited for whole again after a system message (as OTP's
  * sys:handle_system_msg resumes the loop with the same Time); while
  * suspended there is none. */
-static term next_message(const struct server *s)
+static _Noreturn void server_hibernate(struct server *s);
+
+static term next_message(struct server *s)
 {
+    if (!s->suspended && s->timeout_ms < 0 && s->hibernate_after >= 0) {
+        term m = erl_receive(ANY, s->hibernate_after);
+        if (is_none(m))             /* idle for hibernate_after: as OTP's loop */
+            server_hibernate(s);
+        return m;
+    }
     if (!s->suspended) {
         term m = erl_receive(ANY, s->timeout_ms);
         return is_none(m) ? ATOM("timeout") : m;
@@ -643,16 +700,41 @@ static term next_message(const struct server *s)
 }
 
 /* Handles messages until a callback stops the server; a pending continue
- * first. */
+ * first, a pending hibernate before the next message. */
 static _Noreturn void server_loop(struct server *s)
 {
     for (;;) {
+        if (s->hibernate)
+            server_hibernate(s);
         if (!is_none(s->cont))
             handle_continue(s);
         else
             dispatch(s, next_message(s));
         erl_heap_release(s->above);     /* the message and what it left behind */
     }
+}
+
+/* Where a hibernated server starts again, at its next message: s comes
+ * back from its copy in the heap (arg, a binary) to the fresh stack, and
+ * the loop goes on. The state and the marks around it are in the heap,
+ * untouched; the copy of s is dropped (it lies above them). */
+static _Noreturn void server_wake(term arg)
+{
+    struct server s;
+    memcpy(&s, arg.u.bytes, sizeof s);
+    erl_drop(arg);
+    server_loop(&s);
+}
+
+/* Hibernates the server (erlang:hibernate(gen_server, wake_hib, ...)): its
+ * stack goes back to the system; everything s holds travels in the heap as
+ * a binary copy of s, which erl_hibernate makes. Nothing of the server
+ * points into its stack: the state, a pending continue and the marks live
+ * in the heap, the rest are immediates and the module table. */
+static _Noreturn void server_hibernate(struct server *s)
+{
+    s->hibernate = false;
+    erl_hibernate(server_wake, term_binary(s, sizeof *s));
 }
 
 /* Tells the starter how init went: ok, ignore or {error, Reason}. */
@@ -722,7 +804,8 @@ static void init_done(struct server *s, gen_result r)
     ack(s, ATOM("ok"));
 }
 
-/* The server process: {Module, Name, Args, Starter, Linked} -> init, then
+/* The server process: {Module, Name, Args, Starter, Linked, HibernateAfter}
+ * -> init, then
  * the loop. A server started without a link is its own parent, as OTP's
  * gen:do_spawn makes it: its starter's exit is then just a message. */
 static void server_main(term arg)
@@ -737,6 +820,8 @@ static void server_main(term arg)
         .state = NONE,
         .cont = NONE,
         .timeout_ms = ERL_INFINITY,
+        .hibernate_after = is_int(element(6, arg)) ? (int)element(6, arg).u.integer
+                                                   : ERL_INFINITY,
     };
     /* s holds the rest: keep only Args (for init), not the whole tuple for
      * the server's life. An immediate, like the counter's 0, keeps nothing. */

@@ -47,7 +47,8 @@ enum gen_action {
 
 /* What a callback returns: one of OTP's return tuples as a C value.
  * Build it with the constructors below: a result built by hand must set
- * timeout_ms (ERL_INFINITY for none) and cont (NONE for none). */
+ * timeout_ms (ERL_INFINITY for none) and cont (NONE for none); hibernate
+ * is false unless set. */
 typedef struct gen_result {
     enum gen_action action;
     term state;         /* the new state (not for GEN_IGNORE) */
@@ -61,6 +62,11 @@ typedef struct gen_result {
     term cont;          /* GEN_OK, GEN_REPLY, GEN_NOREPLY: the C of
                            {noreply, S, {continue, C}}: handle_continue(C, S)
                            runs before any message. NONE: none */
+    bool hibernate;     /* GEN_OK, GEN_REPLY, GEN_NOREPLY: the hibernate of
+                           {noreply, S, hibernate}: the server hibernates
+                           (erl_hibernate) until its next message; its state
+                           stays. At most one of a timeout, a continue and
+                           hibernate, as OTP's results have one place */
 } gen_result;
 
 /* Every result that runs on: state, with no timeout and no continue. */
@@ -122,6 +128,25 @@ static inline gen_result gen_noreply_continue(term state, term cont) {
     return r;
 }
 
+/* With hibernate: {ok, S, hibernate}, {reply, R, S, hibernate},
+ * {noreply, S, hibernate}. The reply goes first, then the server gives its
+ * stack back and waits; the next message wakes it with its state. */
+static inline gen_result gen_ok_hibernate(term state) {
+    gen_result r = gen_ok(state);
+    r.hibernate = true;
+    return r;
+}
+static inline gen_result gen_reply_hibernate(term reply, term state) {
+    gen_result r = gen_reply(reply, state);
+    r.hibernate = true;
+    return r;
+}
+static inline gen_result gen_noreply_hibernate(term state) {
+    gen_result r = gen_noreply(state);
+    r.hibernate = true;
+    return r;
+}
+
 /* A callback module. NULL callbacks get OTP's defaults: handle_info logs and
  * ignores, terminate does nothing, code_change is the identity; a missing
  * handle_call, handle_cast or handle_continue that is needed stops the
@@ -159,6 +184,16 @@ struct gen_server_module {
  * name was taken). */
 term gen_server_start(term name, const struct gen_server_module *mod, term args,
                       int flags, term *error);
+
+/* gen_server_start with OTP's start options, a list: [] is
+ * gen_server_start; {hibernate_after, Ms} (Ms an integer >= 0, or the atom
+ * infinity, the default) makes the server hibernate when it has waited Ms
+ * for a message with no timeout of its own pending (a callback's timeout
+ * wins, as on OTP). An option that is not one of these, or opts that are
+ * not a proper list, fail the start with {bad_option, Opt} (opts itself
+ * when not a list), and nothing is spawned. */
+term gen_server_start_opt(term name, const struct gen_server_module *mod, term args,
+                          int flags, term opts, term *error);
 
 #define gen_server_start_link(name, mod, args, error) \
     gen_server_start((name), (mod), (args), ERL_LINK, (error))

@@ -23,7 +23,8 @@ struct debug {
 };
 
 /* A running server. Only the server's own process touches it: it lives on
- * that process's stack. */
+ * that process's stack, and while the server hibernates, as a copy in its
+ * heap (gen_server.c, server_hibernate). */
 struct server {
     const struct gen_server_module *mod;    /* the callbacks */
     term self;              /* this process */
@@ -38,6 +39,10 @@ struct server {
                                that long, handle_info(timeout); ERL_INFINITY */
     erl_heap_mark_t below;  /* heap end before the state's copy */
     erl_heap_mark_t above;  /* heap end after it: a message's garbage starts here */
+    bool hibernate;         /* the last result said hibernate: the loop
+                               hibernates before it takes the next message */
+    int hibernate_after;    /* {hibernate_after, Ms}: hibernate after Ms
+                               with no message; ERL_INFINITY: never */
     bool suspended;         /* sys_suspend: only system messages are handled */
     struct debug dbg;       /* sys debugging */
 };

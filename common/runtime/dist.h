@@ -96,6 +96,17 @@ struct erl_dist {
     void (*stop)(void);
 };
 
+/* Called by a hook, on the thread of the process that sends: when that is
+ * a process on a scheduler thread, makes that thread call flush() right
+ * after the process's run ends (it waits, yields or exits) and returns
+ * true; the hook may then hold the signal's bytes back until flush, so
+ * that what a process sends in one run leaves together (a call's monitor
+ * and request, one write). Else (a plain thread) returns false, and flush
+ * is not called: the hook sends now. flush runs outside any process and
+ * must not block either. A process that computes for long without calling
+ * the runtime holds its signals back as long. */
+bool erl_dist_defer(void (*flush)(void));
+
 /* Installs the hooks (NULL removes them). d must live until it is removed.
  * Install before the first remote signal and remove only when no process
  * is sending (the node layer does both under its own start and stop). */

@@ -76,6 +76,21 @@ bool erl_in_process(void);
 /* True when pid names a process of this node that has not yet exited. */
 bool erl_is_alive(term pid);
 
+/* erlang:hibernate/3: the calling process gives its stack back to the
+ * system and waits; at its next message it starts again in fn(arg), on an
+ * empty stack (when fn returns, the process ends normally). It never
+ * returns to its caller: everything on its stack is gone, the erl_catch
+ * frames too. What it keeps stays: its heap (received messages, term_keep
+ * copies), links, monitors, its name, trap_exit, and every message, in
+ * order; arg is copied into the heap, so it may be built on the stack
+ * (erl_drop it in fn to give that copy back). A message already in its
+ * queue (one a receive passed over) wakes it at once. Signals that are not
+ * messages (a link, a monitor) take effect without waking it into fn; an
+ * exit signal ends it as it ends a process in receive. A hibernated
+ * process costs no stack page: its slot and its heap only. A plain
+ * thread cannot hibernate: it panics. */
+_Noreturn void erl_hibernate(erl_fn fn, term arg);
+
 /* Lets the other runnable processes run first. */
 void erl_yield(void);
 

@@ -46,6 +46,14 @@ void fiber_restart(struct fiber *f, void (*entry)(void *), void *arg) {
     make_frame(f, entry, arg);
 }
 
+void fiber_discard(struct fiber *f) {
+    /* The stack is page-aligned and a whole number of pages (stack_get). A
+     * refusal (EAGAIN, ENOMEM under memory pressure) only keeps the pages:
+     * nothing reads them before fiber_restart rewrites the top frame. */
+    (void)madvise(f->stack, f->size, MADV_DONTNEED);
+    f->sp = NULL;
+}
+
 bool fiber_overflowed(const struct fiber *f) {
     const char *sp = f->sp;
     return sp < f->stack + STACK_RED_ZONE || sp > f->stack + f->size;

@@ -31,6 +31,13 @@ void fiber_make(struct fiber *f, void (*entry)(void *), void *arg);
  * return. This function can't fail. */
 void fiber_restart(struct fiber *f, void (*entry)(void *), void *arg);
 
+/* Gives the pages of the suspended fiber f's stack back to the system
+ * (madvise MADV_DONTNEED): afterwards they cost no memory and read as
+ * zeros. What was on the stack is lost, so f must be fiber_restart-ed
+ * before it is switched to again. The gap below stays as it was. This
+ * function can't fail. */
+void fiber_discard(struct fiber *f);
+
 /* Tells the sanitizers that nothing on f's stack or in its gap is in use
  * any more: the frames there are dropped, and marks AddressSanitizer left on
  * them would fault code that runs there next. Safe in a signal handler.

@@ -61,6 +61,8 @@ enum proc_switch {
     SWITCH_YIELD,   /* still runnable: queue it again */
     SWITCH_WAIT,    /* waiting for a signal or its timer */
     SWITCH_EXIT,    /* gone: free its stack and slot */
+    SWITCH_HIBERNATE, /* erl_hibernate: discard its stack, wait for a
+                         message, then start afresh (hibernate.c) */
 };
 
 /* A link or a monitor: the other process, and the monitor's reference. */
@@ -109,6 +111,9 @@ struct proc {
     int reductions;             /* work left before it must yield */
     struct catch_frame *catch_top;  /* innermost erl_catch on its stack, or
                                        NULL (process.c says who pops it) */
+    erl_fn wake_fn;             /* hibernating: what it starts in at its next
+                                   message; NULL when not (hibernate.c) */
+    term wake_arg;              /* wake_fn's argument (boxed parts in the heap) */
 
 
     /* The registry's lock must be held when using this (see registry.c): */
@@ -117,6 +122,8 @@ struct proc {
 
     /* The scheduler and the timer touch these (see sched.c): */
     enum proc_switch why;       /* why it last switched to its scheduler */
+    bool hibernated;            /* its stack was given back: it must start at
+                                   proc_hibernate_entry on its next run */
     struct scheduler *sched;    /* the scheduler running or last running it */
     struct proc *run_next;      /* next in a run queue */
     int64_t queued_ns;          /* ns on CLOCK_MONOTONIC it joined that queue */
@@ -185,6 +192,11 @@ void proc_report_exit(const struct proc *p, term reason);
  * effect (links, monitors, exit signals — which may end the process).
  * Returns false when the inbox was empty. */
 bool proc_take_inbox(struct proc *p);
+
+/* A hibernated process's first code on its fresh stack (hibernate.c): takes
+ * what came, sleeps again with the stack given back if no message did, else
+ * runs wake_fn(wake_arg). Never returns. */
+void proc_hibernate_entry(void *p);
 
 /* ---- Schedulers (sched.c) ----------------------------------------------- */
 

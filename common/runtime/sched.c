@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "crash.h"
+#include "dist.h"
 #include "panic.h"
 #include "proc.h"
 
@@ -50,6 +51,8 @@ struct scheduler {
     _Atomic uint64_t runs;      /* processes run so far (written by the owner) */
 
     /* Only the scheduler's own thread touches these: */
+    void (*dist_flush)(void);   /* set by erl_dist_defer during a run: called
+                                   when the run ends; else NULL */
     int streak;                 /* runs taken from runnext in a row */
     uint64_t *seen;             /* the others' runs at its last look */
     int64_t next_look;          /* ns on CLOCK_MONOTONIC of its next look */
@@ -361,8 +364,26 @@ static void check_stack(struct proc *p) {
     }
 }
 
-/* Runs p until it yields, waits or exits. */
+/* p called erl_hibernate: its stack goes back to the system, and it waits
+ * for a message (at once runnable when its queue holds one already, as
+ * erlang:hibernate/3 wakes at once then). Its next run starts it on a fresh
+ * stack, at proc_hibernate_entry (run). The queue is p's own, read here
+ * while p is switched out, on the thread that ran it. */
+static void hibernate(struct scheduler *s, struct proc *p) {
+    fiber_discard(&p->fiber);
+    p->hibernated = true;
+    if (p->queue.head)
+        push(s, p, NULL);
+    else
+        park(s, p);
+}
+
+/* Runs p until it yields, waits, hibernates or exits. */
 static void run(struct scheduler *s, struct proc *p) {
+    if (p->hibernated) {    /* its stack is gone: start it on a fresh one */
+        fiber_restart(&p->fiber, proc_hibernate_entry, p);
+        p->hibernated = false;
+    }
     p->sched = s;
     current_proc = p;
     atomic_store_explicit(&s->runs, atomic_load_explicit(&s->runs, memory_order_relaxed) + 1,
@@ -371,10 +392,16 @@ static void run(struct scheduler *s, struct proc *p) {
     fiber_switch(&s->fiber, &p->fiber, false);
     atomic_store_explicit(&s->running, NULL, memory_order_relaxed);
     current_proc = NULL;
+    if (s->dist_flush) {    /* what p sent to other nodes leaves now */
+        void (*flush)(void) = s->dist_flush;
+        s->dist_flush = NULL;
+        flush();
+    }
     check_stack(p);
     switch (p->why) {
     case SWITCH_YIELD: push(s, p, NULL); break;
     case SWITCH_WAIT: park(s, p); break;
+    case SWITCH_HIBERNATE: hibernate(s, p); break;
     case SWITCH_EXIT:     /* the slot keeps the stack for its next process */
         fiber_release(&p->fiber);
         proc_free_slot(p);
@@ -525,6 +552,14 @@ void sched_stop(void) {
 }
 
 int erl_schedulers(void) { return sched.n; }
+
+bool erl_dist_defer(void (*flush)(void)) {
+    struct scheduler *s = this_sched;
+    if (!s || !current_proc)
+        return false;
+    s->dist_flush = flush;
+    return true;
+}
 
 /* The status of p for listings: "running" if a scheduler runs it now. */
 bool sched_is_running(const struct proc *p) {

@@ -40,6 +40,7 @@ run() ->
     %% Supervisor reports would time the logger, not the restart.
     ok = logger:set_primary_config(level, none),
     report(idle_bytes, in_process(fun idle_memory/0)),
+    report(idle_hibernated_bytes, in_process(fun idle_hibernated_memory/0)),
     {Med, P99} = in_process(fun call_rtt/0),
     report(call_rtt_ns, Med),
     report(call_rtt_p99_ns, P99),
@@ -200,12 +201,20 @@ wait_new(Old) ->
 
 %% idle_bytes: erlang:memory(processes) grown by ?IDLE idle gen_server
 %% counters, per counter. Their pids wait in an ETS table, outside that count.
-idle_memory() ->
+idle_memory() -> idle_memory([], 0).
+
+%% idle_hibernated_bytes: the same with {hibernate_after, 0}: each counter
+%% hibernates (erlang:hibernate/3) as soon as init is done; measured 100 ms
+%% after the last start, as bench.c does.
+idle_hibernated_memory() -> idle_memory([{hibernate_after, 0}], 100).
+
+idle_memory(Opts, SettleMs) ->
     Base = erlang:system_info(process_count),
     Pids = ets:new(idle, [set, private]),
     erlang:garbage_collect(),
     M0 = erlang:memory(processes),
-    start_idle(Pids, ?IDLE),
+    start_idle(Pids, ?IDLE, Opts),
+    timer:sleep(SettleMs),
     erlang:garbage_collect(),
     M1 = erlang:memory(processes),
     ets:foldl(fun({_, P}, _) -> exit(P, kill) end, ok, Pids),
@@ -213,11 +222,11 @@ idle_memory() ->
     wait_count(Base),
     (M1 - M0) / ?IDLE.
 
-start_idle(_Pids, 0) -> ok;
-start_idle(Pids, K) ->
-    {ok, P} = gen_server:start(?MODULE, 0, []),
+start_idle(_Pids, 0, _Opts) -> ok;
+start_idle(Pids, K, Opts) ->
+    {ok, P} = gen_server:start(?MODULE, 0, Opts),
     ets:insert(Pids, {K, P}),
-    start_idle(Pids, K - 1).
+    start_idle(Pids, K - 1, Opts).
 
 %% spawn_per_s: ?SPAWNS spawn(fun() -> ok end), until all have exited; the
 %% best of ?ROUNDS bursts, after one.
