@@ -176,7 +176,7 @@ void conn_put(struct conn *c) {
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
     if (c->fd >= 0)
-        ei_close_connection(c->fd);
+        node_ei_close(c->fd);
     free_frames(c->head);
     free(c->links.v);
     free(c->monitors.v);

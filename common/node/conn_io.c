@@ -58,7 +58,7 @@ static void connect_for(struct conn *c) {
     if (c->state != CONN_CONNECTING || start_reader(c, fd) < 0) {
         /* adopted the peer's own connection meanwhile, or down */
         pthread_mutex_unlock(&c->lock);
-        ei_close_connection(fd);
+        node_ei_close(fd);
         return;
     }
     c->fd = fd;
@@ -344,7 +344,7 @@ static void *reader_main(void *arg) {
         bool replaced = r->c->fd != r->fd;
         pthread_mutex_unlock(&r->c->lock);
         if (replaced)
-            ei_close_connection(r->fd);     /* a socket adoption replaced */
+            node_ei_close(r->fd);     /* a socket adoption replaced */
     }
     conn_put(r->c);
     free(r->buf);
@@ -410,14 +410,14 @@ void conn_accepted(term peer, int fd) {
             ? conn_new_locked(peer) : NULL;
         pthread_mutex_unlock(&node.lock);
         if (!c) {   /* stopping, or one was made meanwhile: theirs loses */
-            ei_close_connection(fd);
+            node_ei_close(fd);
             return;
         }
         pthread_mutex_lock(&c->lock);
         bool ok = adopt(c, fd);
         pthread_mutex_unlock(&c->lock);
         if (!ok)
-            ei_close_connection(fd);
+            node_ei_close(fd);
         if (!ok || node_thread(writer_main, c) < 0) {
             conn_down(c, "cannot start its threads");
             conn_put(c);    /* the writer's reference: it never ran */
@@ -432,6 +432,6 @@ void conn_accepted(term peer, int fd) {
     if (kept)
         conn_tell_up(peer);
     else
-        ei_close_connection(fd);
+        node_ei_close(fd);
     conn_put(c);
 }

@@ -73,6 +73,90 @@ void node_thread_done(void) {
     pthread_mutex_unlock(&node.lock);
 }
 
+/* ---- libei's socket table ------------------------------------------------
+ *
+ * libei keeps a table of its sockets (put, looked up and removed by fd in
+ * ei_connect_tmo, ei_accept_tmo and ei_close_connection), which the libei
+ * this links changes without a lock: two handshakes on two threads at once
+ * race on it (ThreadSanitizer saw put_ei_socket_info's writes meet). So
+ * every libei call that may touch the table runs under ei_lock, and the
+ * socket callbacks below let it go while they wait on a socket: no thread
+ * waits on the network holding it (two nodes that connect to each other at
+ * once do not wait on each other's lock). They implement the timeouts
+ * themselves (EI_SCLBK_FLG_FULL_IMPL), so that libei's own waits, which
+ * would run under the lock, are never used. Invariant: ei_lock is held by
+ * the thread inside a libei call, and by no thread while it waits on a
+ * socket. */
+static pthread_mutex_t ei_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int node_ei_close(int fd) {
+    pthread_mutex_lock(&ei_lock);
+    int r = ei_close_connection(fd);
+    pthread_mutex_unlock(&ei_lock);
+    return r;
+}
+
+static int fd_of(void *ctx) {
+    int fd = -1;
+    ei_default_socket_callbacks.get_fd(ctx, &fd);
+    return fd;
+}
+
+/* Called with ei_lock held: lets it go and waits up to tmo ms
+ * (EI_SCLBK_INF_TMO: without end) for fd to be ready for events. Returns
+ * 0, ETIMEDOUT, or the error; ei_lock is not held on return. */
+static int wait_unlocked(int fd, short events, unsigned tmo) {
+    pthread_mutex_unlock(&ei_lock);
+    struct pollfd p = {fd, events, 0};
+    int ms = tmo == EI_SCLBK_INF_TMO ? -1 : tmo > 600000 ? 600000 : (int)tmo;
+    int r;
+    do
+        r = poll(&p, 1, ms);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? errno : r == 0 ? ETIMEDOUT : 0;
+}
+
+static int locked_accept(void **ctx, void *addr, int *len, unsigned tmo) {
+    int err = wait_unlocked(fd_of(*ctx), POLLIN, tmo);
+    if (!err)
+        err = ei_default_socket_callbacks.accept(ctx, addr, len, EI_SCLBK_INF_TMO);
+    pthread_mutex_lock(&ei_lock);
+    return err;
+}
+
+/* A connect with a timeout: started without blocking, waited for, the
+ * socket made blocking again (as libei wants it back). */
+static int locked_connect(void *ctx, void *addr, int len, unsigned tmo) {
+    int fd = fd_of(ctx), fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);    /* so the connect returns at once */
+    int err = ei_default_socket_callbacks.connect(ctx, addr, len, EI_SCLBK_INF_TMO);
+    if (err == EINPROGRESS) {
+        err = wait_unlocked(fd, POLLOUT, tmo);
+        socklen_t n = sizeof err;
+        if (!err && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &n) < 0)
+            err = errno;
+        pthread_mutex_lock(&ei_lock);
+    }
+    fcntl(fd, F_SETFL, fl);
+    return err;
+}
+
+static int locked_write(void *ctx, const char *buf, ssize_t *len, unsigned tmo) {
+    int err = wait_unlocked(fd_of(ctx), POLLOUT, tmo);
+    if (!err)
+        err = ei_default_socket_callbacks.write(ctx, buf, len, EI_SCLBK_INF_TMO);
+    pthread_mutex_lock(&ei_lock);
+    return err;
+}
+
+static int locked_writev(void *ctx, const void *iov, int n, ssize_t *len, unsigned tmo) {
+    int err = wait_unlocked(fd_of(ctx), POLLOUT, tmo);
+    if (!err)
+        err = ei_default_socket_callbacks.writev(ctx, iov, n, len, EI_SCLBK_INF_TMO);
+    pthread_mutex_lock(&ei_lock);
+    return err;
+}
+
 /* ---- The handshake's first bytes ----------------------------------------- */
 
 /* What this thread's current handshake has read, from its start. */
@@ -82,7 +166,10 @@ static _Thread_local struct {
 } seen;
 
 static int seeing_read(void *ctx, char *buf, ssize_t *len, unsigned tmo) {
-    int r = ei_default_socket_callbacks.read(ctx, buf, len, tmo);
+    int r = wait_unlocked(fd_of(ctx), POLLIN, tmo);     /* ei_lock: see above */
+    if (!r)
+        r = ei_default_socket_callbacks.read(ctx, buf, len, EI_SCLBK_INF_TMO);
+    pthread_mutex_lock(&ei_lock);
     if (r == 0 && *len > 0) {
         size_t room = sizeof seen.bytes - seen.n, k = (size_t)*len < room ? (size_t)*len : room;
         memcpy(seen.bytes + seen.n, buf, k);
@@ -135,7 +222,9 @@ static bool beam_flags(const unsigned char *p, size_t n) {
 
 int node_connect(term peer, bool *beam, char *why, size_t why_len) {
     seen.n = 0;
+    pthread_mutex_lock(&ei_lock);
     int fd = ei_connect_tmo(&node.ec, (char *)peer.u.atom, (unsigned)node.connect_timeout_ms);
+    pthread_mutex_unlock(&ei_lock);
     size_t n = 0;
     const unsigned char *status = packet(0, &n), *challenge = packet(1, &n);
     if (fd >= 0) {
@@ -174,10 +263,12 @@ static void *acceptor_main(void *arg) {
             continue;   /* looks at running five times a second */
         ErlConnect peer;
         seen.n = 0;
+        pthread_mutex_lock(&ei_lock);
         int fd = ei_accept_tmo(&node.ec, node.listen_fd, &peer, (unsigned)node.connect_timeout_ms);
+        pthread_mutex_unlock(&ei_lock);
         if (!atomic_load(&node.running)) {
             if (fd >= 0)
-                ei_close_connection(fd);
+                node_ei_close(fd);
             break;
         }
         if (fd < 0) {
@@ -187,7 +278,7 @@ static void *acceptor_main(void *arg) {
         }
         term name = atom_from(peer.nodename);
         if (is_none(name))
-            ei_close_connection(fd);
+            node_ei_close(fd);
         else
             conn_accepted(name, fd);
     }
@@ -358,19 +449,37 @@ static unsigned fresh_creation(void) {
     return c < 4 ? c + 4 : c;
 }
 
+/* ei_publish under ei_lock. */
+static int publish_locked(int port) {
+    pthread_mutex_lock(&ei_lock);
+    int fd = ei_publish(&node.ec, port);
+    pthread_mutex_unlock(&ei_lock);
+    return fd;
+}
+
 /* libei's node, listening and published. Returns 0 or -1 (logged). */
 static int publish(const char *name, const char *alive, const char *host, const char *cookie) {
     struct in_addr any = {htonl(INADDR_LOOPBACK)};
     callbacks = ei_default_socket_callbacks;
+    callbacks.flags = EI_SCLBK_FLG_FULL_IMPL;     /* the timeouts are ours */
+    callbacks.EI_ACCEPT_NAME = locked_accept;
+    callbacks.connect = locked_connect;
+    callbacks.write = locked_write;
+    callbacks.writev = locked_writev;
     callbacks.read = seeing_read;
-    if (ei_connect_xinit_ussi(&node.ec, host, alive, name, &any, cookie, fresh_creation(),
-                              &callbacks, sizeof callbacks, NULL) < 0) {
+    pthread_mutex_lock(&ei_lock);
+    int init = ei_connect_xinit_ussi(&node.ec, host, alive, name, &any, cookie,
+                                     fresh_creation(), &callbacks, sizeof callbacks, NULL);
+    pthread_mutex_unlock(&ei_lock);
+    if (init < 0) {
         fprintf(stderr, "node_start: libei refused the name %s\n", name);
         errno = EINVAL;
         return -1;
     }
     int port = 0;
+    pthread_mutex_lock(&ei_lock);
     node.listen_fd = ei_listen(&node.ec, &port, 16);
+    pthread_mutex_unlock(&ei_lock);
     if (node.listen_fd < 0) {
         fprintf(stderr, "node_start: cannot listen: %s\n", strerror(erl_errno));
         return -1;
@@ -378,14 +487,14 @@ static int publish(const char *name, const char *alive, const char *host, const 
     /* epmd forgets a name when its registration's socket closes, which it
      * sees a moment later: a node restarted at once may find its old name
      * still there, so it asks again for up to a second. */
-    node.epmd_fd = ei_publish(&node.ec, port);
+    node.epmd_fd = publish_locked(port);
     for (int i = 0; i < 50 && node.epmd_fd < 0; i++) {
         nanosleep(&(struct timespec){0, 20000000}, NULL);
-        node.epmd_fd = ei_publish(&node.ec, port);
+        node.epmd_fd = publish_locked(port);
     }
     if (node.epmd_fd < 0) {
         fprintf(stderr, "node_start: epmd refused %s (is a node of that name running?)\n", name);
-        ei_close_connection(node.listen_fd);
+        node_ei_close(node.listen_fd);
         node.listen_fd = -1;
         errno = EADDRINUSE;
         return -1;
@@ -453,7 +562,7 @@ void node_stop(void) {
     pthread_mutex_unlock(&node.lock);
     conn_down_all();    /* one a thread made while the others ended */
     close(node.epmd_fd);    /* epmd forgets the name (libei keeps no record of it) */
-    if (ei_close_connection(node.listen_fd) < 0)
+    if (node_ei_close(node.listen_fd) < 0)
         close(node.listen_fd);
     node.epmd_fd = node.listen_fd = -1;
     erl_dist_install(NULL);

@@ -159,6 +159,10 @@ int start_reader(struct conn *c, int fd);
  * *beam telling whether the peer is a BEAM node, or -1 with why filled. */
 int node_connect(term peer, bool *beam, char *why, size_t why_len);
 
+/* ei_close_connection(fd) under libei's table lock (node.c says why): every
+ * close of a libei socket goes through it. Returns what it returns. */
+int node_ei_close(int fd);
+
 /* Monotonic time in ns. */
 int64_t node_now_ns(void);
 
