@@ -522,6 +522,23 @@ Test(dist_policy, events_give_the_studys_failover_and_takeover)
     cr_assert(term_eq(b.running_on, A) && term_eq(c.running_on, A));
 }
 
+Test(dist_policy, a_failover_heard_of_before_the_timeout_is_not_made_twice)
+{
+    struct dist_config dc;
+    read_dist(STUDY_CONFIG, &dc);
+    term A = ATOM("a@h"), B = ATOM("b@h"), C = ATOM("c@h");
+    struct dist_state c;
+    dist_state_init(&c, &dc.apps[0], C);
+    c.running_on = A;
+    cr_assert_eq(dist_event_nodedown(&c, A, LOADS({B, 0}, {C, 0}), 2).todo, DIST_WAIT);
+    /* b's timer fires first: it starts the application and says so */
+    cr_assert_eq(dist_event_started(&c, B).todo, DIST_NOTHING);
+    cr_assert(term_eq(c.running_on, B), "c knows b runs it");
+    /* c's own timer, later: b now runs one application, c none, and yet
+     * c must not start a second instance */
+    cr_assert_eq(dist_event_timeout(&c, LOADS({B, 1}, {C, 0}), 2).todo, DIST_NOTHING);
+}
+
 Test(dist_policy, a_zero_timeout_fails_over_at_once_and_to_the_least_loaded)
 {
     struct dist_config dc;

@@ -277,6 +277,15 @@ struct dist_action dist_event_nodeup(struct dist_state *s, term node)
 
 struct dist_action dist_event_started(struct dist_state *s, term node)
 {
+    if (!is_none(s->lost) && !term_eq(node, s->self)) {
+        /* Another node's timer fired first and it failed over: this
+         * node's failover is done, its own timeout will find nothing to
+         * do (else it would choose again, with node's load counted, and
+         * start a second instance). */
+        s->lost = NONE;
+        s->running_on = node;
+        return nothing;
+    }
     if (is_none(s->moving_from) || term_eq(node, s->self) ||
         !term_eq(node, s->running_on))
         return nothing;

@@ -149,7 +149,9 @@ struct dist_action dist_event_timeout(struct dist_state *s,
 struct dist_action dist_event_nodeup(struct dist_state *s, term node);
 
 /* node reports the application started there. On the node a takeover
- * moves it from: DIST_STOP (the new instance starts first, as OTP's). */
+ * moves it from: DIST_STOP (the new instance starts first, as OTP's).
+ * While this node waits out a failover timeout: that failover is done
+ * (node runs it), and the timeout does nothing. */
 struct dist_action dist_event_started(struct dist_state *s, term node);
 
 #endif
