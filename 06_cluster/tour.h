@@ -1,0 +1,15 @@
+/*
+ * tour.h - the narrated tour of `make run`: three members on loopback
+ * (an epmd, Raft ports and data directories of their own), ticks, kill -9
+ * of the leader, the new leader continuing from the exact acknowledged
+ * count, the dead member restarted and rejoining. Everything it starts is
+ * stopped at the end, and when it is interrupted.
+ */
+#ifndef TOUR_H
+#define TOUR_H
+
+/* Runs the tour; self is the path of this program (the members are it,
+ * run with --serve). Returns 0, or 1 after saying what went wrong. */
+int tour_run(const char *self);
+
+#endif
