@@ -53,9 +53,23 @@ static bool follow_hint(struct cluster_client *c, term node) {
     return false;
 }
 
+/* The next node after c->hint that has not failed in this round (down:
+ * a bit per node); false when every node has. */
+static bool next_node(struct cluster_client *c, unsigned down) {
+    for (size_t k = 1; k <= c->n_nodes; k++) {
+        size_t i = (c->hint + k) % c->n_nodes;
+        if (!(down & (1u << i))) {
+            c->hint = i;
+            return true;
+        }
+    }
+    return false;
+}
+
 term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *error) {
     int64_t seq = ++c->seq, end = now_ms() + timeout_ms;
-    size_t tried = 0;   /* nodes tried since the last redirect */
+    unsigned down = 0;      /* nodes that failed (not answered) this round */
+    size_t redirects = 0;   /* redirects followed this round */
     for (;;) {
         int64_t left = end - now_ms();
         if (left <= 0) {
@@ -78,16 +92,22 @@ term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *
             erl_drop(r);
             return NONE;
         }
-        bool redirected = match(r, TUPLE(ATOM("$cluster_retry"), VAR(&v))) && follow_hint(c, v);
+        bool answered = !is_none(r);
+        size_t was = c->hint;
+        bool redirected = match(r, TUPLE(ATOM("$cluster_retry"), VAR(&v))) &&
+                          follow_hint(c, v) && c->hint != was && !(down & (1u << c->hint)) &&
+                          redirects++ < c->n_nodes;
         erl_drop(r);
         erl_drop(err);
-        if (redirected && tried < c->n_nodes) {
-            tried++;
+        if (!answered)
+            down |= 1u << was;
+        if (redirected)
             continue;
-        }
-        c->hint = (c->hint + 1) % c->n_nodes;
-        if (++tried >= c->n_nodes) {    /* a whole round without a leader */
-            tried = 0;
+        c->hint = was;
+        if (!next_node(c, down) || c->hint <= was) {
+            /* a round without a leader: an election is under way */
+            down = 0;
+            redirects = 0;
             erl_sleep(BACKOFF_MS);
         }
     }
