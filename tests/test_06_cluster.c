@@ -284,6 +284,9 @@ Test(cluster, leader_kill_under_load_loses_nothing_acknowledged) {
     int64_t acked = acked_before(now_ns()), sent = sent_before(now_ns());
     cr_assert(final >= acked && final <= sent, "final count %lld, %lld acknowledged, %lld sent",
               (long long)final, (long long)acked, (long long)sent);
+    size_t n = n_ops[0] + n_ops[1] + n_ops[2];
+    cr_log_info("%zu operations; %lld ticks acknowledged, %lld sent, final count %lld", n,
+                (long long)acked, (long long)sent, (long long)final);
 }
 
 /* ---- Rejoining ----------------------------------------------------------- */
