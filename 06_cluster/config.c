@@ -27,7 +27,8 @@ int stage_config_load(struct stage_config *c) {
     long port = env_number("COUNTER_RAFT_PORT", 9100, 1024, 65535 - MEMBERS);
     long election = env_number("COUNTER_ELECTION_MS", 10, 1, 60000);
     long heartbeat = env_number("COUNTER_HEARTBEAT_MS", 2, 1, 60000);
-    if (port < 0 || election < 0 || heartbeat < 0)
+    long snapshot = env_number("COUNTER_SNAPSHOT_THRESHOLD", 0, 0, 1L << 30);
+    if (port < 0 || election < 0 || heartbeat < 0 || snapshot < 0)
         return -1;
     const char *dir = getenv("COUNTER_DATA_DIR");
     if (!dir || !*dir)
@@ -45,6 +46,7 @@ int stage_config_load(struct stage_config *c) {
     }
     c->election_ms = (unsigned)election;
     c->heartbeat_ms = (unsigned)heartbeat;
+    c->snapshot_threshold = (unsigned)snapshot;
     return 0;
 }
 
@@ -52,5 +54,6 @@ struct cluster_options stage_member_options(const struct stage_config *c, unsign
     return (struct cluster_options){.id = id, .peers = c->peers, .n_peers = MEMBERS,
                                     .data_dir = c->dirs[id - 1],
                                     .election_ms = c->election_ms,
-                                    .heartbeat_ms = c->heartbeat_ms};
+                                    .heartbeat_ms = c->heartbeat_ms,
+                                    .snapshot_threshold = c->snapshot_threshold};
 }

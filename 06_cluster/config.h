@@ -9,6 +9,8 @@
  *                          /dev/shm/counter06 (tmpfs: it survives kill -9,
  *                          not a reboot)
  *   COUNTER_ELECTION_MS, COUNTER_HEARTBEAT_MS   Raft's timeouts; 10 and 2
+ *   COUNTER_SNAPSHOT_THRESHOLD   entries between snapshots; 0 (default):
+ *                          the cluster layer's (rare)
  * The nodes are c1@localhost, c2@localhost, c3@localhost; the cookie is
  * COUNTER_COOKIE.
  */
@@ -27,6 +29,7 @@ struct stage_config {
     const char *node_names[MEMBERS];    /* nodes[i], for cluster_client */
     struct cluster_peer peers[MEMBERS]; /* ids 1..3 */
     unsigned election_ms, heartbeat_ms;
+    unsigned snapshot_threshold;        /* 0: the cluster layer's default */
 };
 
 /* Reads the environment into c. Returns 0, or -1 after a line on stderr
