@@ -19,6 +19,8 @@ static void usage(FILE *out) {
                  "killed\n"
                  "       counter --serve ID   member ID (1..3) until its input closes\n"
                  "       counter --shell ID   member ID with a shell\n"
+                 "       counter --bench-failover N   N rounds of kill -9 of the leader, "
+                 "timed\n"
                  "The environment says where the members are: see 06_cluster/README.md.\n");
 }
 
@@ -74,6 +76,14 @@ int main(int argc, char **argv) {
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
         return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "--bench-failover") == 0) {
+        int rounds = atoi(argv[2]);
+        if (rounds < 1 || rounds > 64) {
+            fprintf(stderr, "counter: rounds %s: not 1 to 64\n", argv[2]);
+            return 64;
+        }
+        return failover_bench(argv[0], rounds);
     }
     if (argc == 3 && (strcmp(argv[1], "--serve") == 0 || strcmp(argv[1], "--shell") == 0)) {
         char *end;

@@ -347,28 +347,117 @@ static int tour_body(const char *self, const struct stage_config *cfg) {
     return 0;
 }
 
-int tour_run(const char *self) {
+/* What both the tour and the bench do first: signals, places, epmd, the
+ * runtime and the client node called self_name. Returns 0, or -1 after
+ * saying why (with what it started stopped). */
+static int begin(struct stage_config *cfg, const char *self_name) {
     struct sigaction sa = {.sa_handler = interrupted};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    static struct stage_config cfg;
-    if (stage_config_load(&cfg) != 0 || setup_places() != 0 || stage_config_load(&cfg) != 0) {
+    if (stage_config_load(cfg) != 0 || setup_places() != 0 || stage_config_load(cfg) != 0)
         interrupted(0);
-        return 1;
+    if (erl_start(&(struct erl_options){0}) != 0) {
+        fprintf(stderr, "%s: the runtime did not start\n", self_name);
+        interrupted(0);
     }
-    int status = 1;
-    if (erl_start(&(struct erl_options){0}) == 0) {
-        struct node_options o = {.name = "tour@localhost", .cookie = COUNTER_COOKIE};
-        if (node_start(&o) == 0)
-            status = tour_body(self, &cfg);
+    struct node_options o = {.name = self_name, .cookie = COUNTER_COOKIE};
+    if (node_start(&o) != 0) {
         erl_stop();
+        interrupted(0);
     }
+    return 0;
+}
+
+/* Stops the runtime, every member, epmd, and removes the data. */
+static void end(void) {
+    erl_stop();
     for (int i = MEMBERS; i >= 0; i--)
         stop_kid(i, false);
     nftw(data_root, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int tour_run(const char *self) {
+    static struct stage_config cfg;
+    begin(&cfg, "tour@localhost");
+    int status = tour_body(self, &cfg);
+    end();
     printf("%s\n", status == 0 ? "The tour is over: the members, epmd and the data are gone."
                                : "The tour failed (above: why); what it started is stopped.");
     return status;
+}
+
+/* ---- The failover benchmark ---------------------------------------------- */
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* One round: ticks (acknowledged), kill -9 of the leader, the time to the
+ * first call the new leader answers; then the dead member restarted and
+ * caught up. *lost gets the acknowledged ticks the read missed. Returns
+ * the failover in microseconds, or -1. */
+static int64_t bench_round(const char *self, const struct stage_config *cfg,
+                           struct cluster_client *c, int64_t *lost) {
+    term error = NONE;
+    term v = NONE;
+    for (int i = 0; i < 10; i++) {
+        erl_drop(v);
+        v = counter_tick_sync(c, 1, WAIT_MS, &error);
+        if (is_none(v))
+            return -1;
+    }
+    int64_t acked = v.u.integer;
+    term leader = await_leader(c);
+    unsigned id = member_id(cfg, leader);
+    if (!id)
+        return -1;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    kill(kids[id].pid, SIGKILL);
+    v = counter_read(c, WAIT_MS, &error);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    stop_kid((int)id, true);
+    if (is_none(v))
+        return -1;
+    *lost += v.u.integer < acked ? acked - v.u.integer : 0;
+    if (start_member(self, id) != 0)
+        return -1;
+    for (int64_t end_at = now_ms() + WAIT_MS; now_ms() < end_at;) {
+        term s = cluster_member_state(c, cfg->nodes[id - 1], 1000, &error);
+        bool there = is_int(s) && s.u.integer >= v.u.integer;
+        erl_drop(error);
+        if (there)
+            return (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        erl_sleep(5);   /* between two looks at its state */
+    }
+    return -1;
+}
+
+int failover_bench(const char *self, int rounds) {
+    static struct stage_config cfg;
+    begin(&cfg, "bench@localhost");
+    struct cluster_client c;
+    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    int64_t us[64], lost = 0;
+    int n = 0, status = 0;
+    for (unsigned id = 1; id <= MEMBERS && status == 0; id++)
+        status = start_member(self, id);
+    for (; status == 0 && n < rounds && n < 64; n++)
+        if ((us[n] = bench_round(self, &cfg, &c, &lost)) < 0) {
+            fprintf(stderr, "bench: round %d failed\n", n + 1);
+            status = 1;
+        } else {
+            fprintf(stderr, "bench: round %d: %.1f ms\n", n + 1, us[n] / 1000.0);
+        }
+    end();
+    if (status != 0)
+        return 1;
+    qsort(us, (size_t)n, sizeof us[0], cmp_i64);
+    printf("c cluster_failover_ms %.1f\n", us[n / 2] / 1000.0);
+    printf("c cluster_failover_ms_p99 %.1f\n", us[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1000.0);
+    printf("c cluster_acked_lost %lld\n", (long long)lost);
+    return 0;
 }

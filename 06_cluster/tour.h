@@ -12,4 +12,12 @@
  * run with --serve). Returns 0, or 1 after saying what went wrong. */
 int tour_run(const char *self);
 
+/* The failover benchmark: rounds (at most 64) of kill -9 of the leader,
+ * each timed to the first call the new leader answers, the dead member
+ * restarted in between. Prints the bench lines (tests/bench/run):
+ * c cluster_failover_ms MEDIAN, c cluster_failover_ms_p99 P99 and
+ * c cluster_acked_lost N (acknowledged ticks a read after a kill missed:
+ * must be 0). Returns 0, or 1 after saying which round failed. */
+int failover_bench(const char *self, int rounds);
+
 #endif
