@@ -88,7 +88,10 @@ struct cluster_options {
 term cluster_start(term name, const struct gen_server_module *mod, term args,
                    const struct cluster_options *opts, term *error);
 
-/* Stops this node's member of the cluster name: its Raft closes (the
+/* A program with a member calls this before erl_stop: the member's Raft
+ * thread sends to the member process and must end first.
+ *
+ * Stops this node's member of the cluster name: its Raft closes (the
  * others see it go; it stays in the configuration, so a cluster of three
  * with one member stopped tolerates no other loss), terminate runs.
  * Returns 0, or -1 with *error as gen_server_stop's. */
@@ -101,7 +104,7 @@ int cluster_stop(term name, term *error);
 struct cluster_client {
     term name;              /* the cluster's name (an atom) */
     const char *const *nodes;   /* the members' nodes (not copied) */
-    size_t n_nodes;
+    size_t n_nodes;         /* how many */
     size_t hint;            /* the node tried first: the last known leader */
     int64_t id;             /* random, names this client in the log */
     int64_t seq;            /* the number of the last request sent */

@@ -33,7 +33,7 @@
 struct proposal {
     struct proposal *next;  /* the queue's next, oldest first */
     void *buf;              /* raft_malloc'd: {call, ...} etc., versioned ETF */
-    size_t len;
+    size_t len;             /* its bytes, a multiple of 8 */
     uint64_t nonce;         /* names a call's waiting reply; 0 for others */
 };
 
@@ -63,40 +63,42 @@ struct member {
     struct cluster_peer peers[CLUSTER_MAX_MEMBERS]; /* strings malloc'd */
     size_t n_peers;
     char *data_dir;                     /* malloc'd */
-    unsigned election_ms, heartbeat_ms, snapshot_threshold;
+    unsigned election_ms, heartbeat_ms; /* Raft's timeouts */
+    unsigned snapshot_threshold;        /* entries between snapshots */
 
     /* The Raft thread's alone. */
-    pthread_t thread;
-    uv_loop_t loop;
+    pthread_t thread;                   /* runs raft_main */
+    uv_loop_t loop;                     /* libuv's loop, Raft's I/O on it */
     uv_async_t wake;                    /* proposals queued, or stopping */
     uv_check_t view_check;              /* refreshes the view each turn */
-    struct raft_uv_transport transport;
-    struct raft_io io;
-    struct raft_fsm fsm;
-    struct raft raft;
+    struct raft_uv_transport transport; /* raft_uv_tcp: the peers' sockets */
+    struct raft_io io;                  /* raft_uv: the log on disk, timers */
+    struct raft_fsm fsm;                /* the state machine's side */
+    struct raft raft;                   /* the Raft instance */
     bool closing;                       /* raft_close called */
 
     /* Under lock. */
     pthread_mutex_t lock;
     pthread_cond_t cond;                /* start result, snapshot bytes */
-    struct proposal *head, **tail;      /* queued proposals */
+    struct proposal *head, **tail;      /* queued proposals; tail: where
+                                           the next one goes */
     bool stopping;                      /* the process asked the loop to end */
     int start_rc;                       /* -1: starting; 0: up; else Raft's */
     char start_msg[1024];               /* why the start failed */
     int role;                           /* RAFT_LEADER etc. */
     unsigned leader_id;                 /* 0: none known */
-    uint64_t raft_term;
+    uint64_t raft_term;                 /* Raft's current term */
     bool snap_wanted;                   /* the loop waits for snap_buf */
     void *snap_buf;                     /* raft_malloc'd, handed to Raft */
-    size_t snap_len;
+    size_t snap_len;                    /* its bytes */
 
     /* The member process's alone. */
     uint64_t applied;                   /* entries it applied */
-    uint64_t next_nonce;
+    uint64_t next_nonce;                /* the last nonce given a call */
     struct waiting *waiting;            /* calls proposed, unanswered */
-    size_t n_waiting, cap_waiting;
+    size_t n_waiting, cap_waiting;      /* used, allocated */
     struct client_seq *clients;         /* every client seen, in the log */
-    size_t n_clients, cap_clients;
+    size_t n_clients, cap_clients;      /* used, allocated */
 };
 
 /* cluster_raft.c. Starts the Raft thread of m (every field above `thread`
