@@ -100,7 +100,10 @@ int cluster_stop(term name, term *error);
 /* ---- Clients ------------------------------------------------------------- */
 
 /* A client of one cluster. Not shared between processes: the requests of
- * one client are numbered in the order it sends them. */
+ * one client are numbered in the order it sends them. Every member keeps
+ * a record of each client's last number and last reply (a few words) for
+ * as long as the cluster lives, in its snapshots too: make a client once
+ * per process, not once per request. */
 struct cluster_client {
     term name;              /* the cluster's name (an atom) */
     const char *const *nodes;   /* the members' nodes (not copied) */

@@ -424,6 +424,12 @@ static gen_result member_info(term msg, term state) {
 }
 
 static void free_member(struct member *m) {
+    while (m->head) {   /* none once the loop has ended; freed all the same */
+        struct proposal *p = m->head;
+        m->head = p->next;
+        raft_free(p->buf);
+        free(p);
+    }
     for (size_t i = 0; i < m->n_waiting; i++)
         free(m->waiting[i].mem);
     free(m->waiting);
