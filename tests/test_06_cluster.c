@@ -290,6 +290,69 @@ Test(cluster, leader_kill_under_load_loses_nothing_acknowledged) {
                 (long long)acked, (long long)sent, (long long)final);
 }
 
+/* Twenty rounds: a random member killed with kill -9 while one client
+ * ticks, then started again on its directory. Every tick the client saw
+ * acknowledged is in the final count; the counts it was answered only go
+ * up, by one each (a retried tick is applied once), or by more only after
+ * a tick that failed (timed out: it may have been applied later). */
+static atomic_long round_acked, round_sent;
+static void round_client(term test) {
+    struct cluster_client c;
+    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    int64_t last = 0;
+    bool failed = false;    /* a tick failed since the last answer */
+    while (!atomic_load(&stop_load)) {
+        term error = NONE;
+        atomic_fetch_add(&round_sent, 1);
+        term v = counter_tick_sync(&c, 1, 3000, &error);
+        failed = failed || is_none(v);
+        if (!is_none(v)) {
+            if (v.u.integer < last + 1 || (!failed && v.u.integer != last + 1)) {
+                erl_send(test, TUPLE(ATOM("out_of_order"), INT(last), v));
+                break;
+            }
+            last = v.u.integer;
+            failed = false;
+            atomic_fetch_add(&round_acked, 1);
+        }
+        erl_drop(v);
+        erl_drop(error);
+    }
+    erl_send(test, ATOM("done"));
+}
+
+Test(cluster, twenty_random_kill_and_restart_rounds_lose_nothing_acknowledged) {
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        start_member(id);
+    unsigned seed = (unsigned)now_ns();
+    cr_log_info("seed %u", seed);
+    srand(seed);
+    cr_assert(!is_none(erl_spawn(round_client, erl_self())));
+    for (int round = 0; round < 20; round++) {
+        long before = atomic_load(&round_acked);
+        unsigned victim = (unsigned)rand() % MEMBERS + 1;
+        kill_member(victim);
+        int64_t end = now_ns() + (int64_t)LONG_MS * 1000000;
+        while (atomic_load(&round_acked) < before + 3 && now_ns() < end)
+            erl_sleep(5);   /* polls the client's progress: two of three go on */
+        cr_assert_geq(atomic_load(&round_acked), before + 3,
+                      "round %d: no progress with c%u down", round + 1, victim);
+        start_member(victim);
+    }
+    atomic_store(&stop_load, true);
+    term m = await(ANY, "the client's end");
+    cr_assert(is_atom_named(m, "done"), "the client saw a count out of order: %s", FMT(m));
+    struct cluster_client c;
+    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    term error = NONE;
+    int64_t final = must(counter_read(&c, LONG_MS, &error), error, "the final read");
+    long acked = atomic_load(&round_acked), sent = atomic_load(&round_sent);
+    cr_log_info("%ld ticks acknowledged, %ld sent, final count %lld", acked, sent,
+                (long long)final);
+    cr_assert(final >= acked && final <= sent, "final count %lld, %ld acknowledged, %ld sent",
+              (long long)final, acked, sent);
+}
+
 /* ---- Rejoining ----------------------------------------------------------- */
 
 Test(cluster, a_restarted_member_rejoins_with_its_log) {
