@@ -101,7 +101,7 @@ static bool child_says(struct child *c, const char *want, int ms) {
 }
 
 /* Asserts that c writes want within WAIT_MS. */
-static void expect_child_says(struct child *c, const char *want) {
+static inline void expect_child_says(struct child *c, const char *want) {
     cr_assert(child_says(c, want, WAIT_MS), "the child never wrote \"%s\"; it wrote:\n%s",
               want, c->text);
 }

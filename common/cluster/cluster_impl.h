@@ -76,6 +76,8 @@ struct member {
     struct raft_fsm fsm;                /* the state machine's side */
     struct raft raft;                   /* the Raft instance */
     bool closing;                       /* raft_close called */
+    bool transferring;                  /* stopping: handing leadership over */
+    struct raft_transfer transfer;      /* that handover */
 
     /* Under lock. */
     pthread_mutex_t lock;

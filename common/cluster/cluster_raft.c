@@ -138,7 +138,18 @@ static void raft_closed(struct raft *r) {
     }
 }
 
-/* m->wake: hands queued proposals to Raft; closes Raft when stopping. */
+static void close_raft(struct member *m) {
+    m->closing = true;
+    raft_close(&m->raft, raft_closed);
+}
+
+/* The handover asked for at stop is done (or timed out): close. */
+static void transferred(struct raft_transfer *req) {
+    close_raft(req->data);
+}
+
+/* m->wake: hands queued proposals to Raft; closes Raft when stopping (a
+ * leader after handing over). */
 static void woken(uv_async_t *h) {
     struct member *m = h->data;
     pthread_mutex_lock(&m->lock);
@@ -151,7 +162,7 @@ static void woken(uv_async_t *h) {
         struct proposal *next = p->next;
         struct apply_req *a = NULL;
         int rc = RAFT_CANCELED;
-        if (!m->closing && (a = calloc(1, sizeof *a))) {
+        if (!m->closing && !m->transferring && (a = calloc(1, sizeof *a))) {
             a->m = m;
             a->nonce = p->nonce;
             struct raft_buffer b = {.base = p->buf, .len = p->len};
@@ -165,9 +176,13 @@ static void woken(uv_async_t *h) {
         free(p);
         p = next;
     }
-    if (stop && !m->closing) {
-        m->closing = true;
-        raft_close(&m->raft, raft_closed);
+    if (stop && !m->closing && !m->transferring) {
+        /* a leader hands over first, so the others need not wait an
+         * election timeout to notice it is gone */
+        m->transferring = raft_state(&m->raft) == RAFT_LEADER && m->n_peers > 1 &&
+                          raft_transfer(&m->raft, &m->transfer, 0, transferred) == 0;
+        if (!m->transferring)
+            close_raft(m);
     }
 }
 
@@ -259,6 +274,7 @@ static void *raft_main(void *arg) {
     if (rc == 0) {
         uv_async_init(&m->loop, &m->wake, woken);
         m->wake.data = m;
+        m->transfer.data = m;
         uv_check_init(&m->loop, &m->view_check);
         m->view_check.data = m;
         uv_check_start(&m->view_check, refresh_view);
