@@ -436,6 +436,46 @@ static int64_t bench_round(const char *self, const struct stage_config *cfg,
     return -1;
 }
 
+/* The median of n committed calls (reads), in microseconds; -1 if one
+ * failed. */
+static double call_rtt_us(struct cluster_client *c, int n) {
+    static int64_t us[1000];
+    for (int i = 0; i < n && i < 1000; i++) {
+        struct timespec t0, t1;
+        term error = NONE;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        term v = counter_read(c, WAIT_MS, &error);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (is_none(v))
+            return -1;
+        us[i] = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    }
+    qsort(us, (size_t)n, sizeof us[0], cmp_i64);
+    return (double)us[n / 2];
+}
+
+/* CPU time (user + system, in clock ticks) the members used so far, from
+ * /proc/PID/stat; -1 if one cannot be read. */
+static long members_cpu_ticks(void) {
+    long sum = 0;
+    for (int i = 1; i <= MEMBERS; i++) {
+        char path[64], buf[1024];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)kids[i].pid);
+        FILE *f = fopen(path, "r");
+        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = '\0';
+        const char *p = strrchr(buf, ')');  /* the name may hold blanks */
+        unsigned long ut, st;
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+                         &st) != 2)
+            return -1;
+        sum += (long)(ut + st);
+    }
+    return sum;
+}
+
 int failover_bench(const char *self, int rounds) {
     static struct stage_config cfg;
     begin(&cfg, "bench@localhost");
@@ -452,6 +492,11 @@ int failover_bench(const char *self, int rounds) {
         } else {
             fprintf(stderr, "bench: round %d: %.1f ms\n", n + 1, us[n] / 1000.0);
         }
+    double rtt = status == 0 ? call_rtt_us(&c, 1000) : -1;
+    /* three idle members over 2 s: the time is the measurement */
+    long cpu0 = members_cpu_ticks();
+    erl_sleep(2000);
+    long cpu1 = members_cpu_ticks();
     end();
     if (status != 0)
         return 1;
@@ -459,5 +504,10 @@ int failover_bench(const char *self, int rounds) {
     printf("c cluster_failover_ms %.1f\n", us[n / 2] / 1000.0);
     printf("c cluster_failover_ms_p99 %.1f\n", us[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1] / 1000.0);
     printf("c cluster_acked_lost %lld\n", (long long)lost);
+    if (rtt >= 0)
+        printf("c cluster_call_rtt_us %.0f\n", rtt);
+    if (cpu0 >= 0 && cpu1 >= cpu0)
+        printf("c cluster_idle_cpu_pct %.1f\n",
+               100.0 * (double)(cpu1 - cpu0) / (2.0 * (double)sysconf(_SC_CLK_TCK)));
     return 0;
 }

@@ -17,7 +17,10 @@ int tour_run(const char *self);
  * restarted in between. Prints the bench lines (tests/bench/run):
  * c cluster_failover_ms MEDIAN, c cluster_failover_ms_p99 P99 and
  * c cluster_acked_lost N (acknowledged ticks a read after a kill missed:
- * must be 0). Returns 0, or 1 after saying which round failed. */
+ * must be 0), then c cluster_call_rtt_us (the median of 1000 committed
+ * reads) and c cluster_idle_cpu_pct (the three members' CPU over 2 s
+ * idle, in % of one core). Returns 0, or 1 after saying which round
+ * failed. */
 int failover_bench(const char *self, int rounds);
 
 #endif
