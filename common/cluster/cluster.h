@@ -91,9 +91,11 @@ term cluster_start(term name, const struct gen_server_module *mod, term args,
 /* A program with a member calls this before erl_stop: the member's Raft
  * thread sends to the member process and must end first.
  *
- * Stops this node's member of the cluster name: its Raft closes (the
- * others see it go; it stays in the configuration, so a cluster of three
- * with one member stopped tolerates no other loss), terminate runs.
+ * Stops this node's member of the cluster name: a leader first hands
+ * leadership to another member (raft_transfer, within an election
+ * timeout), then its Raft closes (it stays in the configuration, so a
+ * cluster of three with one member stopped tolerates no other loss), and
+ * terminate runs.
  * Returns 0, or -1 with *error as gen_server_stop's. */
 int cluster_stop(term name, term *error);
 
