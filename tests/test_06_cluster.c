@@ -126,17 +126,18 @@ static int64_t must(term v, term error, const char *what) {
 
 /* Waits until member id's own copy of the count is want. */
 static void await_state(struct cluster_client *c, unsigned id, int64_t want) {
-    term s = NONE;
+    term s = NONE, error = NONE;
     for (int64_t end = now_ns() + (int64_t)LONG_MS * 1000000; now_ns() < end;) {
-        term error = NONE;
-        s = cluster_member_state(c, cfg.nodes[id - 1], 2000, &error);
         erl_drop(error);
+        error = NONE;
+        s = cluster_member_state(c, cfg.nodes[id - 1], 2000, &error);
         if (is_int(s) && s.u.integer == want)
             return;
         erl_sleep(10);      /* between two looks */
     }
-    cr_assert_fail("c%u's count never became %lld (last seen %s)", id, (long long)want,
-                   FMT(s));
+    child_says(member[id], "\x01", 0);
+    cr_assert_fail("c%u's count never became %lld (last seen %s, %s); it wrote:\n%s", id,
+                   (long long)want, FMT(s), FMT(error), member[id]->text);
 }
 
 /* ---- Election ------------------------------------------------------------ */
