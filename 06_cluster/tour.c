@@ -48,12 +48,24 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Ctrl-C or kill: ends what the tour started, then the tour. */
+/* Ctrl-C or kill: ends what the tour started, removes the data (with rm:
+ * only async-signal-safe calls here), then ends the tour. */
 static void interrupted(int sig) {
     (void)sig;
     for (int i = 0; i <= MEMBERS; i++)
-        if (started[i] > 0)
+        if (started[i] > 0) {
             kill(started[i], SIGKILL);
+            waitpid(started[i], NULL, 0);
+        }
+    if (data_root[0]) {
+        pid_t rm = fork();
+        if (rm == 0) {
+            execl("/bin/rm", "rm", "-rf", data_root, (char *)NULL);
+            _exit(127);
+        }
+        if (rm > 0)
+            waitpid(rm, NULL, 0);
+    }
     _exit(130);
 }
 
