@@ -304,12 +304,21 @@ Test(cluster, leader_kill_under_load_loses_nothing_acknowledged) {
  * up, by one each (a retried tick is applied once), or by more only after
  * a tick that failed (timed out: it may have been applied later). */
 static atomic_long round_acked, round_sent;
+/* The client ticks while round_acked is below this: a few ticks a round,
+ * not tens of thousands, so that the log a restarted member loads before
+ * it is up stays short (snapshots are rare, and a kill -9 in the middle
+ * of one is not what this test is about: see README.md). */
+static atomic_long round_budget;
 static void round_client(term test) {
     struct cluster_client c;
     cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
     int64_t last = 0;
     bool failed = false;    /* a tick failed since the last answer */
     while (!atomic_load(&stop_load)) {
+        if (atomic_load(&round_acked) >= atomic_load(&round_budget)) {
+            erl_sleep(1);   /* polls for the next round's budget */
+            continue;
+        }
         term error = NONE;
         atomic_fetch_add(&round_sent, 1);
         term v = counter_tick_sync(&c, 1, 3000, &error);
@@ -345,12 +354,6 @@ static void log_members(unsigned down) {
 }
 
 Test(cluster, twenty_random_kill_and_restart_rounds_lose_nothing_acknowledged) {
-    /* The client ticks as fast as it is answered: tens of thousands of
-     * entries. A member restarted loads its whole log before it is up, so
-     * snapshots keep the log (and each restart) short; they also run here
-     * under kill -9. */
-    setenv("COUNTER_SNAPSHOT_THRESHOLD", "2048", 1);
-    cr_assert_eq(stage_config_load(&cfg), 0);
     for (unsigned id = 1; id <= MEMBERS; id++)
         start_member(id);
     unsigned seed = (unsigned)now_ns();
@@ -359,6 +362,7 @@ Test(cluster, twenty_random_kill_and_restart_rounds_lose_nothing_acknowledged) {
     cr_assert(!is_none(erl_spawn(round_client, erl_self())));
     for (int round = 0; round < 20; round++) {
         long before = atomic_load(&round_acked);
+        atomic_store(&round_budget, before + 20);
         unsigned victim = (unsigned)rand() % MEMBERS + 1;
         kill_member(victim);
         int64_t end = now_ns() + (int64_t)LONG_MS * 1000000;
