@@ -19,11 +19,11 @@ OPT ?= -O2
 # The core's layers, lowest first: a file uses only its own layer and those
 # below it (`make layers` checks the includes). Each layer's headers are on
 # the include path, so stage code writes #include "erl.h".
-LAYERS := runtime otp node code shell
+LAYERS := runtime otp node cluster code shell
 CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -pthread \
           -fstack-clash-protection $(LAYERS:%=-I$(ROOT)/common/%) -MMD -MP
 LDFLAGS :=
-LDLIBS := -pthread -ldl -lei
+LDLIBS := -pthread -ldl -lei -lraft -luv
 ifneq ($(SAN),)
 CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -DERL_SANITIZE
 LDFLAGS += -fsanitize=$(SAN)

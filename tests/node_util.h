@@ -101,7 +101,7 @@ static bool child_says(struct child *c, const char *want, int ms) {
 }
 
 /* Asserts that c writes want within WAIT_MS. */
-static void expect_child_says(struct child *c, const char *want) {
+static inline void expect_child_says(struct child *c, const char *want) {
     cr_assert(child_says(c, want, WAIT_MS), "the child never wrote \"%s\"; it wrote:\n%s",
               want, c->text);
 }
@@ -204,6 +204,7 @@ static bool kill_epmd_daemon(void) {
     return killed;
 }
 
+#ifdef NODE_PEER     /* the suites that run tests/node_peer.c */
 /* Starts a C peer called name; waits for it to be ready. */
 static struct child *start_peer(const char *name, const char *cookie, int tick_ms,
                                 const char *hello) {
@@ -217,8 +218,10 @@ static struct child *start_peer(const char *name, const char *cookie, int tick_m
     return c;
 }
 
+#endif
+
 /* Starts this process's node, SELF_NAME, with the given tick. */
-static void start_self(int tick_ms) {
+static inline void start_self(int tick_ms) {
     struct node_options o = {.name = SELF_NAME, .cookie = COOKIE, .tick_ms = tick_ms};
     cr_assert_eq(node_start(&o), 0, "node_start failed: %s", strerror(errno));
 }

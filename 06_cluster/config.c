@@ -1,0 +1,59 @@
+/*
+ * config.c - the members' places from the environment. See config.h.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+
+/* The number in variable name, or dflt when it is unset; -1 after a line
+ * on stderr when it is not a number in [lo, hi]. */
+static long env_number(const char *name, long dflt, long lo, long hi) {
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return dflt;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) {
+        fprintf(stderr, "%s=%s: not a number from %ld to %ld\n", name, s, lo, hi);
+        return -1;
+    }
+    return v;
+}
+
+int stage_config_load(struct stage_config *c) {
+    long port = env_number("COUNTER_RAFT_PORT", 9100, 1024, 65535 - MEMBERS);
+    long election = env_number("COUNTER_ELECTION_MS", 10, 1, 60000);
+    long heartbeat = env_number("COUNTER_HEARTBEAT_MS", 2, 1, 60000);
+    long snapshot = env_number("COUNTER_SNAPSHOT_THRESHOLD", 0, 0, 1L << 30);
+    if (port < 0 || election < 0 || heartbeat < 0 || snapshot < 0)
+        return -1;
+    const char *dir = getenv("COUNTER_DATA_DIR");
+    if (!dir || !*dir)
+        dir = "/dev/shm/counter06";
+    for (unsigned i = 0; i < MEMBERS; i++) {
+        snprintf(c->nodes[i], sizeof c->nodes[i], "c%u@localhost", i + 1);
+        snprintf(c->addresses[i], sizeof c->addresses[i], "127.0.0.1:%ld", port + i + 1);
+        if (snprintf(c->dirs[i], sizeof c->dirs[i], "%s/c%u", dir, i + 1) >=
+            (int)sizeof c->dirs[i]) {
+            fprintf(stderr, "COUNTER_DATA_DIR=%s: too long\n", dir);
+            return -1;
+        }
+        c->node_names[i] = c->nodes[i];
+        c->peers[i] = (struct cluster_peer){i + 1, c->nodes[i], c->addresses[i]};
+    }
+    c->election_ms = (unsigned)election;
+    c->heartbeat_ms = (unsigned)heartbeat;
+    c->snapshot_threshold = (unsigned)snapshot;
+    return 0;
+}
+
+struct cluster_options stage_member_options(const struct stage_config *c, unsigned id) {
+    return (struct cluster_options){.id = id, .peers = c->peers, .n_peers = MEMBERS,
+                                    .data_dir = c->dirs[id - 1],
+                                    .election_ms = c->election_ms,
+                                    .heartbeat_ms = c->heartbeat_ms,
+                                    .snapshot_threshold = c->snapshot_threshold};
+}

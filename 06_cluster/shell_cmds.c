@@ -1,0 +1,99 @@
+/*
+ * shell_cmds.c - a member's shell commands. See shell_cmds.h.
+ *
+ * The commands run one at a time in the shell's evaluator, so the one
+ * client below is used by one process at a time.
+ */
+#include <stdio.h>
+
+#include "counter.h"
+#include "shell_cmds.h"
+
+#define CALL_MS 5000
+
+static const struct stage_config *config;
+static struct cluster_client client;
+
+void shell_cmds_init(const struct stage_config *c) {
+    config = c;
+    cluster_client_init(&client, COUNTER, c->node_names, MEMBERS);
+}
+
+/* Prints a call's outcome: the value, or the error as erl shows an exit. */
+static int show(FILE *out, term v, term error, const char *call) {
+    if (is_none(v)) {
+        char why[256];
+        term_format(why, sizeof why, error);
+        fprintf(out, "** exception exit: {%s,{gen_server_cluster,call,[counter,%s]}}\n", why,
+                call);
+        erl_drop(error);
+        return SHELL_ERROR;
+    }
+    shell_show(out, v);
+    erl_drop(v);
+    return SHELL_OK;
+}
+
+static int cmd_read(int argc, char **argv, FILE *out) {
+    (void)argc, (void)argv;
+    term error = NONE;
+    term v = counter_read(&client, CALL_MS, &error);
+    return show(out, v, error, "read");
+}
+
+static int cmd_tick(int argc, char **argv, FILE *out) {
+    (void)argc;
+    int64_t n;
+    if (shell_int_arg(out, "tick", argv[1], &n) != 0)
+        return SHELL_BADARGS;
+    term error = NONE;
+    term v = counter_tick_sync(&client, n, CALL_MS, &error);
+    return show(out, v, error, "tick");
+}
+
+static int cmd_leader(int argc, char **argv, FILE *out) {
+    (void)argc, (void)argv;
+    term node = cluster_leader(&client, CALL_MS);
+    if (is_none(node)) {
+        fprintf(out, "no member says it leads (two down: no majority, no leader)\n");
+        return SHELL_ERROR;
+    }
+    shell_show(out, node);
+    return SHELL_OK;
+}
+
+static int cmd_members(int argc, char **argv, FILE *out) {
+    (void)argc, (void)argv;
+    for (int i = 0; i < MEMBERS; i++) {
+        term error = NONE;
+        term info = cluster_member_info(&client, config->nodes[i], 1000, &error);
+        char text[256];
+        term_format(text, sizeof text, is_none(info) ? TUPLE(ATOM("down"), error) : info);
+        fprintf(out, "%s  %s\n", config->nodes[i], text);
+        erl_drop(info);
+        erl_drop(error);
+    }
+    return SHELL_OK;
+}
+
+static const struct shell_cmd cmds[] = {
+    {"read", "", "the count (a call through the log)", 0, 0, cmd_read},
+    {"tick", "N", "adds N; prints the count once committed", 1, 1, cmd_tick},
+    {"leader", "", "the node whose member leads", 0, 0, cmd_leader},
+    {"members", "", "{Role, Leader, Term, Applied} of each member", 0, 0, cmd_members},
+    {NULL},
+};
+
+static const struct shell_erl erl[] = {
+    {"read", "counter:read()"},
+    {"tick", "counter:tick(N)"},
+    {"leader", "gen_server_cluster:get_all_server_nodes(counter)"},
+    {NULL},
+};
+
+const struct shell counter_shell = {
+    .banner = "06_cluster: this node's member of the counter cluster "
+              "(help lists the commands)",
+    .cmds = cmds,
+    .erl = erl,
+};

@@ -1,0 +1,149 @@
+/*
+ * cluster_client.c - the client side: calls and casts to a cluster by its
+ * name, through the node layer, to whichever member leads.
+ *
+ * A request goes as {'$cluster_req', Id, Seq, Request} to {Name, Node} of
+ * one member. The member answers a call with an envelope: {'$cluster_ok',
+ * Reply}, {'$cluster_retry', Hint} (it does not lead, or its leadership
+ * ended before the entry was committed; Hint is the leader's node or
+ * none), or {'$cluster_error', Why}. A call is retried, under the same
+ * Seq, until one member answers it or the time is up: the state machine
+ * applies a number once (cluster_member.c, apply_seq).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "cluster.h"
+
+/* Each try of a call waits at most this long for one member: a member
+ * that leads answers within a commit, one that is gone fails at once
+ * ({nodedown, _}); only a leader cut off from the others takes this long
+ * (until its Raft steps it down). */
+#define TRY_MS 1000
+/* Between two rounds of the nodes with no leader found: elections take
+ * a few election timeouts. */
+#define BACKOFF_MS 2
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cluster_client_init(struct cluster_client *c, term name, const char *const *nodes,
+                         size_t n_nodes) {
+    uint64_t id = 0;
+    if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id)
+        id = (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)c;  /* unique enough */
+    *c = (struct cluster_client){.name = name, .nodes = nodes, .n_nodes = n_nodes,
+                                 .id = (int64_t)(id >> 1), .seq = 0};
+}
+
+/* Points the hint at the node whose atom is node; false if none is. */
+static bool follow_hint(struct cluster_client *c, term node) {
+    if (!is_atom(node))
+        return false;
+    for (size_t i = 0; i < c->n_nodes; i++)
+        if (strcmp(c->nodes[i], node.u.atom) == 0) {
+            c->hint = i;
+            return true;
+        }
+    return false;
+}
+
+/* The next node after c->hint that has not failed in this round (down:
+ * a bit per node); false when every node has. */
+static bool next_node(struct cluster_client *c, unsigned down) {
+    for (size_t k = 1; k <= c->n_nodes; k++) {
+        size_t i = (c->hint + k) % c->n_nodes;
+        if (!(down & (1u << i))) {
+            c->hint = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *error) {
+    int64_t seq = ++c->seq, end = now_ms() + timeout_ms;
+    unsigned down = 0;      /* nodes that failed (not answered) this round */
+    size_t redirects = 0;   /* redirects followed this round */
+    for (;;) {
+        int64_t left = end - now_ms();
+        if (left <= 0) {
+            if (error)
+                *error = ATOM("timeout");
+            return NONE;
+        }
+        term err = NONE, v, why;
+        term r = gen_server_call(TUPLE(c->name, atom_from(c->nodes[c->hint])),
+                                 TUPLE(ATOM("$cluster_req"), INT(c->id), INT(seq), request),
+                                 (int)(left < TRY_MS ? left : TRY_MS), &err);
+        if (match(r, TUPLE(ATOM("$cluster_ok"), VAR(&v)))) {
+            v = term_keep(v);
+            erl_drop(r);
+            return v;
+        }
+        if (match(r, TUPLE(ATOM("$cluster_error"), VAR(&why)))) {
+            if (error)
+                *error = term_keep(why);
+            erl_drop(r);
+            return NONE;
+        }
+        bool answered = !is_none(r);
+        size_t was = c->hint;
+        bool redirected = match(r, TUPLE(ATOM("$cluster_retry"), VAR(&v))) &&
+                          follow_hint(c, v) && c->hint != was && !(down & (1u << c->hint)) &&
+                          redirects++ < c->n_nodes;
+        erl_drop(r);
+        erl_drop(err);
+        if (!answered)
+            down |= 1u << was;
+        if (redirected)
+            continue;
+        c->hint = was;
+        if (!next_node(c, down) || c->hint <= was) {
+            /* a round without a leader: an election is under way */
+            down = 0;
+            redirects = 0;
+            erl_sleep(BACKOFF_MS);
+        }
+    }
+}
+
+void cluster_cast(struct cluster_client *c, term request) {
+    int64_t seq = ++c->seq;
+    gen_server_cast(TUPLE(c->name, atom_from(c->nodes[c->hint])),
+                    TUPLE(ATOM("$cluster_req"), INT(c->id), INT(seq), request));
+}
+
+term cluster_member_info(struct cluster_client *c, const char *node, int timeout_ms,
+                         term *error) {
+    return gen_server_call(TUPLE(c->name, atom_from(node)), ATOM("$cluster_info"), timeout_ms,
+                           error);
+}
+
+term cluster_member_state(struct cluster_client *c, const char *node, int timeout_ms,
+                          term *error) {
+    return gen_server_call(TUPLE(c->name, atom_from(node)), ATOM("$cluster_state"), timeout_ms,
+                           error);
+}
+
+term cluster_leader(struct cluster_client *c, int timeout_ms) {
+    term best = NONE;
+    int64_t best_term = -1, end = now_ms() + timeout_ms;
+    for (size_t i = 0; i < c->n_nodes; i++) {
+        int64_t left = end - now_ms();
+        term err = NONE;
+        term info = cluster_member_info(c, c->nodes[i], left > 0 ? (int)left : 1, &err);
+        if (is_atom_named(element(1, info), "leader") && element(3, info).u.integer > best_term) {
+            best = atom_from(c->nodes[i]);
+            best_term = element(3, info).u.integer;
+        }
+        erl_drop(info);
+        erl_drop(err);
+    }
+    return best;
+}

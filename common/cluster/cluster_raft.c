@@ -1,0 +1,328 @@
+/*
+ * cluster_raft.c - a member's Raft thread: libuv's loop, libraft on it with
+ * its own TCP transport, and the state machine's side that hands committed
+ * entries to the member process.
+ *
+ * Invariants (cluster_impl.h says what the two threads share):
+ *   - Only this thread touches the loop and Raft's structures (m->raft,
+ *     m->io, m->transport, the handles): the member process reaches them
+ *     only through the proposal queue and m->wake.
+ *   - Committed entries are sent to the member process from here alone, in
+ *     the order Raft applies them, so the process applies them in log
+ *     order; a snapshot request and a restore travel the same way, so a
+ *     snapshot is taken exactly after the entries Raft has applied.
+ *   - Every proposal queued is either given to raft_apply (whose callback
+ *     then runs once) or failed here; either way a failed call's nonce is
+ *     sent back ({'$cluster_failed', Nonce}), so no caller waits forever on
+ *     a proposal nobody holds.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster_impl.h"
+#include "etf.h"
+#include "panic.h"
+
+/* A raft_apply request and what its callback needs. */
+struct apply_req {
+    struct raft_apply req;      /* first: Raft hands this pointer back */
+    struct member *m;
+    uint64_t nonce;             /* the call's, or 0 */
+};
+
+const struct cluster_peer *member_peer(const struct member *m, unsigned id) {
+    for (size_t i = 0; i < m->n_peers; i++)
+        if (m->peers[i].id == id)
+            return &m->peers[i];
+    return NULL;
+}
+
+/* Tells the member process that the proposal nonce will never be applied
+ * by this leader (0: a cast's, nobody waits). */
+static void fail_nonce(struct member *m, uint64_t nonce) {
+    if (nonce)
+        erl_send(m->pid, TUPLE(ATOM("$cluster_failed"), INT((int64_t)nonce)));
+}
+
+/* Decodes len bytes of ETF at buf and sends {tag, Term} to the member
+ * process. Returns 0, or -1 after a line on stderr naming what was wrong. */
+static int send_decoded(struct member *m, const char *tag, const void *buf, size_t len) {
+    struct etf_arena arena = {0};
+    size_t pos = 0;
+    term t;
+    char why[160];
+    int rc = etf_decode(buf, len, &pos, &arena, &t, why, sizeof why);
+    if (rc == 0)
+        erl_send(m->pid, TUPLE(atom_from(tag), t));
+    else
+        fprintf(stderr, "cluster member %u: a log entry that is not a term (%s): skipped\n",
+                m->id, why);
+    etf_arena_free(&arena);
+    return rc;
+}
+
+/* ---- The state machine (raft_fsm), run by Raft on this thread ------------ */
+
+/* A committed entry: the member process applies it. */
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result) {
+    struct member *m = fsm->data;
+    send_decoded(m, "$cluster_apply", buf->base, buf->len);
+    *result = NULL;
+    return 0;
+}
+
+/* A snapshot: asks the member process for its state, encoded, once it has
+ * applied every entry sent before the request, and waits for it. Returns
+ * RAFT_CANCELED when the member stops meanwhile. */
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs) {
+    struct member *m = fsm->data;
+    pthread_mutex_lock(&m->lock);
+    m->snap_wanted = true;
+    m->snap_buf = NULL;
+    pthread_mutex_unlock(&m->lock);
+    erl_send(m->pid, ATOM("$cluster_snapshot"));
+    pthread_mutex_lock(&m->lock);
+    while (!m->snap_buf && !m->stopping)
+        pthread_cond_wait(&m->cond, &m->lock);
+    void *snap = m->snap_buf;
+    size_t len = m->snap_len;
+    m->snap_buf = NULL;
+    m->snap_wanted = false;
+    pthread_mutex_unlock(&m->lock);
+    if (!snap)
+        return RAFT_CANCELED;
+    *bufs = raft_malloc(sizeof **bufs);
+    if (!*bufs) {
+        raft_free(snap);
+        return RAFT_NOMEM;
+    }
+    (*bufs)[0] = (struct raft_buffer){.base = snap, .len = len};
+    *n_bufs = 1;
+    return 0;
+}
+
+/* A snapshot from the leader (or from disk at start): the member process
+ * replaces its state with it. The buffer is ours to free. */
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
+    struct member *m = fsm->data;
+    int rc = send_decoded(m, "$cluster_restore", buf->base, buf->len);
+    raft_free(buf->base);
+    return rc == 0 ? 0 : RAFT_MALFORMED;
+}
+
+/* ---- The loop ------------------------------------------------------------ */
+
+static void apply_done(struct raft_apply *req, int status, void *result) {
+    (void)result;
+    struct apply_req *a = (struct apply_req *)req;
+    if (status != 0)
+        fail_nonce(a->m, a->nonce);
+    free(a);
+}
+
+static void handle_closed(uv_handle_t *h) {
+    (void)h;
+}
+
+/* Raft has closed: its I/O and the transport go, then our handles, and
+ * uv_run returns. */
+static void raft_closed(struct raft *r) {
+    struct member *m = r->data;
+    raft_uv_close(&m->io);
+    raft_uv_tcp_close(&m->transport);
+    if (m->wake.data) {     /* set up: Raft started */
+        uv_close((uv_handle_t *)&m->wake, handle_closed);
+        uv_close((uv_handle_t *)&m->view_check, handle_closed);
+    }
+}
+
+static void close_raft(struct member *m) {
+    m->closing = true;
+    raft_close(&m->raft, raft_closed);
+}
+
+/* The handover asked for at stop is done (or timed out): close. */
+static void transferred(struct raft_transfer *req) {
+    close_raft(req->data);
+}
+
+/* m->wake: hands queued proposals to Raft; closes Raft when stopping (a
+ * leader after handing over). */
+static void woken(uv_async_t *h) {
+    struct member *m = h->data;
+    pthread_mutex_lock(&m->lock);
+    struct proposal *p = m->head;
+    m->head = NULL;
+    m->tail = &m->head;
+    bool stop = m->stopping;
+    pthread_mutex_unlock(&m->lock);
+    while (p) {
+        struct proposal *next = p->next;
+        struct apply_req *a = NULL;
+        int rc = RAFT_CANCELED;
+        if (!m->closing && !m->transferring && (a = calloc(1, sizeof *a))) {
+            a->m = m;
+            a->nonce = p->nonce;
+            struct raft_buffer b = {.base = p->buf, .len = p->len};
+            rc = raft_apply(&m->raft, &a->req, &b, 1, apply_done);
+        }
+        if (rc != 0) {      /* not taken: the bytes are still ours */
+            raft_free(p->buf);
+            free(a);
+            fail_nonce(m, p->nonce);
+        }
+        free(p);
+        p = next;
+    }
+    if (stop && !m->closing && !m->transferring) {
+        /* a leader hands over first, so the others need not wait an
+         * election timeout to notice it is gone */
+        m->transferring = raft_state(&m->raft) == RAFT_LEADER && m->n_peers > 1 &&
+                          raft_transfer(&m->raft, &m->transfer, 0, transferred) == 0;
+        if (!m->transferring)
+            close_raft(m);
+    }
+}
+
+/* After every turn of the loop: the view the member process routes by. */
+static void refresh_view(uv_check_t *h) {
+    struct member *m = h->data;
+    raft_id id;
+    const char *address;
+    raft_leader(&m->raft, &id, &address);
+    pthread_mutex_lock(&m->lock);
+    m->role = raft_state(&m->raft);
+    m->leader_id = (unsigned)id;
+    m->raft_term = m->raft.current_term;
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Reports the start's outcome to the waiting member process. */
+static void report_start(struct member *m, int rc, const char *msg) {
+    pthread_mutex_lock(&m->lock);
+    m->start_rc = rc;
+    snprintf(m->start_msg, sizeof m->start_msg, "%s", msg ? msg : "");
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Sets Raft up on the loop; returns 0 or Raft's error, with m->start_msg
+ * filled by report_start. After a failure past raft_init, Raft is closed
+ * and the loop must be run to let it finish. */
+static int setup(struct member *m, bool *raft_inited) {
+    const struct cluster_peer *self = member_peer(m, m->id);
+    int rc = raft_uv_tcp_init(&m->transport, &m->loop);
+    if (rc != 0) {
+        report_start(m, rc, "the TCP transport failed to start");
+        return rc;
+    }
+    rc = raft_uv_init(&m->io, &m->loop, m->data_dir, &m->transport);
+    if (rc != 0) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "data directory %s: %s", m->data_dir, m->io.errmsg);
+        raft_uv_tcp_close(&m->transport);
+        report_start(m, rc, msg);
+        return rc;
+    }
+    /* A restarted peer is found again within a few heartbeats, not after
+     * the default second. */
+    raft_uv_set_connect_retry_delay(&m->io, m->heartbeat_ms * 5);
+    m->fsm = (struct raft_fsm){.version = 1, .data = m, .apply = fsm_apply,
+                               .snapshot = fsm_snapshot, .restore = fsm_restore};
+    rc = raft_init(&m->raft, &m->io, &m->fsm, m->id, self->raft_address);
+    if (rc != 0) {
+        report_start(m, rc, raft_errmsg(&m->raft));
+        raft_uv_close(&m->io);
+        raft_uv_tcp_close(&m->transport);
+        return rc;
+    }
+    *raft_inited = true;
+    m->raft.data = m;
+    raft_set_election_timeout(&m->raft, m->election_ms);
+    raft_set_heartbeat_timeout(&m->raft, m->heartbeat_ms);
+    raft_set_pre_vote(&m->raft, true);
+    raft_set_snapshot_threshold(&m->raft, m->snapshot_threshold);
+    raft_set_snapshot_trailing(&m->raft, m->snapshot_threshold / 4 + 1);
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    for (size_t i = 0; i < m->n_peers && rc == 0; i++)
+        rc = raft_configuration_add(&conf, m->peers[i].id, m->peers[i].raft_address,
+                                    RAFT_VOTER);
+    if (rc == 0) {
+        rc = raft_bootstrap(&m->raft, &conf);   /* the same on every member */
+        if (rc == RAFT_CANTBOOTSTRAP)           /* a log is there: rejoin with it */
+            rc = 0;
+    }
+    raft_configuration_close(&conf);
+    if (rc == 0)
+        rc = raft_start(&m->raft);
+    if (rc != 0) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s (%s)", raft_errmsg(&m->raft), raft_strerror(rc));
+        report_start(m, rc, msg);
+    }
+    return rc;
+}
+
+static void *raft_main(void *arg) {
+    struct member *m = arg;
+    bool raft_inited = false;
+    uv_loop_init(&m->loop);
+    int rc = setup(m, &raft_inited);
+    if (rc == 0) {
+        uv_async_init(&m->loop, &m->wake, woken);
+        m->wake.data = m;
+        m->transfer.data = m;
+        uv_check_init(&m->loop, &m->view_check);
+        m->view_check.data = m;
+        uv_check_start(&m->view_check, refresh_view);
+        report_start(m, 0, NULL);
+    } else if (raft_inited) {
+        m->closing = true;
+        raft_close(&m->raft, raft_closed);
+    }
+    uv_run(&m->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&m->loop);
+    return NULL;
+}
+
+int raft_thread_start(struct member *m) {
+    m->start_rc = -1;
+    m->tail = &m->head;
+    int err = pthread_create(&m->thread, NULL, raft_main, m);
+    if (err) {
+        snprintf(m->start_msg, sizeof m->start_msg, "pthread_create: %s", strerror(err));
+        return RAFT_NOMEM;
+    }
+    pthread_mutex_lock(&m->lock);
+    while (m->start_rc == -1)
+        pthread_cond_wait(&m->cond, &m->lock);
+    int rc = m->start_rc;
+    pthread_mutex_unlock(&m->lock);
+    if (rc != 0)
+        pthread_join(m->thread, NULL);
+    return rc;
+}
+
+void raft_thread_stop(struct member *m) {
+    pthread_mutex_lock(&m->lock);
+    m->stopping = true;
+    pthread_cond_broadcast(&m->cond);   /* a snapshot waiting gives up */
+    pthread_mutex_unlock(&m->lock);
+    uv_async_send(&m->wake);
+    pthread_join(m->thread, NULL);
+}
+
+void raft_propose(struct member *m, void *buf, size_t len, uint64_t nonce) {
+    struct proposal *p = malloc(sizeof *p);
+    if (!p)
+        panic("out of memory for a cluster proposal");
+    *p = (struct proposal){.buf = buf, .len = len, .nonce = nonce};
+    pthread_mutex_lock(&m->lock);
+    *m->tail = p;
+    m->tail = &p->next;
+    pthread_mutex_unlock(&m->lock);
+    uv_async_send(&m->wake);
+}
