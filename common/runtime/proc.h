@@ -111,9 +111,6 @@ struct proc {
     int reductions;             /* work left before it must yield */
     struct catch_frame *catch_top;  /* innermost erl_catch on its stack, or
                                        NULL (process.c says who pops it) */
-    erl_fn wake_fn;             /* hibernating: what it starts in at its next
-                                   message; NULL when not (hibernate.c) */
-    term wake_arg;              /* wake_fn's argument (boxed parts in the heap) */
 
 
     /* The registry's lock must be held when using this (see registry.c): */
@@ -140,6 +137,13 @@ struct proc {
     _Atomic bool exit_pending;  /* an exit signal waits in the inbox */
     _Atomic bool mail;          /* the inbox holds something: a hint, set and
                                    cleared under p->lock, read without it */
+
+    /* The process itself, and hibernate.c; last, as they are rarely used.
+     * Speed-up: placed after the registry's fields they moved the hot ones
+     * across cache lines (cast_per_s 8.5 M/s there, 9.1 M/s here). */
+    erl_fn wake_fn;             /* hibernating: what it starts in at its next
+                                   message; NULL when not (hibernate.c) */
+    term wake_arg;              /* wake_fn's argument (boxed parts in the heap) */
 };
 
 /* Adds d to a counter that one thread at a time writes (under a lock, or
