@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "node.h"
 #include "tour.h"
 
 #define WAIT_MS 60000   /* the most any step waits for its event */
@@ -181,40 +182,16 @@ static void say(const char *fmt, ...)
     va_end(ap);
 }
 
-/* A free loopback port, from the kernel. */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
-static bool port_answers(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
 /* epmd on a port of the tour's own; sets ERL_EPMD_PORT. */
 static bool start_epmd(struct kid *k)
 {
     char p[16];
-    snprintf(p, sizeof p, "%d", free_port());
+    snprintf(p, sizeof p, "%d", node_free_port());
     k->name = "epmd";
     if (spawn(k, (char *[]){"epmd", "-address", "127.0.0.1", "-port", p, NULL}) < 0)
         return false;
     for (int64_t end = now_ms() + WAIT_MS; now_ms() < end; pump(k, 5)) {
-        if (port_answers(atoi(p)))
+        if (node_port_answers(atoi(p)))
             return setenv("ERL_EPMD_PORT", p, 1) == 0;
         if (waitpid(k->pid, NULL, WNOHANG) == k->pid)
             break;      /* no epmd, or the port was taken meanwhile */

@@ -148,15 +148,6 @@ static bool port_free(int port) {
     return ok;
 }
 
-static bool port_answers(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
 static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *f) {
     (void)st, (void)flag, (void)f;
     remove(path);
@@ -190,7 +181,7 @@ static int setup_places(void) {
     setenv("COUNTER_DATA_DIR", data_root, 1);
     if (spawn(0, (char *[]){"/usr/bin/epmd", "-port", e, NULL}, true) != 0)
         return -1;
-    for (int64_t end = now_ms() + WAIT_MS; !port_answers(epmd);)
+    for (int64_t end = now_ms() + WAIT_MS; !node_port_answers(epmd);)
         if (now_ms() > end || waitpid(kids[0].pid, NULL, WNOHANG) != 0) {
             fprintf(stderr, "tour: epmd did not start on port %d\n", epmd);
             return -1;

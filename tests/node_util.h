@@ -135,16 +135,6 @@ static void kill_child(struct child *c) {
     c->pid = 0;
 }
 
-/* True when something listens on port on loopback. */
-static bool port_answers(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
 /* Starts an epmd of this test's own, on a port in [base, base + 800) that
  * nobody else holds, and points ERL_EPMD_PORT at it. */
 static void start_epmd(int base) {
@@ -153,16 +143,16 @@ static void start_epmd(int base) {
         h = (h ^ (unsigned char)*s) * 16777619u;
     for (int i = 0; i < 800; i++) {
         int port = base + (int)((h + (unsigned)i) % 800);
-        if (port_answers(port))
+        if (node_port_answers(port))
             continue;
         char p[16];
         snprintf(p, sizeof p, "%d", port);
         spawn_into(&epmd_child, (char *[]){"epmd", "-port", p, NULL});
         int64_t end = now_ns() + (int64_t)WAIT_MS * 1000000;
-        while (!port_answers(port) && now_ns() < end &&
+        while (!node_port_answers(port) && now_ns() < end &&
                waitpid(epmd_child.pid, NULL, WNOHANG) == 0)
             poll(NULL, 0, 5);   /* epmd gives no sign of being ready but this */
-        if (waitpid(epmd_child.pid, NULL, WNOHANG) == 0 && port_answers(port)) {
+        if (waitpid(epmd_child.pid, NULL, WNOHANG) == 0 && node_port_answers(port)) {
             setenv("ERL_EPMD_PORT", p, 1);
             epmd_port_used = port;
             return;

@@ -30,7 +30,7 @@ static char data_root[64];
 
 static bool raft_ports_free(int base) {
     for (int i = 1; i <= MEMBERS; i++)
-        if (port_answers(base + i))
+        if (node_port_answers(base + i))
             return false;
     return true;
 }

@@ -138,10 +138,10 @@ Test(node, every_start_has_a_fresh_creation_of_at_least_4) {
 Test(node, with_no_epmd_answering_it_starts_one) {
     node_stop();
     kill_child(&epmd_child);    /* nobody answers on this test's port now */
-    cr_assert(!port_answers(epmd_port_used));
+    cr_assert(!node_port_answers(epmd_port_used));
     daemon_port = epmd_port_used;   /* the teardown stops it, whatever happens */
     start_self(0);
-    cr_assert(port_answers(epmd_port_used), "no epmd was started");
+    cr_assert(node_port_answers(epmd_port_used), "no epmd was started");
     char p[16];
     snprintf(p, sizeof p, "%d", epmd_port_used);
     struct child *names = spawn_child((char *[]){"epmd", "-port", p, "-names", NULL});

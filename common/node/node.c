@@ -341,9 +341,8 @@ static int epmd_port(void) {
     return p > 0 && p < 65536 ? p : 4369;
 }
 
-/* True when something listens on epmd's port on this host. */
-static bool epmd_answers(int port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+bool node_port_answers(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
@@ -352,11 +351,24 @@ static bool epmd_answers(int port) {
     return ok;
 }
 
+int node_free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
 /* Starts `epmd -daemon` on the port when none answers, and waits (5 s at
  * most) for it to answer. Returns 0 or -1. */
 static int ensure_epmd(void) {
     int port = epmd_port();
-    if (epmd_answers(port))
+    if (node_port_answers(port))
         return 0;
     char p[16];
     snprintf(p, sizeof p, "%d", port);
@@ -368,7 +380,7 @@ static int ensure_epmd(void) {
     }
     waitpid(pid, NULL, 0);  /* -daemon: the daemon goes on alone */
     for (int i = 0; i < 250; i++) {
-        if (epmd_answers(port))
+        if (node_port_answers(port))
             return 0;
         nanosleep(&(struct timespec){0, 20000000}, NULL);
     }

@@ -20,6 +20,7 @@
 #ifndef NODE_H
 #define NODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "term.h"
@@ -57,6 +58,15 @@ int node_start(const struct node_options *opts);
  * get noconnection), the name leaves epmd, the threads are joined.
  * erl_stop calls it; calling it again does nothing. */
 void node_stop(void);
+
+/* True when something listens on port on this host's loopback (an epmd,
+ * a node). Programs and tests that run an epmd of their own wait for it
+ * with this. This function can't fail. */
+bool node_port_answers(int port);
+
+/* A loopback port nobody holds at this moment, from the kernel; -1 when
+ * none can be had. (Another program may take it before the caller does.) */
+int node_free_port(void);
 
 /* A function rpc:call may run here: fn(Args), Args the list of arguments,
  * returns the result (a term that must live until fn's process ends: an

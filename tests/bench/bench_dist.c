@@ -126,34 +126,22 @@ static pid_t start_child(char *const argv[], int *out)
     return pid;
 }
 
-/* True when something listens on port on loopback. */
-static bool port_answers(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
 /* Starts an epmd of our own on a free port and points ERL_EPMD_PORT at it
  * (the children inherit it). */
 static void start_epmd(void)
 {
     for (int i = 0; i < 64; i++) {
         int port = EPMD_BASE + (int)(((unsigned)getpid() * 7919u + (unsigned)i) % EPMD_SPAN);
-        if (port_answers(port))
+        if (node_port_answers(port))
             continue;
         char p[16];
         snprintf(p, sizeof p, "%d", port);
         epmd_pid = start_child((char *[]){"epmd", "-port", p, NULL}, NULL);
         int64_t end = clock_ns() + (int64_t)READY_MS * 1000000;
-        while (!port_answers(port) && clock_ns() < end &&
+        while (!node_port_answers(port) && clock_ns() < end &&
                waitpid(epmd_pid, NULL, WNOHANG) == 0)
             poll(NULL, 0, 5);   /* epmd gives no sign of being ready but this */
-        if (waitpid(epmd_pid, NULL, WNOHANG) == 0 && port_answers(port)) {
+        if (waitpid(epmd_pid, NULL, WNOHANG) == 0 && node_port_answers(port)) {
             setenv("ERL_EPMD_PORT", p, 1);
             return;
         }

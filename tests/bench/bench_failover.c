@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "node.h"
+
 #define WAIT_MS 60000       /* the most one step waits */
 #define MAX_ROUNDS 50
 
@@ -157,35 +159,12 @@ static double read_until(struct kid *k, const char *want)
     return 0;
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
-static bool port_answers(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bool ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    close(fd);
-    return ok;
-}
-
 static void start_epmd(void)
 {
     char p[16];
-    snprintf(p, sizeof p, "%d", free_port());
+    snprintf(p, sizeof p, "%d", node_free_port());
     spawn(&kids[3], (char *[]){"epmd", "-address", "127.0.0.1", "-port", p, NULL});
-    for (double end = now_ms() + WAIT_MS; !port_answers(atoi(p));) {
+    for (double end = now_ms() + WAIT_MS; !node_port_answers(atoi(p));) {
         struct pollfd none = {-1, 0, 0};
         if (now_ms() > end || waitpid(kids[3].pid, NULL, WNOHANG) == kids[3].pid)
             fail("epmd did not start");
