@@ -256,8 +256,11 @@ static void partition_teardown(void) {
     if (node_up)
         erl_stop();
     kill_children();
-    if (root_ns >= 0 && setns(root_ns, CLONE_NEWNET) != 0)
-        fprintf(stderr, "setns back to the root namespace: %s\n", strerror(errno));
+    if (root_ns >= 0) {     /* back where `ip netns` lists this process in none */
+        if (setns(root_ns, CLONE_NEWNET) != 0)
+            fprintf(stderr, "setns back to the root namespace: %s\n", strerror(errno));
+        close(root_ns);
+    }
     for (unsigned i = 0; i <= MEMBERS; i++)
         if (ns[i][0])
             remove_ns(ns[i]);
