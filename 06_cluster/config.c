@@ -1,9 +1,11 @@
 /*
  * config.c - the members' places from the environment. See config.h.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 
@@ -23,19 +25,52 @@ static long env_number(const char *name, long dflt, long lo, long hi) {
     return v;
 }
 
+/* The members' hosts from COUNTER_HOSTS into hosts (each INET_ADDRSTRLEN
+ * bytes): three IPv4 addresses, comma-separated. Unset: none, and *given
+ * false. Returns 0, or -1 after a line on stderr saying what is wrong. */
+static int env_hosts(char hosts[MEMBERS][INET_ADDRSTRLEN], bool *given) {
+    const char *s = getenv("COUNTER_HOSTS");
+    *given = s && *s;
+    if (!*given)
+        return 0;
+    const char *p = s;
+    for (unsigned i = 0; i < MEMBERS; i++) {
+        size_t n = strcspn(p, ",");
+        struct in_addr a;
+        bool last = i + 1 == MEMBERS;
+        if (n >= INET_ADDRSTRLEN || (last ? p[n] != '\0' : p[n] != ','))
+            goto bad;
+        memcpy(hosts[i], p, n);
+        hosts[i][n] = '\0';
+        if (inet_pton(AF_INET, hosts[i], &a) != 1)
+            goto bad;
+        p += n + 1;
+    }
+    return 0;
+bad:
+    fprintf(stderr, "COUNTER_HOSTS=%s: give %d IPv4 addresses, comma-separated "
+                    "(10.77.0.1,10.77.0.2,10.77.0.3)\n", s, MEMBERS);
+    return -1;
+}
+
 int stage_config_load(struct stage_config *c) {
     long port = env_number("COUNTER_RAFT_PORT", 9100, 1024, 65535 - MEMBERS);
     long election = env_number("COUNTER_ELECTION_MS", 10, 1, 60000);
     long heartbeat = env_number("COUNTER_HEARTBEAT_MS", 2, 1, 60000);
     long snapshot = env_number("COUNTER_SNAPSHOT_THRESHOLD", 0, 0, 1L << 30);
-    if (port < 0 || election < 0 || heartbeat < 0 || snapshot < 0)
+    char hosts[MEMBERS][INET_ADDRSTRLEN];
+    bool spread;    /* the members are on hosts of their own */
+    if (port < 0 || election < 0 || heartbeat < 0 || snapshot < 0 ||
+        env_hosts(hosts, &spread) < 0)
         return -1;
     const char *dir = getenv("COUNTER_DATA_DIR");
     if (!dir || !*dir)
         dir = "/dev/shm/counter06";
     for (unsigned i = 0; i < MEMBERS; i++) {
-        snprintf(c->nodes[i], sizeof c->nodes[i], "c%u@localhost", i + 1);
-        snprintf(c->addresses[i], sizeof c->addresses[i], "127.0.0.1:%ld", port + i + 1);
+        snprintf(c->nodes[i], sizeof c->nodes[i], "c%u@%s", i + 1,
+                 spread ? hosts[i] : "localhost");
+        snprintf(c->addresses[i], sizeof c->addresses[i], "%s:%ld",
+                 spread ? hosts[i] : "127.0.0.1", port + i + 1);
         if (snprintf(c->dirs[i], sizeof c->dirs[i], "%s/c%u", dir, i + 1) >=
             (int)sizeof c->dirs[i]) {
             fprintf(stderr, "COUNTER_DATA_DIR=%s: too long\n", dir);

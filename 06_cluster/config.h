@@ -3,16 +3,21 @@
  * tour, a test and a student's three terminals can each have their own.
  *
  *   ERL_EPMD_PORT          epmd's port (as erl reads it); default 4369
- *   COUNTER_RAFT_PORT      member I's Raft listens on 127.0.0.1:PORT+I;
- *                          default 9100
+ *   COUNTER_HOSTS          three IPv4 addresses, comma-separated, one a
+ *                          member: member I's node is cI@HOST_I (a long
+ *                          name) and its Raft listens on HOST_I:PORT+I;
+ *                          each host runs its own epmd on ERL_EPMD_PORT.
+ *                          Unset: all on loopback, nodes cI@localhost
+ *   COUNTER_RAFT_PORT      member I's Raft listens on HOST_I:PORT+I
+ *                          (127.0.0.1 unless COUNTER_HOSTS); default 9100
  *   COUNTER_DATA_DIR       member I's Raft data is in DIR/cI; default
  *                          /dev/shm/counter06 (tmpfs: it survives kill -9,
  *                          not a reboot)
  *   COUNTER_ELECTION_MS, COUNTER_HEARTBEAT_MS   Raft's timeouts; 10 and 2
  *   COUNTER_SNAPSHOT_THRESHOLD   entries between snapshots; 0 (default):
  *                          the cluster layer's (rare)
- * The nodes are c1@localhost, c2@localhost, c3@localhost; the cookie is
- * COUNTER_COOKIE.
+ * The nodes are c1@localhost, c2@localhost, c3@localhost (or cI@HOST_I);
+ * the cookie is COUNTER_COOKIE.
  */
 #ifndef CONFIG_H
 #define CONFIG_H
@@ -23,7 +28,7 @@
 #define COUNTER_COOKIE "counter06"
 
 struct stage_config {
-    char nodes[MEMBERS][32];            /* "c1@localhost" ... */
+    char nodes[MEMBERS][32];            /* "c1@localhost" or "c1@10.77.0.1" */
     char addresses[MEMBERS][32];        /* "127.0.0.1:9101" ... */
     char dirs[MEMBERS][256];            /* each member's data directory */
     const char *node_names[MEMBERS];    /* nodes[i], for cluster_client */
@@ -33,7 +38,8 @@ struct stage_config {
 };
 
 /* Reads the environment into c. Returns 0, or -1 after a line on stderr
- * naming the variable that is not a number in range. */
+ * naming the variable that is not a number in range, or COUNTER_HOSTS
+ * when it is not three IPv4 addresses. */
 int stage_config_load(struct stage_config *c);
 
 /* The options of member id (1..3) of c; valid as long as c is. */

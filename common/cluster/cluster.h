@@ -127,6 +127,9 @@ void cluster_client_init(struct cluster_client *c, term name, const char *const 
  * once however often it is sent. Returns the callback's reply (the
  * caller's: erl_drop it), or NONE with *error set to timeout (no leader
  * answered in time: the call may have been applied, or may be later),
+ * no_leader (as timeout, but in the last two rounds of the nodes none
+ * named a leader: every member this client reached said it knows none,
+ * the others did not answer; a member cut off from a majority says so),
  * casts_lost (an earlier cast of this client never reached the log; this
  * call was not applied), or the reason a member exited with. */
 term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *error);

@@ -70,11 +70,15 @@ term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *
     int64_t seq = ++c->seq, end = now_ms() + timeout_ms;
     unsigned down = 0;      /* nodes that failed (not answered) this round */
     size_t redirects = 0;   /* redirects followed this round */
+    /* whether a member named a leader (itself by answering, or another by
+     * a redirect) in this round and in the round before it; no round yet
+     * counts as one that did */
+    bool named = false, named_before = true;
     for (;;) {
         int64_t left = end - now_ms();
         if (left <= 0) {
             if (error)
-                *error = ATOM("timeout");
+                *error = named || named_before ? ATOM("timeout") : ATOM("no_leader");
             return NONE;
         }
         term err = NONE, v, why;
@@ -93,6 +97,7 @@ term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *
             return NONE;
         }
         bool answered = !is_none(r);
+        named = named || (answered && !match(r, TUPLE(ATOM("$cluster_retry"), ATOM("none"))));
         size_t was = c->hint;
         bool redirected = match(r, TUPLE(ATOM("$cluster_retry"), VAR(&v))) &&
                           follow_hint(c, v) && c->hint != was && !(down & (1u << c->hint)) &&
@@ -108,6 +113,8 @@ term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *
             /* a round without a leader: an election is under way */
             down = 0;
             redirects = 0;
+            named_before = named;
+            named = false;
             erl_sleep(BACKOFF_MS);
         }
     }
