@@ -17,7 +17,8 @@
  *     member's Raft says it will never apply it ({'$cluster_failed', _});
  *     a waiting caller is answered once: its entry in `waiting` is taken
  *     by whichever comes first, and a log replayed at restart answers
- *     nobody (the table starts empty).
+ *     nobody: its nonces are the last incarnation's, and an incarnation's
+ *     nonces start at random.
  *   - Every member applies the same entries in the same order to the same
  *     state, with the same client table (apply_seq depends only on the
  *     table and the entry), so the copies never differ.
@@ -30,7 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cluster_impl.h"
 #include "etf.h"
@@ -576,6 +580,14 @@ static struct member *new_member(term name, const struct gen_server_module *mod,
     m->mod = mod;
     m->id = o->id;
     m->join = o->join;
+    /* Nonces of this incarnation start at random: a log replayed after a
+     * restart holds the last incarnation's, which must not answer a call
+     * of this one (2^40 starting points, each with 2^20 calls before it
+     * could reach the next). */
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 20;
+    m->next_nonce = (r & ((1ull << 40) - 1)) << 20;
     m->n_peers = o->n_peers;
     for (size_t i = 0; i < o->n_peers; i++)
         m->peers[i] = (struct cluster_peer){o->peers[i].id, strdup(o->peers[i].node),
