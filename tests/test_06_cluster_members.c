@@ -97,6 +97,31 @@ Test(members, a_joiner_receives_the_state_and_its_vote_counts) {
     await_configuration(&c, JOINER, "voter", 3);
 }
 
+/* Snapshots every 16 entries (trailing 5): the leader's log no longer
+ * starts at 1 when the joiner comes, so the state reaches it as a
+ * snapshot (InstallSnapshot), kept in its directory. */
+Test(members, a_joiner_receives_the_state_from_a_snapshot) {
+    setenv("COUNTER_SNAPSHOT_THRESHOLD", "16", 1);
+    cr_assert_eq(stage_config_load(&cfg), 0);
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        start_member(id);
+    struct cluster_client c;
+    cluster_client_init(&c, COUNTER, cfg.node_names, JOINER);
+    cr_assert_eq(ticks(&c, 40), 40);
+    start_member(JOINER);
+    await_state(&c, JOINER, 40);
+    await_configuration(&c, JOINER, "voter", 4);
+    bool snapshot = false;
+    DIR *d = opendir(cfg.dirs[JOINER - 1]);
+    cr_assert_not_null(d);
+    for (struct dirent *e; (e = readdir(d));)
+        snapshot = snapshot || strncmp(e->d_name, "snapshot-", 9) == 0;
+    closedir(d);
+    cr_assert(snapshot, "c%u holds no snapshot in %s", JOINER, cfg.dirs[JOINER - 1]);
+    cr_assert_eq(ticks(&c, 1), 41);
+    await_state(&c, JOINER, 41);
+}
+
 /* ---- Leaving ------------------------------------------------------------- */
 
 Test(members, stopping_a_backup_shrinks_the_configuration_and_the_two_left_go_on) {
