@@ -211,8 +211,8 @@ void join_answered(struct member *m, term result);
 void join_request(struct member *m, term msg, bool leads, term leader);
 
 /* {'$cluster_leave', Node} from a cluster client at from: the reply to
- * send now (an envelope, kept by the caller), or NONE when from waits for
- * the change. */
+ * send now (an envelope, in the process heap), or NONE when from waits
+ * for the change. */
 term leave_request(struct member *m, term node, term from, bool leads, term leader);
 
 /* Raft's configuration as the view shows it, [{Id, Node, Role}] (Node

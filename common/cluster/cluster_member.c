@@ -395,7 +395,7 @@ static gen_result member_call(term request, term from, term state) {
     term node;
     if (match(request, TUPLE(ATOM("$cluster_leave"), VAR(&node)))) {
         term r = leave_request(m, node, from, me, leader);
-        return is_none(r) ? gen_noreply(state) : gen_reply(term_keep(r), state);
+        return is_none(r) ? gen_noreply(state) : gen_reply(r, state);
     }
     bool ours = client_request(request, pair, &client, &inner);
     if (me) {

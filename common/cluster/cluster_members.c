@@ -161,13 +161,14 @@ void join_request(struct member *m, term msg, bool leads, term leader) {
 
 term leave_request(struct member *m, term node, term from, bool leads, term leader) {
     if (!leads)
-        return TUPLE(ATOM("$cluster_retry"), is_none(leader) ? ATOM("none") : leader);
+        return term_keep(
+            TUPLE(ATOM("$cluster_retry"), is_none(leader) ? ATOM("none") : leader));
     const struct cluster_peer *p = peer_on(m, node);
     if (!p)
-        return TUPLE(ATOM("$cluster_error"), TUPLE(ATOM("not_a_member"), node));
+        return term_keep(TUPLE(ATOM("$cluster_error"), TUPLE(ATOM("not_a_member"), node)));
     if (p->id == m->id) {   /* hand over first; the next leader removes us */
         raft_change(m, PROPOSE_HANDOVER, 0, NULL, 0);
-        return TUPLE(ATOM("$cluster_retry"), ATOM("none"));
+        return term_keep(TUPLE(ATOM("$cluster_retry"), ATOM("none")));
     }
     raft_change(m, PROPOSE_LEAVE, p->id, NULL, hold_waiting(m, from, true, false));
     return NONE;
