@@ -87,13 +87,18 @@ Test(members, a_joiner_receives_the_state_and_its_vote_counts) {
     kill_member(dead);
     cr_assert_eq(ticks(&c, 1), 12, "two voters of three, the joiner one, took no tick");
     await_state(&c, JOINER, 12);
-    /* A joiner stopped (cluster_stop: it stays in the configuration) and
-     * started again on its directory rejoins with its log. */
+    /* A joiner stopped (cluster_stop: it stays in the configuration), or
+     * killed, and started again on its directory rejoins with its log. */
     start_member(dead);
     cr_assert_eq(stop_member_cleanly(JOINER), 0, "c%u's exit status", JOINER);
     start_member(JOINER);
     cr_assert_eq(ticks(&c, 1), 13);
     await_state(&c, JOINER, 13);
+    /* and after kill -9 too */
+    kill_member(JOINER);
+    start_member(JOINER);
+    cr_assert_eq(ticks(&c, 1), 14);
+    await_state(&c, JOINER, 14);
     await_configuration(&c, JOINER, "voter", 3);
 }
 
