@@ -13,7 +13,9 @@
  * thread to add the joiner and assign it the voter role: libraft catches
  * it up (by the log, or by InstallSnapshot when the log was compacted past
  * it) before the configuration that makes it a voter is appended. The
- * leader answers once that configuration is committed. A joiner restarted
+ * leader answers once that configuration is committed; it refuses, with
+ * {error, {id_taken, Id, Node}}, a joiner whose id another node has (the
+ * joiner says so on stderr and asks again). A joiner restarted
  * on its directory has its log, so its Raft knows the configuration, and
  * its request is answered at once.
  *
@@ -128,8 +130,14 @@ void join_try(struct member *m) {
 }
 
 void join_answered(struct member *m, term result) {
-    if (m->joined || !is_atom_named(result, "ok"))
-        return;     /* retry, or an error: the next try asks again */
+    if (m->joined || is_atom_named(result, "retry"))
+        return;     /* the next try asks again */
+    if (!is_atom_named(result, "ok")) {
+        char why[256];
+        term_format(why, sizeof why, result);
+        fprintf(stderr, "cluster member %u: refused to join: %s; asking again\n", m->id, why);
+        return;
+    }
     m->joined = true;
     fprintf(stderr, "cluster member %u: joined as a voter\n", m->id);
 }
@@ -148,6 +156,12 @@ void join_request(struct member *m, term msg, bool leads, term leader) {
     if (!leads) {   /* none known: dropped, the joiner asks again */
         if (!is_none(leader))
             erl_send(TUPLE(m->name, leader), msg);
+        return;
+    }
+    const struct cluster_peer *known = member_peer(m, (unsigned)id.u.integer);
+    if (known && strcmp(known->node, node.u.atom) != 0) {   /* a joiner's id is taken */
+        term taken = TUPLE(ATOM("id_taken"), id, atom_from(known->node));
+        erl_send(pid, TUPLE(ATOM("$cluster_joined"), TUPLE(ATOM("error"), taken)));
         return;
     }
     size_t len;
