@@ -73,7 +73,8 @@ static term call_leader(struct cluster_client *c, term msg, int timeout_ms, term
     int64_t end = now_ms() + timeout_ms;
     unsigned down = 0;      /* nodes that failed (not answered) this round */
     size_t redirects = 0;   /* redirects followed this round */
-    bool led = false;       /* a member took it this round, did not answer */
+    bool led = false;       /* a member took it this round and did not
+                               answer within a whole try */
     for (;;) {
         int64_t left = end - now_ms();
         if (left <= 0) {
@@ -96,7 +97,8 @@ static term call_leader(struct cluster_client *c, term msg, int timeout_ms, term
             return NONE;
         }
         bool answered = !is_none(r);
-        led = led || is_atom_named(err, "timeout");
+        /* a try cut short by the deadline proves no leader took it */
+        led = led || (is_atom_named(err, "timeout") && left >= TRY_MS);
         size_t was = c->hint;
         bool redirected = match(r, TUPLE(ATOM("$cluster_retry"), VAR(&v))) &&
                           follow_hint(c, v) && c->hint != was && !(down & (1u << c->hint)) &&
