@@ -54,7 +54,7 @@ bad:
 }
 
 int stage_config_load(struct stage_config *c) {
-    long port = env_number("COUNTER_RAFT_PORT", 9100, 1024, 65535 - MEMBERS);
+    long port = env_number("COUNTER_RAFT_PORT", 9100, 1024, 65535 - MAX_MEMBER_ID);
     long election = env_number("COUNTER_ELECTION_MS", 10, 1, 60000);
     long heartbeat = env_number("COUNTER_HEARTBEAT_MS", 2, 1, 60000);
     long snapshot = env_number("COUNTER_SNAPSHOT_THRESHOLD", 0, 0, 1L << 30);
@@ -66,11 +66,12 @@ int stage_config_load(struct stage_config *c) {
     const char *dir = getenv("COUNTER_DATA_DIR");
     if (!dir || !*dir)
         dir = "/dev/shm/counter06";
-    for (unsigned i = 0; i < MEMBERS; i++) {
-        snprintf(c->nodes[i], sizeof c->nodes[i], "c%u@%s", i + 1,
-                 spread ? hosts[i] : "localhost");
+    for (unsigned i = 0; i < MAX_MEMBER_ID; i++) {
+        /* joiners (ids past MEMBERS) stay on loopback */
+        bool own = spread && i < MEMBERS;
+        snprintf(c->nodes[i], sizeof c->nodes[i], "c%u@%s", i + 1, own ? hosts[i] : "localhost");
         snprintf(c->addresses[i], sizeof c->addresses[i], "%s:%ld",
-                 spread ? hosts[i] : "127.0.0.1", port + i + 1);
+                 own ? hosts[i] : "127.0.0.1", port + i + 1);
         if (snprintf(c->dirs[i], sizeof c->dirs[i], "%s/c%u", dir, i + 1) >=
             (int)sizeof c->dirs[i]) {
             fprintf(stderr, "COUNTER_DATA_DIR=%s: too long\n", dir);
@@ -79,6 +80,11 @@ int stage_config_load(struct stage_config *c) {
         c->node_names[i] = c->nodes[i];
         c->peers[i] = (struct cluster_peer){i + 1, c->nodes[i], c->addresses[i]};
     }
+    for (unsigned j = 0; j < MAX_MEMBER_ID - MEMBERS; j++) {
+        c->joiners[j][0] = c->peers[MEMBERS + j];
+        for (unsigned i = 0; i < MEMBERS; i++)
+            c->joiners[j][i + 1] = c->peers[i];
+    }
     c->election_ms = (unsigned)election;
     c->heartbeat_ms = (unsigned)heartbeat;
     c->snapshot_threshold = (unsigned)snapshot;
@@ -86,7 +92,11 @@ int stage_config_load(struct stage_config *c) {
 }
 
 struct cluster_options stage_member_options(const struct stage_config *c, unsigned id) {
-    return (struct cluster_options){.id = id, .peers = c->peers, .n_peers = MEMBERS,
+    bool join = id > MEMBERS;
+    return (struct cluster_options){.id = id,
+                                    .peers = join ? c->joiners[id - MEMBERS - 1] : c->peers,
+                                    .n_peers = join ? MEMBERS + 1 : MEMBERS,
+                                    .join = join,
                                     .data_dir = c->dirs[id - 1],
                                     .election_ms = c->election_ms,
                                     .heartbeat_ms = c->heartbeat_ms,

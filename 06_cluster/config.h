@@ -16,23 +16,31 @@
  *   COUNTER_ELECTION_MS, COUNTER_HEARTBEAT_MS   Raft's timeouts; 10 and 2
  *   COUNTER_SNAPSHOT_THRESHOLD   entries between snapshots; 0 (default):
  *                          the cluster layer's (rare)
- * The nodes are c1@localhost, c2@localhost, c3@localhost (or cI@HOST_I);
- * the cookie is COUNTER_COOKIE.
+ * The nodes are c1@localhost, c2@localhost, c3@localhost (or cI@HOST_I,
+ * COUNTER_HOSTS below); the cookie is COUNTER_COOKIE. Members
+ * 4..MAX_MEMBER_ID (c4@localhost ...) are not in the initial configuration:
+ * they join it (counter --serve I), asking the first three.
  */
 #ifndef CONFIG_H
 #define CONFIG_H
 
 #include "cluster.h"
 
-#define MEMBERS 3
+#define MEMBERS 3           /* the initial configuration: ids 1..3 */
+#define MAX_MEMBER_ID 9     /* joiners: ids 4..9 */
 #define COUNTER_COOKIE "counter06"
 
 struct stage_config {
-    char nodes[MEMBERS][32];            /* "c1@localhost" or "c1@10.77.0.1" */
-    char addresses[MEMBERS][32];        /* "127.0.0.1:9101" ... */
-    char dirs[MEMBERS][256];            /* each member's data directory */
-    const char *node_names[MEMBERS];    /* nodes[i], for cluster_client */
-    struct cluster_peer peers[MEMBERS]; /* ids 1..3 */
+    char nodes[MAX_MEMBER_ID][32];      /* "c1@localhost" or "c1@10.77.0.1" */
+    char addresses[MAX_MEMBER_ID][32];  /* "127.0.0.1:9101" ... */
+    char dirs[MAX_MEMBER_ID][256];      /* each member's data directory */
+    const char *node_names[MAX_MEMBER_ID];  /* nodes[i], for cluster_client */
+    struct cluster_peer peers[MAX_MEMBER_ID];   /* ids 1..9; the first
+                                                   MEMBERS: the initial
+                                                   configuration */
+    struct cluster_peer joiners[MAX_MEMBER_ID - MEMBERS][MEMBERS + 1];
+                                        /* a joiner's peers: itself, then
+                                           the three it asks */
     unsigned election_ms, heartbeat_ms;
     unsigned snapshot_threshold;        /* 0: the cluster layer's default */
 };
@@ -42,7 +50,8 @@ struct stage_config {
  * when it is not three IPv4 addresses. */
 int stage_config_load(struct stage_config *c);
 
-/* The options of member id (1..3) of c; valid as long as c is. */
+/* The options of member id (1..MAX_MEMBER_ID: over MEMBERS, a joiner) of
+ * c; valid as long as c is. */
 struct cluster_options stage_member_options(const struct stage_config *c, unsigned id);
 
 #endif

@@ -17,14 +17,15 @@
 static void usage(FILE *out) {
     fprintf(out, "usage: counter              the tour: three members on loopback, the leader "
                  "killed\n"
-                 "       counter --serve ID   member ID (1..3) until its input closes\n"
+                 "       counter --serve ID   member ID (1..3; 4..9 join the three) until "
+                 "its input closes\n"
                  "       counter --shell ID   member ID with a shell\n"
                  "       counter --bench-failover N   N rounds of kill -9 of the leader, "
                  "timed\n"
                  "The environment says where the members are: see 06_cluster/README.md.\n");
 }
 
-/* Runs member id (1..3): starts the runtime, the node and the member,
+/* Runs member id (1..3, or 4..9: a joiner): starts the runtime, the node and the member,
  * says "ready cI", then serves until stdin closes, or runs the shell.
  * Returns the exit status. */
 static int run_member(unsigned id, bool shell) {
@@ -88,8 +89,8 @@ int main(int argc, char **argv) {
     if (argc == 3 && (strcmp(argv[1], "--serve") == 0 || strcmp(argv[1], "--shell") == 0)) {
         char *end;
         long id = strtol(argv[2], &end, 10);
-        if (*end || id < 1 || id > MEMBERS) {
-            fprintf(stderr, "counter: member id %s: not 1, 2 or 3\n", argv[2]);
+        if (*end || id < 1 || id > MAX_MEMBER_ID) {
+            fprintf(stderr, "counter: member id %s: not 1 to %d\n", argv[2], MAX_MEMBER_ID);
             return 64;
         }
         return run_member((unsigned)id, strcmp(argv[1], "--shell") == 0);

@@ -16,7 +16,7 @@ static struct cluster_client client;
 
 void shell_cmds_init(const struct stage_config *c) {
     config = c;
-    cluster_client_init(&client, COUNTER, c->node_names, MEMBERS);
+    cluster_client_init(&client, COUNTER, c->node_names, MAX_MEMBER_ID);
 }
 
 /* Prints a call's outcome: the value, or the error as erl shows an exit. */
@@ -62,17 +62,52 @@ static int cmd_leader(int argc, char **argv, FILE *out) {
     return SHELL_OK;
 }
 
+/* Whether node is in conf ([{Id, Node, Role}]), or conf is NONE and node
+ * is one of the initial three. */
+static bool listed(term conf, int i) {
+    if (is_none(conf))
+        return i < MEMBERS;
+    for (term l = conf; is_list(l) && l.size; l = l.u.elements[l.size])
+        for (size_t k = 0; k < l.size; k++)
+            if (is_atom_named(element(2, l.u.elements[k]), config->nodes[i]))
+                return true;
+    return false;
+}
+
 static int cmd_members(int argc, char **argv, FILE *out) {
     (void)argc, (void)argv;
-    for (int i = 0; i < MEMBERS; i++) {
-        term error = NONE;
+    term error = NONE;
+    term conf = cluster_configuration(&client, erl_node().u.atom, 1000, &error);
+    char text[512];
+    term_format(text, sizeof text, is_none(conf) ? TUPLE(ATOM("down"), error) : conf);
+    fprintf(out, "configuration  %s\n", text);
+    erl_drop(error);
+    for (int i = 0; i < MAX_MEMBER_ID; i++) {
+        if (!listed(conf, i))
+            continue;
+        error = NONE;
         term info = cluster_member_info(&client, config->nodes[i], 1000, &error);
-        char text[256];
         term_format(text, sizeof text, is_none(info) ? TUPLE(ATOM("down"), error) : info);
         fprintf(out, "%s  %s\n", config->nodes[i], text);
         erl_drop(info);
         erl_drop(error);
     }
+    erl_drop(conf);
+    return SHELL_OK;
+}
+
+static int cmd_stop_member(int argc, char **argv, FILE *out) {
+    (void)argc;
+    term error = NONE;
+    if (cluster_stop_member(&client, argv[1], CALL_MS, &error) != 0) {
+        char why[256];
+        term_format(why, sizeof why, error);
+        fprintf(out, "** exception exit: {%s,{gen_server_cluster,stop,[counter,%s]}}\n", why,
+                argv[1]);
+        erl_drop(error);
+        return SHELL_ERROR;
+    }
+    fprintf(out, "ok\n");
     return SHELL_OK;
 }
 
@@ -80,7 +115,10 @@ static const struct shell_cmd cmds[] = {
     {"read", "", "the count (a call through the log)", 0, 0, cmd_read},
     {"tick", "N", "adds N; prints the count once committed", 1, 1, cmd_tick},
     {"leader", "", "the node whose member leads", 0, 0, cmd_leader},
-    {"members", "", "{Role, Leader, Term, Applied} of each member", 0, 0, cmd_members},
+    {"members", "", "the configuration, and {Role, Leader, Term, Applied} of each member",
+     0, 0, cmd_members},
+    {"stop_member", "NODE", "takes NODE's member out of the configuration and stops it", 1, 1,
+     cmd_stop_member},
     {NULL},
 };
 
@@ -88,6 +126,7 @@ static const struct shell_erl erl[] = {
     {"read", "counter:read()"},
     {"tick", "counter:tick(N)"},
     {"leader", "gen_server_cluster:get_all_server_nodes(counter)"},
+    {"stop_member", "gen_server_cluster:stop(counter, Node)"},
     {NULL},
 };
 

@@ -4,7 +4,9 @@
  *   read             counter:read(): a call through the log
  *   tick N           counter:tick(N) as a call: the count once committed
  *   leader           the node whose member leads
- *   members          each member: its role, term and applied index
+ *   members          the configuration; each member: role, term, applied
+ *   stop_member NODE gen_server_cluster:stop(counter, Node): NODE's member
+ *                    out of the configuration, and stopped
  *   (and the built-ins: i, regs, help, quit)
  */
 #ifndef SHELL_CMDS_H

@@ -13,132 +13,11 @@
  */
 #include "node_util.h"
 
-#include <dirent.h>
-#include <ftw.h>
 #include <stdatomic.h>
-#include <sys/stat.h>
 
-#include "06_cluster/config.h"
-#include "06_cluster/counter.h"
-
-#define MEMBER_BIN BIN_ROOT "/06_cluster/counter"
-#define LONG_MS 60000       /* the most a liveness step may take */
-
-static struct stage_config cfg;
-static struct child *member[MEMBERS + 1];   /* by id; NULL: not running */
-static char data_root[64];
-
-static bool raft_ports_free(int base) {
-    for (int i = 1; i <= MEMBERS; i++)
-        if (node_port_answers(base + i))
-            return false;
-    return true;
-}
-
-static int rm_one(const char *p, const struct stat *s, int f, struct FTW *w) {
-    (void)s, (void)f, (void)w;
-    return remove(p);
-}
-
-static void setup(void) {
-    start_epmd(43900);
-    /* Raft ports near epmd's, which start_epmd chose for this test alone */
-    int base = 47000 + (epmd_port_used - 43900) * 4;
-    cr_assert(raft_ports_free(base), "Raft ports %d.. are taken", base + 1);
-    char p[16];
-    snprintf(p, sizeof p, "%d", base);
-    setenv("COUNTER_RAFT_PORT", p, 1);
-    snprintf(data_root, sizeof data_root, "/dev/shm/t06-XXXXXX");
-    cr_assert_not_null(mkdtemp(data_root));
-    setenv("COUNTER_DATA_DIR", data_root, 1);
-    /* timeouts a loaded machine under a sanitizer keeps up with */
-    setenv("COUNTER_ELECTION_MS", "50", 1);
-    setenv("COUNTER_HEARTBEAT_MS", "10", 1);
-    cr_assert_eq(stage_config_load(&cfg), 0);
-    start_runtime();
-    struct node_options o = {.name = SELF_NAME, .cookie = COUNTER_COOKIE};
-    cr_assert_eq(node_start(&o), 0, "node_start failed: %s", strerror(errno));
-}
-
-static void teardown(void) {
-    erl_stop();
-    kill_children();
-    nftw(data_root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
+#include "cluster_util.h"
 
 TestSuite(cluster, .timeout = 600, .init = setup, .fini = teardown);
-
-/* Starts member id without waiting for it. */
-static void spawn_member(unsigned id) {
-    char ids[4];
-    snprintf(ids, sizeof ids, "%u", id);
-    member[id] = spawn_child((char *[]){MEMBER_BIN, "--serve", ids, NULL});
-}
-
-/* Waits (LONG_MS: a member loads its whole log before it says so) until
- * member id says it is up. */
-static void await_ready(unsigned id) {
-    char ready[16];
-    snprintf(ready, sizeof ready, "ready c%u", id);
-    int64_t t0 = now_ns();
-    cr_assert(child_says(member[id], ready, LONG_MS), "c%u never said it was up; it wrote:\n%s",
-              id, member[id]->text);
-    int64_t ms = (now_ns() - t0) / 1000000;
-    if (ms > 2000)
-        cr_log_info("c%u took %lld ms to start", id, (long long)ms);
-}
-
-static void start_member(unsigned id) {
-    spawn_member(id);
-    await_ready(id);
-}
-
-static void kill_member(unsigned id) {
-    kill_child(member[id]);
-    member[id] = NULL;
-}
-
-static unsigned id_of(term node) {
-    for (unsigned i = 0; i < MEMBERS; i++)
-        if (is_atom_named(node, cfg.nodes[i]))
-            return i + 1;
-    return 0;
-}
-
-/* The leading member's id, once one says it leads (within LONG_MS). */
-static unsigned await_leader(struct cluster_client *c) {
-    for (int64_t end = now_ns() + (int64_t)LONG_MS * 1000000; now_ns() < end;) {
-        term l = cluster_leader(c, 2000);
-        if (!is_none(l))
-            return id_of(l);
-        erl_sleep(10);      /* between rounds of asking */
-    }
-    cr_assert_fail("no member said it leads within %d ms", LONG_MS);
-    return 0;
-}
-
-/* A call that must succeed (within LONG_MS): its value. */
-static int64_t must(term v, term error, const char *what) {
-    cr_assert(!is_none(v), "%s failed: %s", what, FMT(error));
-    cr_assert(is_int(v), "%s returned %s", what, FMT(v));
-    return v.u.integer;
-}
-
-/* Waits until member id's own copy of the count is want. */
-static void await_state(struct cluster_client *c, unsigned id, int64_t want) {
-    term s = NONE, error = NONE;
-    for (int64_t end = now_ns() + (int64_t)LONG_MS * 1000000; now_ns() < end;) {
-        erl_drop(error);
-        error = NONE;
-        s = cluster_member_state(c, cfg.nodes[id - 1], 2000, &error);
-        if (is_int(s) && s.u.integer == want)
-            return;
-        erl_sleep(10);      /* between two looks */
-    }
-    child_says(member[id], "\x01", 0);
-    cr_assert_fail("c%u's count never became %lld (last seen %s, %s); it wrote:\n%s", id,
-                   (long long)want, FMT(s), FMT(error), member[id]->text);
-}
 
 /* ---- Election ------------------------------------------------------------ */
 
@@ -389,29 +268,6 @@ Test(cluster, twenty_random_kill_and_restart_rounds_lose_nothing_acknowledged) {
 }
 
 /* ---- Stopping ------------------------------------------------------------ */
-
-/* Closes member id's input, which makes it stop its member (cluster_stop)
- * and exit; returns its exit status once it has (within LONG_MS). */
-static int stop_member_cleanly(unsigned id) {
-    struct child *ch = member[id];
-    close(ch->in);
-    int status = -1;
-    for (int64_t end = now_ns() + (int64_t)LONG_MS * 1000000; now_ns() < end;) {
-        pid_t p = waitpid(ch->pid, &status, WNOHANG);
-        cr_assert_neq(p, -1, "waitpid: %s", strerror(errno));
-        if (p == ch->pid)
-            break;
-        child_says(ch, "\x01", 10);  /* reads what it writes meanwhile, 10 ms */
-    }
-    cr_assert(WIFEXITED(status), "c%u did not exit (status %d); it wrote:\n%s", id, status,
-              ch->text);
-    child_says(ch, "\x01", 0);
-    cr_assert(!sanitizer_report(ch->text), "c%u's sanitizer report:\n%s", id, ch->text);
-    close(ch->out);
-    ch->pid = 0;
-    member[id] = NULL;
-    return WEXITSTATUS(status);
-}
 
 Test(cluster, stopping_the_leader_hands_over_and_loses_nothing) {
     for (unsigned id = 1; id <= MEMBERS; id++)

@@ -63,7 +63,9 @@ struct cluster_peer {
     const char *raft_address;   /* where its Raft listens: "127.0.0.1:9001" */
 };
 
-/* A member's configuration. Every member must be given the same peers. */
+/* A member's configuration. Every member of the initial configuration must
+ * be given the same peers. A member that joins later is given join, itself
+ * among the peers, and any members to ask (it need not know them all). */
 struct cluster_options {
     unsigned id;                        /* this member's id among peers */
     const struct cluster_peer *peers;   /* every member, this one included */
@@ -75,6 +77,14 @@ struct cluster_options {
     unsigned heartbeat_ms;              /* heartbeat (and tick); 0: 2 */
     unsigned snapshot_threshold;        /* entries between snapshots;
                                            0: 65536 */
+    bool join;                          /* not in the initial configuration:
+                                           asks the leader (through the
+                                           other peers) to add it as a
+                                           voter; it then receives the
+                                           state from the leader, by the
+                                           log or a snapshot. Harmless when
+                                           it already is one (a joiner
+                                           restarted on its directory). */
 };
 
 /* gen_server_cluster:start(Name, Mod, Args, Opts) on this node: starts
@@ -94,8 +104,8 @@ term cluster_start(term name, const struct gen_server_module *mod, term args,
  * Stops this node's member of the cluster name: a leader first hands
  * leadership to another member (raft_transfer, within an election
  * timeout), then its Raft closes (it stays in the configuration, so a
- * cluster of three with one member stopped tolerates no other loss), and
- * terminate runs.
+ * cluster of three with one member stopped tolerates no other loss; to
+ * take it out, cluster_stop_member), and terminate runs.
  * Returns 0, or -1 with *error as gen_server_stop's. */
 int cluster_stop(term name, term *error);
 
@@ -125,11 +135,11 @@ void cluster_client_init(struct cluster_client *c, term name, const char *const 
  * one is down or none leads) until it is answered or timeout_ms has
  * passed. A retry carries the same sequence number, so a call is applied
  * once however often it is sent. Returns the callback's reply (the
- * caller's: erl_drop it), or NONE with *error set to timeout (no leader
- * answered in time: the call may have been applied, or may be later),
- * no_leader (as timeout, but in the last two rounds of the nodes none
- * named a leader: every member this client reached said it knows none,
- * the others did not answer; a member cut off from a majority says so),
+ * caller's: erl_drop it), or NONE with *error set to no_leader (no member
+ * led in the last round of tries before the time was up: fewer than a
+ * majority of the members are up, two of three say, or an election did
+ * not end in time), timeout (a leader took the call but did not answer in
+ * time); after either the call may have been applied, or may be later,
  * casts_lost (an earlier cast of this client never reached the log; this
  * call was not applied), or the reason a member exited with. */
 term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *error);
@@ -152,6 +162,26 @@ term cluster_leader(struct cluster_client *c, int timeout_ms);
  * cannot be asked. The result is the caller's: erl_drop it. */
 term cluster_member_info(struct cluster_client *c, const char *node, int timeout_ms,
                          term *error);
+
+/* gen_server_cluster:stop(Name, Node): takes the member on node out of the
+ * cluster's configuration and stops it. The leader removes it
+ * (raft_remove) and answers once the smaller configuration is committed;
+ * if node's member leads, it first hands leadership over (raft_transfer)
+ * and the next leader removes it. Then node's member is stopped
+ * (terminate runs); one already gone counts as stopped. The others go on:
+ * of three, the two left are a majority of two. Returns 0, or -1 with
+ * *error (the caller's) as cluster_call's (no_leader, timeout: it may
+ * still be removed later), or {not_a_member, Node}, or {raft, Code}
+ * when Raft refused the change. */
+int cluster_stop_member(struct cluster_client *c, const char *node, int timeout_ms,
+                        term *error);
+
+/* The configuration as the member on node's Raft holds it (the latest,
+ * maybe not yet committed): [{Id, Node, Role}], Role voter | standby |
+ * spare, Node unknown when that member has not learned it. NONE with
+ * *error as gen_server_call's. The result is the caller's. */
+term cluster_configuration(struct cluster_client *c, const char *node, int timeout_ms,
+                           term *error);
 
 /* gen_server_cluster:get_target_state/1 on one node: the callback's state
  * in that node's member (its own copy, as far as it has applied the log).

@@ -66,24 +66,24 @@ static bool next_node(struct cluster_client *c, unsigned down) {
     return false;
 }
 
-term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *error) {
-    int64_t seq = ++c->seq, end = now_ms() + timeout_ms;
+/* Sends msg to the leader, as cluster_call says, until a member answers
+ * it with {'$cluster_ok', V} (returns V, the caller's) or {'$cluster_error',
+ * Why}, or the time is up (NONE with *error no_leader or timeout). */
+static term call_leader(struct cluster_client *c, term msg, int timeout_ms, term *error) {
+    int64_t end = now_ms() + timeout_ms;
     unsigned down = 0;      /* nodes that failed (not answered) this round */
     size_t redirects = 0;   /* redirects followed this round */
-    /* whether a member named a leader (itself by answering, or another by
-     * a redirect) in this round and in the round before it; no round yet
-     * counts as one that did */
-    bool named = false, named_before = true;
+    bool led = false;       /* a member took it this round and did not
+                               answer within a whole try */
     for (;;) {
         int64_t left = end - now_ms();
         if (left <= 0) {
             if (error)
-                *error = named || named_before ? ATOM("timeout") : ATOM("no_leader");
+                *error = led ? ATOM("timeout") : ATOM("no_leader");
             return NONE;
         }
         term err = NONE, v, why;
-        term r = gen_server_call(TUPLE(c->name, atom_from(c->nodes[c->hint])),
-                                 TUPLE(ATOM("$cluster_req"), INT(c->id), INT(seq), request),
+        term r = gen_server_call(TUPLE(c->name, atom_from(c->nodes[c->hint])), msg,
                                  (int)(left < TRY_MS ? left : TRY_MS), &err);
         if (match(r, TUPLE(ATOM("$cluster_ok"), VAR(&v)))) {
             v = term_keep(v);
@@ -97,7 +97,8 @@ term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *
             return NONE;
         }
         bool answered = !is_none(r);
-        named = named || (answered && !match(r, TUPLE(ATOM("$cluster_retry"), ATOM("none"))));
+        /* a try cut short by the deadline proves no leader took it */
+        led = led || (is_atom_named(err, "timeout") && left >= TRY_MS);
         size_t was = c->hint;
         bool redirected = match(r, TUPLE(ATOM("$cluster_retry"), VAR(&v))) &&
                           follow_hint(c, v) && c->hint != was && !(down & (1u << c->hint)) &&
@@ -113,11 +114,40 @@ term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *
             /* a round without a leader: an election is under way */
             down = 0;
             redirects = 0;
-            named_before = named;
-            named = false;
+            led = false;
             erl_sleep(BACKOFF_MS);
         }
     }
+}
+
+term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *error) {
+    int64_t seq = ++c->seq;
+    return call_leader(c, TUPLE(ATOM("$cluster_req"), INT(c->id), INT(seq), request),
+                       timeout_ms, error);
+}
+
+int cluster_stop_member(struct cluster_client *c, const char *node, int timeout_ms,
+                        term *error) {
+    int64_t end = now_ms() + timeout_ms;
+    term r = call_leader(c, TUPLE(ATOM("$cluster_leave"), atom_from(node)), timeout_ms, error);
+    if (is_none(r))
+        return -1;
+    erl_drop(r);
+    int64_t left = end - now_ms();
+    term err = NONE;
+    r = gen_server_call(TUPLE(c->name, atom_from(node)), ATOM("$cluster_stop"),
+                        left > 0 ? (int)left : 1, &err);
+    /* gone already (its node down, or no member there): stopped */
+    bool stopped = !is_none(r) || is_atom_named(err, "noproc") ||
+                   match(err, TUPLE(ATOM("nodedown"), ANY));
+    erl_drop(r);
+    if (!stopped) {
+        if (error)
+            *error = err;
+        return -1;
+    }
+    erl_drop(err);
+    return 0;
 }
 
 void cluster_cast(struct cluster_client *c, term request) {
@@ -130,6 +160,12 @@ term cluster_member_info(struct cluster_client *c, const char *node, int timeout
                          term *error) {
     return gen_server_call(TUPLE(c->name, atom_from(node)), ATOM("$cluster_info"), timeout_ms,
                            error);
+}
+
+term cluster_configuration(struct cluster_client *c, const char *node, int timeout_ms,
+                           term *error) {
+    return gen_server_call(TUPLE(c->name, atom_from(node)), ATOM("$cluster_configuration"),
+                           timeout_ms, error);
 }
 
 term cluster_member_state(struct cluster_client *c, const char *node, int timeout_ms,

@@ -6,6 +6,7 @@
  *   {call, Proposer, Nonce, From, Client, Request}
  *   {cast, Client, Request}
  *   {info, Msg}
+ *   {member, Id, Node, Address}     (a joiner's node: cluster_members.c)
  * Client is {Id, Seq} for a struct cluster_client's request, none for a
  * plain gen_server client's. Proposer is the Raft id of the member that
  * appended the entry, and Nonce names the caller it keeps waiting.
@@ -16,7 +17,8 @@
  *     member's Raft says it will never apply it ({'$cluster_failed', _});
  *     a waiting caller is answered once: its entry in `waiting` is taken
  *     by whichever comes first, and a log replayed at restart answers
- *     nobody (the table starts empty).
+ *     nobody: its nonces are the last incarnation's, and an incarnation's
+ *     nonces start at random.
  *   - Every member applies the same entries in the same order to the same
  *     state, with the same client table (apply_seq depends only on the
  *     table and the entry), so the copies never differ.
@@ -29,7 +31,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cluster_impl.h"
 #include "etf.h"
@@ -51,7 +56,7 @@ static term dup_term(term t, void **mem) {
  * a batch from disk at 8-byte boundaries but writes them unpadded, so an
  * entry of another length shifts every later one of its batch. The
  * decoder stops at the term's end and never sees the padding. */
-static void *encode(term t, size_t *len) {
+void *encode_entry(term t, size_t *len) {
     ei_x_buff x;
     if (ei_x_new(&x) < 0 || etf_encode_versioned(&x, t) != 0)
         panic("cluster: cannot encode a log entry (a term without external form?)");
@@ -89,9 +94,7 @@ static bool leads(struct member *m, term *leader_node) {
     return me;
 }
 
-/* Appends {call, ...} and remembers from until its entry answers it. */
-static void propose_call(struct member *m, term from, term client, term request) {
-    bool ours = is_tuple(client);
+uint64_t hold_waiting(struct member *m, term from, bool cluster_client, bool joiner) {
     if (m->n_waiting == m->cap_waiting) {
         m->cap_waiting = m->cap_waiting ? 2 * m->cap_waiting : 16;
         m->waiting = realloc(m->waiting, m->cap_waiting * sizeof *m->waiting);
@@ -101,10 +104,17 @@ static void propose_call(struct member *m, term from, term client, term request)
     uint64_t nonce = ++m->next_nonce;
     struct waiting *w = &m->waiting[m->n_waiting++];
     w->nonce = nonce;
-    w->cluster_client = ours;
+    w->cluster_client = cluster_client;
+    w->joiner = joiner;
     w->from = dup_term(from, &w->mem);
+    return nonce;
+}
+
+/* Appends {call, ...} and remembers from until its entry answers it. */
+static void propose_call(struct member *m, term from, term client, term request) {
+    uint64_t nonce = hold_waiting(m, from, is_tuple(client), false);
     size_t len;
-    void *buf = encode(TUPLE(ATOM("call"), INT(m->id), INT((int64_t)nonce), from, client,
+    void *buf = encode_entry(TUPLE(ATOM("call"), INT(m->id), INT((int64_t)nonce), from, client,
                              request), &len);
     raft_propose(m, buf, len, nonce);
 }
@@ -112,11 +122,13 @@ static void propose_call(struct member *m, term from, term client, term request)
 /* Takes the caller waiting for nonce out of the table: true and *from (a
  * copy whose storage *mem the caller frees) when there was one. */
 static bool take_waiting(struct member *m, uint64_t nonce, term *from, void **mem,
-                         bool *cluster_client) {
+                         int *kind) {
     for (size_t i = 0; i < m->n_waiting; i++)
         if (m->waiting[i].nonce == nonce) {
             *from = m->waiting[i].from;
-            *cluster_client = m->waiting[i].cluster_client;
+            *kind = m->waiting[i].joiner           ? WAIT_JOINER
+                    : m->waiting[i].cluster_client ? WAIT_CLUSTER_CLIENT
+                                                   : WAIT_PLAIN;
             *mem = m->waiting[i].mem;
             m->waiting[i] = m->waiting[--m->n_waiting];
             return true;
@@ -200,9 +212,15 @@ static void cache_reply(struct client_seq *c, term reply) {
 
 /* ---- Applying entries ---------------------------------------------------- */
 
-/* Replies to from: a cluster client's in the envelope cluster_call reads. */
-static void answer(term from, bool cluster_client, term kind, term value) {
-    if (cluster_client)
+/* Replies to from: a cluster client's in the envelope cluster_call reads,
+ * a joiner's as {'$cluster_joined', ok | retry | Error}. */
+static void answer(term from, int who, term kind, term value) {
+    if (who == WAIT_JOINER)
+        erl_send(from, TUPLE(ATOM("$cluster_joined"),
+                             is_atom_named(kind, "$cluster_ok") ? ATOM("ok")
+                             : is_atom_named(kind, "$cluster_retry") ? ATOM("retry")
+                                                                    : value));
+    else if (who == WAIT_CLUSTER_CLIENT)
         gen_server_reply(from, TUPLE(kind, value));
     else if (is_atom_named(kind, "$cluster_ok"))
         gen_server_reply(from, value);
@@ -239,7 +257,7 @@ static gen_result apply_call(struct member *m, term entry, term user) {
     }
     term waiter;
     void *mem;
-    bool ours;
+    int ours;
     if (proposer.u.integer == m->id &&
         take_waiting(m, (uint64_t)nonce.u.integer, &waiter, &mem, &ours)) {
         if (!is_none(value))
@@ -260,6 +278,10 @@ static gen_result apply_entry(struct member *m, term entry, term user) {
         return m->mod->handle_cast ? m->mod->handle_cast(element(3, entry), user)
                                    : gen_stop(ATOM("undef"), user);
     }
+    if (is_atom_named(element(1, entry), "member") && entry.size == 4) {
+        apply_member_entry(m, entry);
+        return gen_noreply(user);
+    }
     if (is_atom_named(element(1, entry), "info") && m->mod->handle_info)
         return m->mod->handle_info(element(2, entry), user);
     return gen_noreply(user);
@@ -267,10 +289,12 @@ static gen_result apply_entry(struct member *m, term entry, term user) {
 
 /* ---- Snapshots ----------------------------------------------------------- */
 
-/* Hands the loop {UserState, [{Id, Last, Broken, Reply}]}, encoded. */
+/* Hands the loop {UserState, [{Id, Last, Broken, Reply}], [{PeerId, Node,
+ * Address}]}, encoded. */
 static void give_snapshot(struct member *m, term user) {
     term *cl = malloc((m->n_clients + 1) * sizeof *cl);
     term *parts = malloc((m->n_clients + 1) * 4 * sizeof *parts);
+    term pcells[CLUSTER_MAX_MEMBERS + 1], pparts[3 * CLUSTER_MAX_MEMBERS];
     if (!cl || !parts)
         panic("out of memory for a cluster snapshot");
     for (size_t i = 0; i < m->n_clients; i++) {
@@ -284,7 +308,8 @@ static void give_snapshot(struct member *m, term user) {
     }
     cl[m->n_clients] = NIL;
     size_t len;
-    void *buf = encode(TUPLE(user, term_list(cl, m->n_clients)), &len);
+    void *buf = encode_entry(TUPLE(user, term_list(cl, m->n_clients),
+                                  peers_term(m, pcells, pparts)), &len);
     free(cl);
     free(parts);
     pthread_mutex_lock(&m->lock);
@@ -318,6 +343,8 @@ static term restore_snapshot(struct member *m, term snap) {
             if (!is_atom_named(element(4, e), "none"))
                 cache_reply(c, element(4, e));
         }
+    if (snap.size == 3)     /* the peers (older snapshots have none) */
+        peers_restore(m, element(3, snap));
     return element(1, snap);
 }
 
@@ -343,6 +370,8 @@ static gen_result member_init(term args) {
         term msg = term_binary(m->start_msg, strlen(m->start_msg));
         return gen_stop(term_keep(TUPLE(ATOM("raft"), INT(rc), msg)), NONE);
     }
+    if (m->join)
+        erl_send(m->pid, ATOM("$cluster_join_try"));
     return gen_ok(wrap_state(m, r.state));
 }
 
@@ -359,6 +388,15 @@ static gen_result member_call(term request, term from, term state) {
     }
     if (is_atom_named(request, "$cluster_state"))
         return gen_reply(user, state);
+    if (is_atom_named(request, "$cluster_configuration"))
+        return gen_reply(configuration_term(m), state);
+    if (is_atom_named(request, "$cluster_stop"))    /* cluster_stop_member's end */
+        return gen_stop_reply(ATOM("normal"), ATOM("ok"), state);
+    term node;
+    if (match(request, TUPLE(ATOM("$cluster_leave"), VAR(&node)))) {
+        term r = leave_request(m, node, from, me, leader);
+        return is_none(r) ? gen_noreply(state) : gen_reply(r, state);
+    }
     bool ours = client_request(request, pair, &client, &inner);
     if (me) {
         propose_call(m, from, ours ? client : ATOM("none"), ours ? inner : request);
@@ -379,13 +417,46 @@ static gen_result member_cast(term request, term state) {
     if (leads(m, &leader)) {
         bool ours = client_request(request, pair, &client, &inner);
         size_t len;
-        void *buf = encode(TUPLE(ATOM("cast"), ours ? client : ATOM("none"),
+        void *buf = encode_entry(TUPLE(ATOM("cast"), ours ? client : ATOM("none"),
                                  ours ? inner : request), &len);
         raft_propose(m, buf, len, 0);
     } else if (!is_none(leader)) {  /* none known: lost, as a cast may be */
         erl_send(TUPLE(m->name, leader), TUPLE(ATOM("$gen_cast"), request));
     }
     return gen_noreply(state);
+}
+
+/* The membership messages: a change's end, a join request, a joiner's
+ * next try and its answer. True when msg was one. */
+static bool member_info_membership(struct member *m, term msg) {
+    term nonce, result, leader;
+    if (match(msg, TUPLE(ATOM("$cluster_changed"), VAR(&nonce), VAR(&result)))) {
+        term from;
+        void *mem;
+        int who;
+        if (take_waiting(m, (uint64_t)nonce.u.integer, &from, &mem, &who)) {
+            bool ok = is_atom_named(result, "ok"), retry = is_atom_named(result, "retry");
+            answer(from, who,
+                   atom_from(ok ? "$cluster_ok" : retry ? "$cluster_retry" : "$cluster_error"),
+                   ok ? ATOM("ok") : retry ? ATOM("none") : result);
+            free(mem);
+        }
+        return true;
+    }
+    if (is_tuple(msg) && msg.size == 5 && is_atom_named(element(1, msg), "$cluster_join")) {
+        bool me = leads(m, &leader);
+        join_request(m, msg, me, leader);
+        return true;
+    }
+    if (is_atom_named(msg, "$cluster_join_try")) {
+        join_try(m);
+        return true;
+    }
+    if (match(msg, TUPLE(ATOM("$cluster_joined"), VAR(&result)))) {
+        join_answered(m, result);
+        return true;
+    }
+    return false;
 }
 
 static gen_result member_info(term msg, term state) {
@@ -398,17 +469,19 @@ static gen_result member_info(term msg, term state) {
     if (match(msg, TUPLE(ATOM("$cluster_failed"), VAR(&x)))) {
         term from;
         void *mem;
-        bool ours;
+        int ours;
         if (take_waiting(m, (uint64_t)x.u.integer, &from, &mem, &ours)) {
             /* not applied by this leader; maybe by the next, if it was
              * replicated before this one stepped down: a cluster client
              * retries with the same number, which apply_seq sorts out */
             answer(from, ours, ATOM("$cluster_retry"),
-                   ours ? ATOM("none") : ATOM("leadership_lost"));
+                   ours != WAIT_PLAIN ? ATOM("none") : ATOM("leadership_lost"));
             free(mem);
         }
         return gen_noreply(state);
     }
+    if (member_info_membership(m, msg))
+        return gen_noreply(state);
     if (is_atom_named(msg, "$cluster_snapshot")) {
         give_snapshot(m, user);
         return gen_noreply(state);
@@ -417,7 +490,7 @@ static gen_result member_info(term msg, term state) {
         return gen_noreply(wrap_state(m, restore_snapshot(m, x)));
     if (leads(m, &leader)) {
         size_t len;
-        void *buf = encode(TUPLE(ATOM("info"), msg), &len);
+        void *buf = encode_entry(TUPLE(ATOM("info"), msg), &len);
         raft_propose(m, buf, len, 0);
     }
     return gen_noreply(state);
@@ -486,10 +559,18 @@ static struct member *new_member(term name, const struct gen_server_module *mod,
                 snprintf(why, n, "peer id %u is listed twice", p->id);
                 return NULL;
             }
+        if (strlen(p->raft_address) >= sizeof ((struct proposal *)0)->address) {
+            snprintf(why, n, "peer %zu: the address %s is too long", i + 1, p->raft_address);
+            return NULL;
+        }
         found = found || p->id == o->id;
     }
     if (!found) {
         snprintf(why, n, "this member's id %u is not among the peers", o->id);
+        return NULL;
+    }
+    if (o->join && o->n_peers < 2) {
+        snprintf(why, n, "a member that joins needs a member to ask among the peers");
         return NULL;
     }
     struct member *m = calloc(1, sizeof *m);
@@ -498,6 +579,15 @@ static struct member *new_member(term name, const struct gen_server_module *mod,
     m->name = name;
     m->mod = mod;
     m->id = o->id;
+    m->join = o->join;
+    /* Nonces of this incarnation start at random: a log replayed after a
+     * restart holds the last incarnation's, which must not answer a call
+     * of this one (2^40 starting points, each with 2^20 calls before it
+     * could reach the next). */
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 20;
+    m->next_nonce = (r & ((1ull << 40) - 1)) << 20;
     m->n_peers = o->n_peers;
     for (size_t i = 0; i < o->n_peers; i++)
         m->peers[i] = (struct cluster_peer){o->peers[i].id, strdup(o->peers[i].node),

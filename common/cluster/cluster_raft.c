@@ -14,7 +14,8 @@
  *   - Every proposal queued is either given to raft_apply (whose callback
  *     then runs once) or failed here; either way a failed call's nonce is
  *     sent back ({'$cluster_failed', Nonce}), so no caller waits forever on
- *     a proposal nobody holds.
+ *     a proposal nobody holds. A change of the configuration likewise ends
+ *     in exactly one {'$cluster_changed', Nonce, Result}.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -112,6 +113,127 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
     return rc == 0 ? 0 : RAFT_MALFORMED;
 }
 
+static void apply_done(struct raft_apply *req, int status, void *result);
+
+/* ---- Changes of the configuration ---------------------------------------- */
+
+/* A raft_add / raft_assign / raft_remove request and what its callback
+ * needs. */
+struct change_req {
+    struct raft_change req;     /* first: Raft hands this pointer back */
+    struct member *m;
+    uint64_t nonce;             /* the waiting caller's */
+    unsigned id;                /* the member changed */
+    bool then_assign;           /* a join's raft_add: raft_assign follows */
+};
+
+/* Tells the member process how the change nonce ended: rc 0 (done),
+ * RAFT_NOTLEADER, RAFT_LEADERSHIPLOST, RAFT_CANTCHANGE, RAFT_CANCELED or
+ * RAFT_SHUTDOWN
+ * (another leader, or later, may do it: retry), else Raft's error. */
+static void change_done(struct member *m, uint64_t nonce, int rc) {
+    term result = rc == 0 ? ATOM("ok")
+                  : rc == RAFT_NOTLEADER || rc == RAFT_LEADERSHIPLOST || rc == RAFT_CANTCHANGE ||
+                          rc == RAFT_CANCELED || rc == RAFT_SHUTDOWN
+                      ? ATOM("retry")
+                      : TUPLE(ATOM("error"), TUPLE(ATOM("raft"), INT(rc)));
+    erl_send(m->pid, TUPLE(ATOM("$cluster_changed"), INT((int64_t)nonce), result));
+}
+
+/* The role of id in Raft's latest configuration, or -1 if it is not in it. */
+static int role_of(struct member *m, unsigned id) {
+    for (unsigned i = 0; i < m->raft.configuration.n; i++)
+        if (m->raft.configuration.servers[i].id == id)
+            return m->raft.configuration.servers[i].role;
+    return -1;
+}
+
+static void changed(struct raft_change *req, int status);
+
+/* Makes member c->id a voter: raft_assign, which catches it up first. */
+static int assign_voter(struct change_req *c) {
+    c->then_assign = false;
+    return raft_assign(&c->m->raft, &c->req, c->id, RAFT_VOTER, changed);
+}
+
+/* A change's callback: a join's raft_add is followed by raft_assign; the
+ * rest is told to the member process. */
+static void changed(struct raft_change *req, int status) {
+    struct change_req *c = (struct change_req *)req;
+    if (status == 0 && c->then_assign && !c->m->closing && (status = assign_voter(c)) == 0)
+        return;
+    change_done(c->m, c->nonce, status);
+    free(c);
+}
+
+/* Starts the change p asks for (JOIN or LEAVE); its end is told. A change
+ * already made and committed (a joiner that votes, a member not in the
+ * configuration) is done at once: a retry after a lost answer, or a
+ * joiner restarted on its log. */
+static void start_change(struct member *m, const struct proposal *p) {
+    int role = role_of(m, p->peer_id);
+    bool made = p->kind == PROPOSE_LEAVE ? role < 0 : role == RAFT_VOTER;
+    if (raft_state(&m->raft) != RAFT_LEADER || (made && m->raft.configuration_uncommitted_index)) {
+        change_done(m, p->nonce, raft_state(&m->raft) != RAFT_LEADER ? RAFT_NOTLEADER
+                                                                       : RAFT_CANTCHANGE);
+        return;
+    }
+    if (made) {
+        change_done(m, p->nonce, 0);
+        return;
+    }
+    struct change_req *c = calloc(1, sizeof *c);
+    if (!c)
+        panic("out of memory for a cluster configuration change");
+    *c = (struct change_req){.m = m, .nonce = p->nonce, .id = p->peer_id};
+    int rc;
+    if (p->kind == PROPOSE_LEAVE)
+        rc = raft_remove(&m->raft, &c->req, p->peer_id, changed);
+    else if (role >= 0)     /* added, not yet promoted */
+        rc = assign_voter(c);
+    else {
+        c->then_assign = true;
+        rc = raft_add(&m->raft, &c->req, p->peer_id, p->address, changed);
+    }
+    if (rc != 0) {
+        change_done(m, p->nonce, rc);
+        free(c);
+    }
+}
+
+static void handed_over(struct raft_transfer *req) {
+    struct member *m = req->data;
+    m->handing_over = false;
+}
+
+/* One queued proposal to Raft, or failed when Raft is closing. */
+static void take_proposal(struct member *m, struct proposal *p) {
+    bool open = !m->closing && !m->transferring;
+    if (p->kind == PROPOSE_HANDOVER) {
+        if (open && !m->handing_over && raft_state(&m->raft) == RAFT_LEADER)
+            m->handing_over = raft_transfer(&m->raft, &m->handover, 0, handed_over) == 0;
+    } else if (p->kind != PROPOSE_ENTRY) {
+        if (open)
+            start_change(m, p);
+        else
+            change_done(m, p->nonce, RAFT_CANCELED);
+    } else {
+        struct apply_req *a = NULL;
+        int rc = RAFT_CANCELED;
+        if (open && (a = calloc(1, sizeof *a))) {
+            a->m = m;
+            a->nonce = p->nonce;
+            struct raft_buffer b = {.base = p->buf, .len = p->len};
+            rc = raft_apply(&m->raft, &a->req, &b, 1, apply_done);
+        }
+        if (rc != 0) {      /* not taken: the bytes are still ours */
+            raft_free(p->buf);
+            free(a);
+            fail_nonce(m, p->nonce);
+        }
+    }
+}
+
 /* ---- The loop ------------------------------------------------------------ */
 
 static void apply_done(struct raft_apply *req, int status, void *result) {
@@ -160,26 +282,14 @@ static void woken(uv_async_t *h) {
     pthread_mutex_unlock(&m->lock);
     while (p) {
         struct proposal *next = p->next;
-        struct apply_req *a = NULL;
-        int rc = RAFT_CANCELED;
-        if (!m->closing && !m->transferring && (a = calloc(1, sizeof *a))) {
-            a->m = m;
-            a->nonce = p->nonce;
-            struct raft_buffer b = {.base = p->buf, .len = p->len};
-            rc = raft_apply(&m->raft, &a->req, &b, 1, apply_done);
-        }
-        if (rc != 0) {      /* not taken: the bytes are still ours */
-            raft_free(p->buf);
-            free(a);
-            fail_nonce(m, p->nonce);
-        }
+        take_proposal(m, p);
         free(p);
         p = next;
     }
     if (stop && !m->closing && !m->transferring) {
         /* a leader hands over first, so the others need not wait an
          * election timeout to notice it is gone */
-        m->transferring = raft_state(&m->raft) == RAFT_LEADER && m->n_peers > 1 &&
+        m->transferring = raft_state(&m->raft) == RAFT_LEADER &&
                           raft_transfer(&m->raft, &m->transfer, 0, transferred) == 0;
         if (!m->transferring)
             close_raft(m);
@@ -196,6 +306,10 @@ static void refresh_view(uv_check_t *h) {
     m->role = raft_state(&m->raft);
     m->leader_id = (unsigned)id;
     m->raft_term = m->raft.current_term;
+    m->n_conf = 0;
+    for (unsigned i = 0; i < m->raft.configuration.n && i < CLUSTER_MAX_MEMBERS; i++)
+        m->conf[m->n_conf++] = (struct conf_server){(unsigned)m->raft.configuration.servers[i].id,
+                                                    m->raft.configuration.servers[i].role};
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -206,6 +320,25 @@ static void report_start(struct member *m, int rc, const char *msg) {
     snprintf(m->start_msg, sizeof m->start_msg, "%s", msg ? msg : "");
     pthread_cond_broadcast(&m->cond);
     pthread_mutex_unlock(&m->lock);
+}
+
+/* Bootstraps the initial configuration, every peer a voter: the same on
+ * every member of it. Returns 0 (also when a log is there: the member
+ * rejoins with it) or Raft's error. */
+static int bootstrap(struct member *m) {
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    int rc = 0;
+    for (size_t i = 0; i < m->n_peers && rc == 0; i++)
+        rc = raft_configuration_add(&conf, m->peers[i].id, m->peers[i].raft_address,
+                                    RAFT_VOTER);
+    if (rc == 0) {
+        rc = raft_bootstrap(&m->raft, &conf);
+        if (rc == RAFT_CANTBOOTSTRAP)
+            rc = 0;
+    }
+    raft_configuration_close(&conf);
+    return rc;
 }
 
 /* Sets Raft up on the loop; returns 0 or Raft's error, with m->start_msg
@@ -245,17 +378,8 @@ static int setup(struct member *m, bool *raft_inited) {
     raft_set_pre_vote(&m->raft, true);
     raft_set_snapshot_threshold(&m->raft, m->snapshot_threshold);
     raft_set_snapshot_trailing(&m->raft, m->snapshot_threshold / 4 + 1);
-    struct raft_configuration conf;
-    raft_configuration_init(&conf);
-    for (size_t i = 0; i < m->n_peers && rc == 0; i++)
-        rc = raft_configuration_add(&conf, m->peers[i].id, m->peers[i].raft_address,
-                                    RAFT_VOTER);
-    if (rc == 0) {
-        rc = raft_bootstrap(&m->raft, &conf);   /* the same on every member */
-        if (rc == RAFT_CANTBOOTSTRAP)           /* a log is there: rejoin with it */
-            rc = 0;
-    }
-    raft_configuration_close(&conf);
+    if (!m->join)   /* a joiner starts empty: the leader sends it the log */
+        rc = bootstrap(m);
     if (rc == 0)
         rc = raft_start(&m->raft);
     if (rc != 0) {
@@ -275,6 +399,7 @@ static void *raft_main(void *arg) {
         uv_async_init(&m->loop, &m->wake, woken);
         m->wake.data = m;
         m->transfer.data = m;
+        m->handover.data = m;
         uv_check_init(&m->loop, &m->view_check);
         m->view_check.data = m;
         uv_check_start(&m->view_check, refresh_view);
@@ -319,7 +444,22 @@ void raft_propose(struct member *m, void *buf, size_t len, uint64_t nonce) {
     struct proposal *p = malloc(sizeof *p);
     if (!p)
         panic("out of memory for a cluster proposal");
-    *p = (struct proposal){.buf = buf, .len = len, .nonce = nonce};
+    *p = (struct proposal){.kind = PROPOSE_ENTRY, .buf = buf, .len = len, .nonce = nonce};
+    pthread_mutex_lock(&m->lock);
+    *m->tail = p;
+    m->tail = &p->next;
+    pthread_mutex_unlock(&m->lock);
+    uv_async_send(&m->wake);
+}
+
+void raft_change(struct member *m, int kind, unsigned peer_id, const char *address,
+                 uint64_t nonce) {
+    struct proposal *p = calloc(1, sizeof *p);
+    if (!p)
+        panic("out of memory for a cluster configuration change");
+    *p = (struct proposal){.kind = kind, .peer_id = peer_id, .nonce = nonce};
+    if (address)
+        snprintf(p->address, sizeof p->address, "%s", address);
     pthread_mutex_lock(&m->lock);
     *m->tail = p;
     m->tail = &p->next;
