@@ -14,7 +14,7 @@
  *     a tick at once; the side that connected to a C node writes nothing
  *     before that tick (CONN_CONFIRMING), and if the socket closes instead,
  *     it waits for the other side's connection (CONN_AWAITING). A BEAM peer
- *     (it announces spawn support, which libei does not) settles this in
+ *     (it announces alias support, which libei does not) settles this in
  *     its own handshake, so a connection to one is up at once.
  *   - Order: frames go out in the order they were queued. One thread at a
  *     time writes the socket, the one that set c->writing (holding wlock):

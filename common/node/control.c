@@ -12,6 +12,8 @@
  *   {3, From, To, Reason} EXIT        {8, From, To, Reason} EXIT2
  *   {19, From, ToProc, Ref} MONITOR_P {20, From, ToProc, Ref} DEMONITOR_P
  *   {21, FromProc, To, Ref, Reason} MONITOR_P_EXIT
+ *   {29, ReqId, From, GroupLeader, {M, F, Arity}, Opts} + Args SPAWN_REQUEST
+ *       (spawn.c; answered by {31, ReqId, From, Flags, Result} SPAWN_REPLY)
  * and their _TT forms with a trace token (read, the token ignored). libei
  * parses none of the monitor ones: they are read and written here.
  *
@@ -33,6 +35,7 @@ enum {
     OP_GROUP_LEADER = 7, OP_EXIT2 = 8, OP_SEND_TT = 12, OP_EXIT_TT = 13,
     OP_REG_SEND_TT = 16, OP_EXIT2_TT = 18, OP_MONITOR_P = 19, OP_DEMONITOR_P = 20,
     OP_MONITOR_P_EXIT = 21, OP_SEND_SENDER = 22, OP_SEND_SENDER_TT = 23,
+    OP_SPAWN_REQUEST = 29, OP_SPAWN_REQUEST_TT = 30,
 };
 
 /* ---- Out ----------------------------------------------------------------- */
@@ -196,9 +199,7 @@ int control_signal(enum dist_kind kind, term from, term dest, term ref, term bod
     return kind == DIST_MESSAGE ? 0 : r;
 }
 
-/* Sends a control message (no payload) back on c: a link or monitor that
- * found nobody here. */
-static void answer(struct conn *c, term control) {
+void control_answer(struct conn *c, term control) {
     struct frame *f = control_frame(control, NONE);
     if (!f)
         return;
@@ -233,7 +234,7 @@ static void take_link(struct conn *c, term from, term to) {
     crossings_remove(&c->links, to, from, NONE);
     pthread_mutex_unlock(&c->lock);
     term v[] = {INT(OP_EXIT), to, from, ATOM("noproc")};
-    answer(c, term_tuple(v, 4));
+    control_answer(c, term_tuple(v, 4));
 }
 
 /* EXIT, EXIT2, UNLINK: the link (if any) is forgotten, the signal goes. */
@@ -254,7 +255,7 @@ static void take_monitor(struct conn *c, term from, term to, term ref) {
         erl_dist_deliver(DIST_MONITOR, from, to, ref, NONE, false))
         return;
     term v[] = {INT(OP_MONITOR_P_EXIT), to, from, ref, ATOM("noproc")};
-    answer(c, term_tuple(v, 5));
+    control_answer(c, term_tuple(v, 5));
 }
 
 static void take_demonitor(term from, term to, term ref) {
@@ -275,7 +276,8 @@ static void take_down(struct conn *c, term from, term to, term ref, term reason)
 /* True for the operations that carry a payload (the message). */
 static bool has_payload(int64_t op) {
     return op == OP_SEND || op == OP_REG_SEND || op == OP_SEND_TT || op == OP_REG_SEND_TT ||
-           op == OP_SEND_SENDER || op == OP_SEND_SENDER_TT;
+           op == OP_SEND_SENDER || op == OP_SEND_SENDER_TT || op == OP_SPAWN_REQUEST ||
+           op == OP_SPAWN_REQUEST_TT;
 }
 
 /* Acts on control message ctl (payload msg). Returns 0, or -1 with why
@@ -325,6 +327,12 @@ static int dispatch(struct conn *c, term ctl, term msg, char *why, size_t why_le
     case OP_MONITOR_P_EXIT:
         if ((ok = n == 5 && (is_pid(a) || is_atom(a)) && is_pid(b) && is_ref(d)))
             take_down(c, a, b, d, e);
+        break;
+    case OP_SPAWN_REQUEST: case OP_SPAWN_REQUEST_TT:
+        /* {29, ReqId, From, GroupLeader, {M, F, Arity}, Opts[, Token]} */
+        if ((ok = n == (op == OP_SPAWN_REQUEST ? 6u : 7u) && is_ref(a) && remote_pid(b) &&
+                  is_tuple(e) && is_list(element(6, ctl))))
+            return spawn_take(c, a, b, e, element(6, ctl), msg, why, why_len);
         break;
     default:
         break;  /* GROUP_LEADER, and what this node does not announce: ignored */

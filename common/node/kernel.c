@@ -62,25 +62,24 @@ int node_rpc_register(const char *module, const char *function, int arity, node_
     return e ? 0 : -1;
 }
 
-/* The function for m:f/arity, or NULL. */
-static node_rpc_fn lookup(term m, term f, int arity) {
+long kernel_list_length(term l) {
+    long n = 0;
+    while (is_list(l) && l.size > 0) {
+        n += (long)l.size;
+        l = l.u.elements[l.size];
+    }
+    return is_list(l) ? n : -1;
+}
+
+node_rpc_fn kernel_lookup(term m, term f, term args) {
+    long arity = kernel_list_length(args);
     pthread_mutex_lock(&kernel.lock);
     node_rpc_fn fn = NULL;
-    for (struct rpc_entry *e = kernel.entries; e && !fn; e = e->next)
+    for (struct rpc_entry *e = kernel.entries; e && !fn && arity >= 0; e = e->next)
         if (term_eq(e->module, m) && term_eq(e->function, f) && e->arity == arity)
             fn = e->fn;
     pthread_mutex_unlock(&kernel.lock);
     return fn;
-}
-
-/* The length of proper list l, or -1. */
-static long list_length(term l) {
-    long n = 0;
-    while (is_list(l) && l.size > 0) {
-        n += l.size;
-        l = l.u.elements[l.size];
-    }
-    return is_list(l) ? n : -1;
 }
 
 /* ---- One call ------------------------------------------------------------ */
@@ -101,8 +100,7 @@ static void run_call(void *ctx) {
 static void call_main(term arg) {
     term how = element(1, arg), from = element(2, arg), m = element(3, arg),
          f = element(4, arg), args = element(5, arg);
-    long n = list_length(args);
-    struct call c = {n >= 0 ? lookup(m, f, (int)n) : NULL, args, NONE};
+    struct call c = {kernel_lookup(m, f, args), args, NONE};
     term reason = NONE;
     bool ok = c.fn && erl_catch(run_call, &c, &reason);
     /* TUPLE lives to the end of its block: both are built here. */
