@@ -150,11 +150,10 @@ Test(node_rpc, rpc_call_erpc_call_and_casts_from_erl_run_the_registered_function
 
 /* ---- Spawns and monitors ------------------------------------------------- */
 
-/* erlang:monitor(process, CPid) from erl: OTP 25 sends no MONITOR_P for
- * it to this node (traced: the LINK, REG_SEND and SPAWN_REQUEST frames of
- * the same script arrive, no frame comes for the monitor), so it fires
- * only when the connection goes, with noconnection: what the last line
- * shows. */
+/* erlang:monitor(process, CPid) from erl, by pid and by name: 'DOWN' with
+ * the C process's reason when it dies (MONITOR_P, then MONITOR_P_EXIT
+ * back), not only when the connection goes; the node's own monitor of the
+ * erl shell process sees it stop the same way. */
 static const char spawn_script[] =
     "T = 't@localhost',"
     "P = fun(L, V) -> io:format(\"~s ~0p~n\", [L, V]) end,"
@@ -166,8 +165,15 @@ static const char spawn_script[] =
     "{victim, T} ! {whois, self()},"
     "V = receive {victim_is, Pid} -> Pid end,"
     "VRef = erlang:monitor(process, V),"
-    "erlang:disconnect_node(T),"
+    "NRef = erlang:monitor(process, {victim, T}),"
+    "{victim, T} ! {die, boom},"
     "P(\"monitor_down\", receive {'DOWN', VRef, process, V, R3} -> R3 after 10000 -> no_down end),"
+    "P(\"name_down\", receive {'DOWN', NRef, process, {victim, T}, R4} -> R4"
+    " after 10000 -> no_down end),"
+    "VRef2 = erlang:monitor(process, V),"
+    "P(\"noproc\", receive {'DOWN', VRef2, process, V, R5} -> R5"
+    " after 10000 -> no_down end),"
+    "P(\"connected\", lists:member(T, nodes(connected))),"
     "io:format(\"done~n\"),"
     "receive after 60000 -> halt() end.";
 
@@ -177,7 +183,8 @@ Test(node_rpc, spawn_link_spawn_monitor_and_a_beam_monitor_of_a_c_process) {
     const char *want[] = {
         "linked {undef,[{nope,nope,[1],[]}]}\n",
         "spawn_down {undef,[{nope,nope,[],[]}]}\n",
-        "monitor_down noconnection\n",
+        "monitor_down boom\n", "name_down boom\n", "noproc noproc\n",
+        "connected true\n",
     };
     run_erl("e2@localhost", spawn_script, want, sizeof want / sizeof *want);
 }

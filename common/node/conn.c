@@ -180,6 +180,9 @@ void conn_put(struct conn *c) {
     free_frames(c->head);
     free(c->links.v);
     free(c->monitors.v);
+    for (size_t i = 0; i < c->named.n; i++)
+        free((void *)c->named.v[i].ref.u.words);    /* control.c's copies */
+    free(c->named.v);
     while (c->node_monitors)
         pid_counts_remove(&c->node_monitors, c->node_monitors->pid);
     pthread_mutex_destroy(&c->lock);

@@ -165,6 +165,56 @@ static bool defer(struct conn *c) {
     return true;
 }
 
+/* ---- Monitors of names here --------------------------------------------- */
+
+/* Records on c that remote process from monitors name here with ref (a
+ * ref of from's node: its words are copied, the frame's go). False when c
+ * is down or memory is out. */
+static bool named_add(struct conn *c, term name, term from, term ref) {
+    uint32_t *words = malloc(ref.size * sizeof *words);
+    if (!words)
+        return false;
+    memcpy(words, ref.u.words, ref.size * sizeof *words);
+    term kept = ref;
+    kept.u.words = words;
+    pthread_mutex_lock(&c->lock);
+    bool ok = c->state != CONN_DOWN && crossings_add(&c->named, name, from, kept);
+    pthread_mutex_unlock(&c->lock);
+    if (!ok)
+        free(words);
+    return ok;
+}
+
+/* The name the monitor ref of c's peer was taken by, forgotten now; NONE
+ * when it was taken by pid. */
+static term named_take(struct conn *c, term ref) {
+    term name = NONE;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->named.n; i++) {
+        struct crossing *x = &c->named.v[i];
+        if (term_eq(x->ref, ref)) {
+            name = x->local;
+            free((void *)x->ref.u.words);
+            *x = c->named.v[--c->named.n];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return name;
+}
+
+/* What a 'DOWN' for peer's monitor ref comes from: the name it was taken
+ * by, or from (the pid) when it was taken by pid. BEAM drops a 'DOWN' of a
+ * monitor by name that gives the pid. */
+static term monitored_as(term peer, term ref, term from) {
+    struct conn *c = conn_get(peer, false);
+    if (!c)
+        return from;
+    term name = named_take(c, ref);
+    conn_put(c);
+    return is_none(name) ? from : name;
+}
+
 int control_signal(enum dist_kind kind, term from, term dest, term ref, term body,
                    bool linked) {
     term peer = dest_node(dest);
@@ -172,6 +222,8 @@ int control_signal(enum dist_kind kind, term from, term dest, term ref, term bod
         errno = ENOTCONN;   /* stopped, or an earlier incarnation of this node */
         return kind == DIST_MESSAGE ? 0 : -1;
     }
+    if (kind == DIST_DOWN)
+        from = monitored_as(peer, ref, from);
     term v[5], payload;
     term control = control_for(kind, from, dest, ref, body, linked, &payload, v);
     struct frame *f = control_frame(control, payload);
@@ -249,16 +301,22 @@ static void take_unlinking(struct conn *c, enum dist_kind kind, term from, term 
         erl_dist_deliver(kind, from, to, NONE, reason, linked);
 }
 
-/* MONITOR_P: to is a pid or a name here; nobody there: 'DOWN' noproc. */
+/* MONITOR_P: to is a pid or a name here (recorded on c, for the 'DOWN');
+ * nobody there: 'DOWN' noproc. */
 static void take_monitor(struct conn *c, term from, term to, term ref) {
+    bool named = is_atom(to) && named_add(c, to, from, ref);
     if ((local_pid(to) || is_atom(to)) &&
         erl_dist_deliver(DIST_MONITOR, from, to, ref, NONE, false))
         return;
+    if (named)
+        named_take(c, ref);
     term v[] = {INT(OP_MONITOR_P_EXIT), to, from, ref, ATOM("noproc")};
     control_answer(c, term_tuple(v, 5));
 }
 
-static void take_demonitor(term from, term to, term ref) {
+static void take_demonitor(struct conn *c, term from, term to, term ref) {
+    if (is_atom(to))
+        named_take(c, ref);
     term pid = is_atom(to) ? erl_whereis(to) : to;
     if (local_pid(pid))
         erl_dist_deliver(DIST_DEMONITOR, from, pid, ref, NONE, false);
@@ -322,7 +380,7 @@ static int dispatch(struct conn *c, term ctl, term msg, char *why, size_t why_le
         break;
     case OP_DEMONITOR_P:
         if ((ok = n == 4 && remote_pid(a) && (is_pid(b) || is_atom(b)) && is_ref(d)))
-            take_demonitor(a, b, d);
+            take_demonitor(c, a, b, d);
         break;
     case OP_MONITOR_P_EXIT:
         if ((ok = n == 5 && (is_pid(a) || is_atom(a)) && is_pid(b) && is_ref(d)))

@@ -123,6 +123,9 @@ struct conn {
     struct crossings links;     /* links across this connection */
     struct crossings monitors;  /* monitors local processes hold on remote
                                    ones across it */
+    struct crossings named;     /* monitors remote processes hold on names
+                                   here: (name, watcher, ref), so that the
+                                   'DOWN' gives the name (control.c) */
     struct pid_counts *node_monitors;  /* monitor_node subscribers */
 
     /* Whoever set writing writes the socket, holding wlock: */
