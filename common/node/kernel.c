@@ -5,14 +5,15 @@
  *               is what net_adm:ping waits for;
  *   rex         runs {call | block_call, M, F, Args, GroupLeader} as a
  *               gen_server call (rpc:block_call; OTP 25's rpc:call goes
- *               through erpc's spawn request, which a libei node cannot
- *               take: erl sees {badrpc, notsup}, see common/README.md) or
+ *               through erpc's spawn request instead, which spawn.c takes
+ *               and runs the same table's functions for: erl sees the
+ *               same results) or
  *               as {From, {call, ...}} (libei's ei_rpc, old rpc), each in
  *               a process of its own, for the functions in the table that
  *               node_rpc_register fills; anything else is
  *               {badrpc, {'EXIT', {undef, [{M, F, Args, []}]}}}, as OTP.
  *
- * The table is guarded by one lock; an entry is never removed (it outlives
+ * The table (kernel_lookup) is guarded by one lock; an entry is never removed (it outlives
  * node_stop, for the next node_start), so a looked-up function stays valid
  * for its call.
  */
