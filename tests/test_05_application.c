@@ -318,6 +318,8 @@ Test(dist_app, an_erl_node_reads_and_ticks_the_c_counter) {
         "io:format(\"block_call ~p~n\", [R2]),"
         "R3 = rpc:block_call('b@localhost', counter, read, []),"
         "io:format(\"via b ~p~n\", [R3]),"
+        "io:format(\"rpc_call ~p~n\", [rpc:call('b@localhost', counter, read, [])]),"
+        "io:format(\"erpc_call ~p~n\", [erpc:call('a@localhost', counter, read, [])]),"
         "io:format(\"global ~p~n\", [global:whereis_name(counter)]),"
         "io:format(\"done~n\"), halt().";
     struct child *erl = spawn_child((char *[]){"erl", "-sname", "e5@localhost", "-setcookie",
@@ -328,5 +330,7 @@ Test(dist_app, an_erl_node_reads_and_ticks_the_c_counter) {
     cr_assert(strstr(erl->text, "call 6\n"), "%s", erl->text);
     cr_assert(strstr(erl->text, "block_call 7\n"), "%s", erl->text);
     cr_assert(strstr(erl->text, "via b 7\n"), "%s", erl->text);
+    cr_assert(strstr(erl->text, "rpc_call 7\n"), "%s", erl->text);
+    cr_assert(strstr(erl->text, "erpc_call 7\n"), "%s", erl->text);
     cr_assert(strstr(erl->text, "global undefined\n"), "%s", erl->text);
 }

@@ -14,7 +14,7 @@
  *     a tick at once; the side that connected to a C node writes nothing
  *     before that tick (CONN_CONFIRMING), and if the socket closes instead,
  *     it waits for the other side's connection (CONN_AWAITING). A BEAM peer
- *     (it announces spawn support, which libei does not) settles this in
+ *     (it announces alias support, which libei does not) settles this in
  *     its own handshake, so a connection to one is up at once.
  *   - Order: frames go out in the order they were queued. One thread at a
  *     time writes the socket, the one that set c->writing (holding wlock):
@@ -180,6 +180,9 @@ void conn_put(struct conn *c) {
     free_frames(c->head);
     free(c->links.v);
     free(c->monitors.v);
+    for (size_t i = 0; i < c->named.n; i++)
+        free((void *)c->named.v[i].ref.u.words);    /* control.c's copies */
+    free(c->named.v);
     while (c->node_monitors)
         pid_counts_remove(&c->node_monitors, c->node_monitors->pid);
     pthread_mutex_destroy(&c->lock);

@@ -12,6 +12,8 @@
  *   {3, From, To, Reason} EXIT        {8, From, To, Reason} EXIT2
  *   {19, From, ToProc, Ref} MONITOR_P {20, From, ToProc, Ref} DEMONITOR_P
  *   {21, FromProc, To, Ref, Reason} MONITOR_P_EXIT
+ *   {29, ReqId, From, GroupLeader, {M, F, Arity}, Opts} + Args SPAWN_REQUEST
+ *       (spawn.c; answered by {31, ReqId, From, Flags, Result} SPAWN_REPLY)
  * and their _TT forms with a trace token (read, the token ignored). libei
  * parses none of the monitor ones: they are read and written here.
  *
@@ -33,6 +35,7 @@ enum {
     OP_GROUP_LEADER = 7, OP_EXIT2 = 8, OP_SEND_TT = 12, OP_EXIT_TT = 13,
     OP_REG_SEND_TT = 16, OP_EXIT2_TT = 18, OP_MONITOR_P = 19, OP_DEMONITOR_P = 20,
     OP_MONITOR_P_EXIT = 21, OP_SEND_SENDER = 22, OP_SEND_SENDER_TT = 23,
+    OP_SPAWN_REQUEST = 29, OP_SPAWN_REQUEST_TT = 30,
 };
 
 /* ---- Out ----------------------------------------------------------------- */
@@ -162,6 +165,56 @@ static bool defer(struct conn *c) {
     return true;
 }
 
+/* ---- Monitors of names here --------------------------------------------- */
+
+/* Records on c that remote process from monitors name here with ref (a
+ * ref of from's node: its words are copied, the frame's go). False when c
+ * is down or memory is out. */
+static bool named_add(struct conn *c, term name, term from, term ref) {
+    uint32_t *words = malloc(ref.size * sizeof *words);
+    if (!words)
+        return false;
+    memcpy(words, ref.u.words, ref.size * sizeof *words);
+    term kept = ref;
+    kept.u.words = words;
+    pthread_mutex_lock(&c->lock);
+    bool ok = c->state != CONN_DOWN && crossings_add(&c->named, name, from, kept);
+    pthread_mutex_unlock(&c->lock);
+    if (!ok)
+        free(words);
+    return ok;
+}
+
+/* The name the monitor ref of c's peer was taken by, forgotten now; NONE
+ * when it was taken by pid. */
+static term named_take(struct conn *c, term ref) {
+    term name = NONE;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->named.n; i++) {
+        struct crossing *x = &c->named.v[i];
+        if (term_eq(x->ref, ref)) {
+            name = x->local;
+            free((void *)x->ref.u.words);
+            *x = c->named.v[--c->named.n];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return name;
+}
+
+/* What a 'DOWN' for peer's monitor ref comes from: the name it was taken
+ * by, or from (the pid) when it was taken by pid. BEAM drops a 'DOWN' of a
+ * monitor by name that gives the pid. */
+static term monitored_as(term peer, term ref, term from) {
+    struct conn *c = conn_get(peer, false);
+    if (!c)
+        return from;
+    term name = named_take(c, ref);
+    conn_put(c);
+    return is_none(name) ? from : name;
+}
+
 int control_signal(enum dist_kind kind, term from, term dest, term ref, term body,
                    bool linked) {
     term peer = dest_node(dest);
@@ -169,6 +222,8 @@ int control_signal(enum dist_kind kind, term from, term dest, term ref, term bod
         errno = ENOTCONN;   /* stopped, or an earlier incarnation of this node */
         return kind == DIST_MESSAGE ? 0 : -1;
     }
+    if (kind == DIST_DOWN)
+        from = monitored_as(peer, ref, from);
     term v[5], payload;
     term control = control_for(kind, from, dest, ref, body, linked, &payload, v);
     struct frame *f = control_frame(control, payload);
@@ -196,9 +251,7 @@ int control_signal(enum dist_kind kind, term from, term dest, term ref, term bod
     return kind == DIST_MESSAGE ? 0 : r;
 }
 
-/* Sends a control message (no payload) back on c: a link or monitor that
- * found nobody here. */
-static void answer(struct conn *c, term control) {
+void control_answer(struct conn *c, term control) {
     struct frame *f = control_frame(control, NONE);
     if (!f)
         return;
@@ -233,7 +286,7 @@ static void take_link(struct conn *c, term from, term to) {
     crossings_remove(&c->links, to, from, NONE);
     pthread_mutex_unlock(&c->lock);
     term v[] = {INT(OP_EXIT), to, from, ATOM("noproc")};
-    answer(c, term_tuple(v, 4));
+    control_answer(c, term_tuple(v, 4));
 }
 
 /* EXIT, EXIT2, UNLINK: the link (if any) is forgotten, the signal goes. */
@@ -248,16 +301,22 @@ static void take_unlinking(struct conn *c, enum dist_kind kind, term from, term 
         erl_dist_deliver(kind, from, to, NONE, reason, linked);
 }
 
-/* MONITOR_P: to is a pid or a name here; nobody there: 'DOWN' noproc. */
+/* MONITOR_P: to is a pid or a name here (recorded on c, for the 'DOWN');
+ * nobody there: 'DOWN' noproc. */
 static void take_monitor(struct conn *c, term from, term to, term ref) {
+    bool named = is_atom(to) && named_add(c, to, from, ref);
     if ((local_pid(to) || is_atom(to)) &&
         erl_dist_deliver(DIST_MONITOR, from, to, ref, NONE, false))
         return;
+    if (named)
+        named_take(c, ref);
     term v[] = {INT(OP_MONITOR_P_EXIT), to, from, ref, ATOM("noproc")};
-    answer(c, term_tuple(v, 5));
+    control_answer(c, term_tuple(v, 5));
 }
 
-static void take_demonitor(term from, term to, term ref) {
+static void take_demonitor(struct conn *c, term from, term to, term ref) {
+    if (is_atom(to))
+        named_take(c, ref);
     term pid = is_atom(to) ? erl_whereis(to) : to;
     if (local_pid(pid))
         erl_dist_deliver(DIST_DEMONITOR, from, pid, ref, NONE, false);
@@ -275,7 +334,8 @@ static void take_down(struct conn *c, term from, term to, term ref, term reason)
 /* True for the operations that carry a payload (the message). */
 static bool has_payload(int64_t op) {
     return op == OP_SEND || op == OP_REG_SEND || op == OP_SEND_TT || op == OP_REG_SEND_TT ||
-           op == OP_SEND_SENDER || op == OP_SEND_SENDER_TT;
+           op == OP_SEND_SENDER || op == OP_SEND_SENDER_TT || op == OP_SPAWN_REQUEST ||
+           op == OP_SPAWN_REQUEST_TT;
 }
 
 /* Acts on control message ctl (payload msg). Returns 0, or -1 with why
@@ -320,11 +380,17 @@ static int dispatch(struct conn *c, term ctl, term msg, char *why, size_t why_le
         break;
     case OP_DEMONITOR_P:
         if ((ok = n == 4 && remote_pid(a) && (is_pid(b) || is_atom(b)) && is_ref(d)))
-            take_demonitor(a, b, d);
+            take_demonitor(c, a, b, d);
         break;
     case OP_MONITOR_P_EXIT:
         if ((ok = n == 5 && (is_pid(a) || is_atom(a)) && is_pid(b) && is_ref(d)))
             take_down(c, a, b, d, e);
+        break;
+    case OP_SPAWN_REQUEST: case OP_SPAWN_REQUEST_TT:
+        /* {29, ReqId, From, GroupLeader, {M, F, Arity}, Opts[, Token]} */
+        if ((ok = n == (op == OP_SPAWN_REQUEST ? 6u : 7u) && is_ref(a) && remote_pid(b) &&
+                  is_tuple(e) && is_list(element(6, ctl))))
+            return spawn_take(c, a, b, e, element(6, ctl), msg, why, why_len);
         break;
     default:
         break;  /* GROUP_LEADER, and what this node does not announce: ignored */

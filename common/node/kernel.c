@@ -5,14 +5,15 @@
  *               is what net_adm:ping waits for;
  *   rex         runs {call | block_call, M, F, Args, GroupLeader} as a
  *               gen_server call (rpc:block_call; OTP 25's rpc:call goes
- *               through erpc's spawn request, which a libei node cannot
- *               take: erl sees {badrpc, notsup}, see common/README.md) or
+ *               through erpc's spawn request instead, which spawn.c takes
+ *               and runs the same table's functions for: erl sees the
+ *               same results) or
  *               as {From, {call, ...}} (libei's ei_rpc, old rpc), each in
  *               a process of its own, for the functions in the table that
  *               node_rpc_register fills; anything else is
  *               {badrpc, {'EXIT', {undef, [{M, F, Args, []}]}}}, as OTP.
  *
- * The table is guarded by one lock; an entry is never removed (it outlives
+ * The table (kernel_lookup) is guarded by one lock; an entry is never removed (it outlives
  * node_stop, for the next node_start), so a looked-up function stays valid
  * for its call.
  */
@@ -62,25 +63,24 @@ int node_rpc_register(const char *module, const char *function, int arity, node_
     return e ? 0 : -1;
 }
 
-/* The function for m:f/arity, or NULL. */
-static node_rpc_fn lookup(term m, term f, int arity) {
+long kernel_list_length(term l) {
+    long n = 0;
+    while (is_list(l) && l.size > 0) {
+        n += (long)l.size;
+        l = l.u.elements[l.size];
+    }
+    return is_list(l) ? n : -1;
+}
+
+node_rpc_fn kernel_lookup(term m, term f, term args) {
+    long arity = kernel_list_length(args);
     pthread_mutex_lock(&kernel.lock);
     node_rpc_fn fn = NULL;
-    for (struct rpc_entry *e = kernel.entries; e && !fn; e = e->next)
+    for (struct rpc_entry *e = kernel.entries; e && !fn && arity >= 0; e = e->next)
         if (term_eq(e->module, m) && term_eq(e->function, f) && e->arity == arity)
             fn = e->fn;
     pthread_mutex_unlock(&kernel.lock);
     return fn;
-}
-
-/* The length of proper list l, or -1. */
-static long list_length(term l) {
-    long n = 0;
-    while (is_list(l) && l.size > 0) {
-        n += l.size;
-        l = l.u.elements[l.size];
-    }
-    return is_list(l) ? n : -1;
 }
 
 /* ---- One call ------------------------------------------------------------ */
@@ -101,8 +101,7 @@ static void run_call(void *ctx) {
 static void call_main(term arg) {
     term how = element(1, arg), from = element(2, arg), m = element(3, arg),
          f = element(4, arg), args = element(5, arg);
-    long n = list_length(args);
-    struct call c = {n >= 0 ? lookup(m, f, (int)n) : NULL, args, NONE};
+    struct call c = {kernel_lookup(m, f, args), args, NONE};
     term reason = NONE;
     bool ok = c.fn && erl_catch(run_call, &c, &reason);
     /* TUPLE lives to the end of its block: both are built here. */

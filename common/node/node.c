@@ -7,7 +7,9 @@
  * of each handshake (a thread's own copy: one handshake runs on a thread
  * at a time). They tell what libei does not: the peer's name when an
  * accept fails (a wrong cookie is logged naming the peer) and the peer's
- * flags when a connect succeeds (a BEAM node announces spawn support).
+ * flags when a connect succeeds (a BEAM node announces alias support). The
+ * write callback adds spawn and monitor-name support to what libei
+ * announces.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -141,10 +143,49 @@ static int locked_connect(void *ctx, void *addr, int len, unsigned tmo) {
     return err;
 }
 
+/* ---- What this node announces ---------------------------------------------
+ *
+ * libei announces neither DFLAG_SPAWN (bit 32) nor DFLAG_DIST_MONITOR_NAME
+ * (0x20). Without spawn, OTP 25's rpc:call, which is erpc:call and sends a
+ * SPAWN_REQUEST, fails with notsup on the caller's side without asking.
+ * Without monitor names, BEAM sends a node neither MONITOR_P nor
+ * MONITOR_P_EXIT (erts' dist.c wants both monitor flags), so monitors
+ * between BEAM and C processes fire only when the connection goes. This
+ * node takes both (spawn.c; control.c reads monitors by pid and by name),
+ * so the bits are OR-ed into the flags of the 'N' packets libei writes
+ * through the write callback: the name packet ('N', Flags:64, Creation:32,
+ * NameLen:16, Name) when connecting, the challenge ('N', Flags:64,
+ * Challenge:32, Creation:32, NameLen:16, Name) when accepting; both carry
+ * the flags at the same place, and the digest covers only the challenge
+ * and the cookie. An old-format 'n' packet (32 flag bits: what libei
+ * answers a pre-OTP-23 node with) goes out as it is: it cannot carry the
+ * spawn bit, and such a node sends no spawn requests either. After the
+ * handshake nothing goes through the callbacks (conn_io.c writes the
+ * socket itself). */
+#define FLAGS_AT 3              /* [Length:16] 'N', then Flags:64 big-endian */
+#define SPAWN_BYTE (FLAGS_AT + 3)       /* bit 32: the low bit of byte 4 */
+#define SPAWN_BIT 0x01
+#define MONITOR_NAME_BYTE (FLAGS_AT + 7)    /* 0x20: in the lowest byte */
+#define MONITOR_NAME_BIT 0x20
+
+/* buf with this node's extra flags set in copy when buf is one whole 'N'
+ * packet; else buf itself. copy has room for size bytes. */
+static const char *announcing(const char *buf, ssize_t len, char *copy, size_t size) {
+    if (len < 11 || (size_t)len > size || buf[2] != 'N' ||
+        ((size_t)(unsigned char)buf[0] << 8 | (unsigned char)buf[1]) != (size_t)len - 2)
+        return buf;
+    memcpy(copy, buf, (size_t)len);
+    copy[SPAWN_BYTE] |= SPAWN_BIT;
+    copy[MONITOR_NAME_BYTE] |= MONITOR_NAME_BIT;
+    return copy;
+}
+
 static int locked_write(void *ctx, const char *buf, ssize_t *len, unsigned tmo) {
     int err = wait_unlocked(fd_of(ctx), POLLOUT, tmo);
+    char copy[600];
     if (!err)
-        err = ei_default_socket_callbacks.write(ctx, buf, len, EI_SCLBK_INF_TMO);
+        err = ei_default_socket_callbacks.write(ctx, announcing(buf, *len, copy, sizeof copy),
+                                                len, EI_SCLBK_INF_TMO);
     pthread_mutex_lock(&ei_lock);
     return err;
 }
@@ -209,13 +250,15 @@ static bool name_in(const unsigned char *p, size_t n, char *buf, size_t size) {
     return true;
 }
 
-/* True when the challenge packet ('n' or 'N') announces DFLAG_SPAWN or
- * DFLAG_ALIAS (bits 32 and 35), which BEAM 23+ does and libei does not. */
+/* True when the challenge packet ('n' or 'N') announces DFLAG_ALIAS (bit
+ * 35), which BEAM 24+ does and libei does not. (Not DFLAG_SPAWN: this node
+ * announces that too, see below. An OTP 23 node, spawn without alias,
+ * would be taken for a C node: untested, only OTP 25 is here.) */
 static bool beam_flags(const unsigned char *p, size_t n) {
     if (p[0] != 'N' || n < 9)
         return false;
     uint32_t high = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
-    return high & (1u | 8u);
+    return high & 8u;
 }
 
 /* ---- Connecting and accepting -------------------------------------------- */

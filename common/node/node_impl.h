@@ -5,7 +5,8 @@
  *   node.c      start and stop, epmd, the cookie, the acceptor, the hooks
  *   conn.c      the connection table, its threads, frames in and out
  *   control.c   control messages: signals to frames, frames to signals
- *   kernel.c    the net_kernel and rex processes
+ *   kernel.c    the net_kernel and rex processes, the rpc table
+ *   spawn.c     spawn requests (erpc, rpc:call) from other nodes
  *   global.c    global names
  */
 #ifndef NODE_IMPL_H
@@ -122,6 +123,9 @@ struct conn {
     struct crossings links;     /* links across this connection */
     struct crossings monitors;  /* monitors local processes hold on remote
                                    ones across it */
+    struct crossings named;     /* monitors remote processes hold on names
+                                   here: (name, watcher, ref), so that the
+                                   'DOWN' gives the name (control.c) */
     struct pid_counts *node_monitors;  /* monitor_node subscribers */
 
     /* Whoever set writing writes the socket, holding wlock: */
@@ -224,6 +228,9 @@ int control_signal(enum dist_kind kind, term from, term dest, term ref, term bod
  * description of what was wrong in why. */
 int control_take(struct conn *c, const char *buf, size_t len, char *why, size_t why_len);
 
+/* Sends control (no payload) on c, now: an answer to a frame from c. */
+void control_answer(struct conn *c, term control);
+
 /* A frame of control (and payload when not NONE): malloc'd, or NULL with
  * errno set (EINVAL: a term with no external form). */
 struct frame *control_frame(term control, term payload);
@@ -235,6 +242,22 @@ int kernel_start(void);
 
 /* Kills net_kernel and rex (node_stop). */
 void kernel_stop(void);
+
+/* The function node_rpc_register registered for m:f/length(args), or NULL
+ * (also for args that is not a proper list). */
+node_rpc_fn kernel_lookup(term m, term f, term args);
+
+/* The length of proper list l, or -1. */
+long kernel_list_length(term l);
+
+/* ---- Spawn requests (spawn.c) ------------------------------------------- */
+
+/* SPAWN_REQUEST(_TT) from c: spawns what {M, F, Arity} (mfa) names with
+ * args, linked to and monitored by from as opts say, and answers
+ * SPAWN_REPLY on c. Returns 0, or -1 with why naming a request of the
+ * wrong shape. */
+int spawn_take(struct conn *c, term reqid, term from, term mfa, term opts, term args,
+               char *why, size_t why_len);
 
 /* Spawns and registers global_name_server (global.c). Returns 0 or -1. */
 int global_start(void);
