@@ -2,7 +2,7 @@
  * global.c - global names among the connected C nodes (global.h).
  *
  * The table: every node's copy is g.v, written only by its server process
- * (global_name_server), under g.lock, and read by anyone under it. Its
+ * (c_global_server), under g.lock, and read by anyone under it. Its
  * entries are atoms and pids (immediates): nothing in it needs freeing.
  *
  * Registering (global_register_name, in the caller's own process, which is
@@ -26,7 +26,10 @@
 #include "gen_server.h"
 #include "node_impl.h"
 
-#define SERVER ATOM("global_name_server")
+/* Not OTP's global_name_server: a BEAM peer has no process of this name, so
+ * what is sent to it there is dropped (no "unexpected message" in its log)
+ * and a call to it fails at once with noproc instead of waiting CALL_MS. */
+#define SERVER ATOM("c_global_server")
 #define CALL_MS 5000
 
 struct gname {
@@ -352,7 +355,7 @@ int global_send(term name, term msg) {
 static term server_pid;     /* the server, or NONE; node_start and node_stop */
 
 int global_start(void) {
-    server_pid = erl_spawn_opt("global_name_server", server_main, NONE, ERL_QUIET, NULL);
+    server_pid = erl_spawn_opt("c_global_server", server_main, NONE, ERL_QUIET, NULL);
     if (is_none(server_pid) || erl_register(SERVER, server_pid) < 0) {
         if (!is_none(server_pid))
             erl_exit(server_pid, ATOM("kill"));

@@ -2,7 +2,7 @@
  * global.h - names that hold across the connected C nodes, as OTP's global.
  *
  * Every node keeps a copy of the whole table, kept by its process
- * global_name_server. A name is registered under a lock taken on every
+ * c_global_server. A name is registered under a lock taken on every
  * connected node, in the order of their names, so that two registrations
  * of one name, on two nodes at the same instant, cannot both win. A name
  * goes when its owner dies or its owner's node goes down (each node sees

@@ -259,7 +259,7 @@ long kernel_list_length(term l);
 int spawn_take(struct conn *c, term reqid, term from, term mfa, term opts, term args,
                char *why, size_t why_len);
 
-/* Spawns and registers global_name_server (global.c). Returns 0 or -1. */
+/* Spawns and registers c_global_server (global.c). Returns 0 or -1. */
 int global_start(void);
 
 /* Kills it and empties the table. */
