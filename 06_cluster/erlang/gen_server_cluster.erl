@@ -13,17 +13,22 @@
 %%   counter:start_cluster().   on each node
 %%   counter:tick(5), counter:read().
 %%   halt() the leader's node; counter:read() on another.
+%% beam_demo (beside this file) does that on three nodes, with kill -9.
 -module(gen_server_cluster).
 -behaviour(gen_server).
 
--export([start/4, get_all_server_pids/1, get_all_server_nodes/1, is_running/1,
+-export([start/3, start/4, get_all_server_pids/1, get_all_server_nodes/1, is_running/1,
          get_target_state/1, stop/2, link/2, unlink/2]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          code_change/3]).
 
 -record(st, {name, mod, mst, leader, backups = [], links = []}).
 
-%% The first member to register Name globally leads; later ones back it up.
+%% A member of cluster Name running Mod's callbacks, Mod:init(Args) on the
+%% first. The first member to register Name globally leads; later ones
+%% back it up (they must see the leader's node: net_adm:ping it first).
+start(Name, Mod, Args) -> start(Name, Mod, Args, []).
+
 start(Name, Mod, Args, Opts) ->
     case global:whereis_name(Name) of
         undefined -> gen_server:start({global, Name}, ?MODULE, {Name, Mod, Args, leader}, Opts);
@@ -113,8 +118,8 @@ replicate(S) ->
     end,
     S.
 
-take_over(S = #st{name = Name}) ->
-    wait_unregistered(Name),
+take_over(S = #st{name = Name, leader = Old}) ->
+    wait_unregistered(Name, Old),
     case global:register_name(Name, self()) of
         yes ->
             {noreply, S#st{leader = self(), backups = []}};
@@ -124,8 +129,10 @@ take_over(S = #st{name = Name}) ->
             {noreply, S#st{leader = Leader}}
     end.
 
-wait_unregistered(Name) ->
+%% While the dead leader's pid still holds the name (global has not yet
+%% seen its node go), sleep a random 0-1000 ms and look again.
+wait_unregistered(Name, Old) ->
     case global:whereis_name(Name) of
-        undefined -> ok;
-        _ -> timer:sleep(rand:uniform(1000)), wait_unregistered(Name)
+        Old -> timer:sleep(rand:uniform(1000)), wait_unregistered(Name, Old);
+        _ -> ok
     end.

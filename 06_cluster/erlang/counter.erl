@@ -6,7 +6,7 @@
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          code_change/3]).
 
-start_cluster() -> gen_server_cluster:start(counter, ?MODULE, 0, []).
+start_cluster() -> gen_server_cluster:start(counter, ?MODULE, 0).
 read() -> gen_server:call({global, counter}, read).
 tick(N) -> gen_server:cast({global, counter}, {tick, N}).
 stop() -> gen_server:cast({global, counter}, stop).
