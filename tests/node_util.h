@@ -216,4 +216,19 @@ static inline void start_self(int tick_ms) {
     cr_assert_eq(node_start(&o), 0, "node_start failed: %s", strerror(errno));
 }
 
+/* The interop suites' process for erl to watch (registered as victim):
+ * {whois, From} -> From ! {victim_is, Self}; {die, R} -> exit(R). */
+static inline void erl_victim(term arg) {
+    (void)arg;
+    for (;;) {
+        term from, reason;
+        term m = erl_receive(ANY, ERL_INFINITY);
+        if (match(m, TUPLE(ATOM("whois"), VAR(&from))))
+            erl_send(from, TUPLE(ATOM("victim_is"), erl_self()));
+        else if (match(m, TUPLE(ATOM("die"), VAR(&reason))))
+            erl_exit_self(reason);
+        erl_drop(m);
+    }
+}
+
 #endif

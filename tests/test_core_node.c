@@ -522,20 +522,6 @@ static term rpc_read(term args) {
     return is_none(r) ? ATOM("error") : r;
 }
 
-/* victim: {whois, From} -> From ! {victim_is, Self}; {die, R} -> exit(R). */
-static void erl_victim(term arg) {
-    (void)arg;
-    for (;;) {
-        term from, reason;
-        term m = erl_receive(ANY, ERL_INFINITY);
-        if (match(m, TUPLE(ATOM("whois"), VAR(&from))))
-            erl_send(from, TUPLE(ATOM("victim_is"), erl_self()));
-        else if (match(m, TUPLE(ATOM("die"), VAR(&reason))))
-            erl_exit_self(reason);
-        erl_drop(m);
-    }
-}
-
 /* What erl does against this node, printing a line for each result. */
 static const char erl_script[] =
     "T = 't@localhost',"

@@ -72,20 +72,6 @@ static term rpc_note(term args) {
     return ATOM("ok");
 }
 
-/* victim: {whois, From} -> From ! {victim_is, Self}; {die, R} -> exit(R). */
-static void victim(term arg) {
-    (void)arg;
-    for (;;) {
-        term from, reason;
-        term m = erl_receive(ANY, ERL_INFINITY);
-        if (match(m, TUPLE(ATOM("whois"), VAR(&from))))
-            erl_send(from, TUPLE(ATOM("victim_is"), erl_self()));
-        else if (match(m, TUPLE(ATOM("die"), VAR(&reason))))
-            erl_exit_self(reason);
-        erl_drop(m);
-    }
-}
-
 static void register_all(void) {
     cr_assert(!is_none(gen_server_start(ATOM("counter"), &counter, NONE, 0, NULL)));
     cr_assert_eq(node_rpc_register("counter", "read", 0, rpc_read), 0);
@@ -179,7 +165,7 @@ static const char spawn_script[] =
 
 Test(node_rpc, spawn_link_spawn_monitor_and_a_beam_monitor_of_a_c_process) {
     register_all();
-    cr_assert_eq(erl_register(ATOM("victim"), erl_spawn(victim, NONE)), 0);
+    cr_assert_eq(erl_register(ATOM("victim"), erl_spawn(erl_victim, NONE)), 0);
     const char *want[] = {
         "linked {undef,[{nope,nope,[1],[]}]}\n",
         "spawn_down {undef,[{nope,nope,[],[]}]}\n",
