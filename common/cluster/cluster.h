@@ -73,8 +73,8 @@ struct cluster_options {
     const char *data_dir;               /* Raft's directory (created if
                                            missing); NULL:
                                            /dev/shm/cluster-<name>-<id> */
-    unsigned election_ms;               /* election timeout; 0: 10 */
-    unsigned heartbeat_ms;              /* heartbeat (and tick); 0: 2 */
+    unsigned election_ms;               /* election timeout; 0: 5 */
+    unsigned heartbeat_ms;              /* heartbeat (and tick); 0: 1 */
     unsigned snapshot_threshold;        /* entries between snapshots;
                                            0: 65536 */
     bool join;                          /* not in the initial configuration:

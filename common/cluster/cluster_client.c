@@ -65,7 +65,8 @@ static bool follow_hint(struct cluster_client *c, term node) {
 }
 
 /* The next node after c->hint that has not failed in this round (down:
- * a bit per node); false when every node has. */
+ * a bit per node, set also for a node resting, see call_leader); false
+ * when every node has. */
 static bool next_node(struct cluster_client *c, unsigned down) {
     for (size_t k = 1; k <= c->n_nodes; k++) {
         size_t i = (c->hint + k) % c->n_nodes;
@@ -86,8 +87,29 @@ static term call_leader(struct cluster_client *c, term msg, int timeout_ms, term
     size_t redirects = 0;   /* redirects followed this round */
     bool led = false;       /* a member took it this round and did not
                                answer within a whole try */
+    /* A node whose try timed out rests until rest[i] (as long again as that
+     * try): the rounds in between skip it, also when the others still name
+     * it leader, as they do for an election timeout after a kill -9. So the
+     * client asks the others until one leads, instead of giving the dead
+     * leader a second, longer try. A leader that was only slow is tried
+     * again when its rest ends, with a longer try. Measured with
+     * `06_cluster/counter --bench-failover 20` at 5 ms / 1 ms, runs
+     * alternated on 2 shared cores: cluster_failover_ms median 8.8-11.1 ms
+     * in five runs (10.0 typical), against 8.8-16.9 ms without it. */
+    int64_t rest[8 * sizeof down] = {0};
     for (;;) {
-        int64_t left = end - now_ms();
+        int64_t now = now_ms(), left = end - now;
+        for (size_t i = 0; i < c->n_nodes && i < 8 * sizeof down; i++)
+            if (rest[i] > now)
+                down |= 1u << i;
+        if (left > 0 && down & (1u << c->hint) && !next_node(c, down)) {
+            /* every node failed or rests: wait for the next round */
+            down = 0;
+            redirects = 0;
+            led = false;
+            erl_sleep(BACKOFF_MS);
+            continue;
+        }
         if (left <= 0) {
             if (error)
                 *error = led ? ATOM("timeout") : ATOM("no_leader");
@@ -111,7 +133,10 @@ static term call_leader(struct cluster_client *c, term msg, int timeout_ms, term
         }
         bool answered = !is_none(r);
         /* a try cut short by the deadline proves no leader took it */
-        led = led || (is_atom_named(err, "timeout") && left >= try_ms);
+        bool whole_try = is_atom_named(err, "timeout") && left >= try_ms;
+        led = led || whole_try;
+        if (whole_try && c->hint < 8 * sizeof down)
+            rest[c->hint] = now_ms() + try_ms;
         size_t was = c->hint;
         bool redirected = match(r, TUPLE(ATOM("$cluster_retry"), VAR(&v))) &&
                           follow_hint(c, v) && c->hint != was && !(down & (1u << c->hint)) &&
