@@ -342,3 +342,28 @@ Test(shell, the_eleventh_kill_says_why_the_supervisor_gave_up)
                      "3600 s) and exited with shutdown\n"), "printed %s", text);
     free(text);
 }
+
+/* counter:spin(): a cast whose handler never returns. The counter traps
+ * exits, so terminate_child's exit(shutdown) waits in its inbox; after the
+ * 2000 ms shutdown the supervisor kills it, which takes effect because the
+ * runtime preempts it. Off under the sanitizers (no preemption there). */
+Test(restart, spin_is_killed_when_its_shutdown_time_is_up)
+{
+    struct erl_preempt_stats st;
+    erl_preempt_stats(&st);
+    if (!st.slice_us)
+        cr_skip_test("preemption is off in this build (the sanitizers: see common/README.md)");
+    sup_start(7);
+    term old = erl_whereis(COUNTER);
+    term ref = erl_monitor(old);
+    int64_t t0 = now_ns();
+    counter_spin();
+    term error;
+    cr_assert_eq(supervisor_terminate_child(COUNTER_SUP, COUNTER, &error), 0,
+                 "terminate_child: %s", FMT(error));
+    expect_down(ref, ATOM("killed"));
+    cr_assert_geq((now_ns() - t0) / 1000000, 2000, "killed before its 2000 ms shutdown");
+    term pid = supervisor_restart_child(COUNTER_SUP, COUNTER, &error);
+    cr_assert(is_pid(pid) && !term_eq(pid, old), "restart_child: %s", FMT(error));
+    cr_assert_eq(read_count(), 7);
+}
