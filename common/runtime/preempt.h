@@ -13,6 +13,7 @@
 #ifndef PREEMPT_H
 #define PREEMPT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The slice when neither erl_options nor ERL_PREEMPT_US sets one, in µs. */
@@ -46,9 +47,10 @@ void erl_preempt_yield(void);
 int sched_count(void);
 
 /* Signals scheduler i with sig when it has been in its current run, inside
- * a process, for since_ns or more; *runs and *since (ns on CLOCK_MONOTONIC)
- * are the ticker's memory of i's run count and when it first saw that run.
- * Returns true when it signalled. */
-_Bool sched_kick_if_stuck(int i, int sig, int64_t slice_ns, uint64_t *runs, int64_t *since);
+ * a process, for slice_ns or more; *runs and *since (ns on CLOCK_MONOTONIC)
+ * are the ticker's memory of i's run count and when it first saw that run
+ * (or last signalled it). Returns true when it signalled. Only the ticker
+ * calls it, while the schedulers' threads exist. */
+bool sched_kick_if_stuck(int i, int sig, int64_t slice_ns, uint64_t *runs, int64_t *since);
 
 #endif
