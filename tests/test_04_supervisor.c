@@ -286,6 +286,36 @@ Test(shell, kill_says_the_supervisor_restarted_it)
     expect("read", SHELL_OK, "4\n");
 }
 
+/* spin: with preemption, the counter is killed after its shutdown time
+ * and restarted, and the shell says so; without (the sanitizer builds),
+ * the shell refuses it and the counter is left as it was. */
+Test(shell, spin_says_the_shutdown_killed_it_or_that_it_needs_preemption)
+{
+    sup_start(4);
+    struct erl_preempt_stats st;
+    erl_preempt_stats(&st);
+    term old = erl_whereis(COUNTER);
+    char was[32], want[256];
+    term_format(was, sizeof was, old);
+    enum shell_status status;
+    char *text = shell_output(&counter_shell, "spin", &status);
+    if (st.slice_us) {
+        cr_assert_eq(status, SHELL_OK);
+        snprintf(want, sizeof want, "ok\n%% counter %s spun in handle_cast; counter_sup's "
+                 "shutdown killed it after its 2000 ms and restart_child started %s\n",
+                 was, FMT(erl_whereis(COUNTER)));
+    } else {
+        cr_assert_eq(status, SHELL_ERROR);
+        snprintf(want, sizeof want, "** spin needs preemption, which is off in this build "
+                 "(the sanitizers, or ERL_PREEMPT_US=0): the counter would keep its "
+                 "scheduler for good\n");
+        cr_assert(term_eq(erl_whereis(COUNTER), old), "a refused spin changed the counter");
+    }
+    cr_assert_str_eq(text, want);
+    free(text);
+    expect("read", SHELL_OK, "4\n");
+}
+
 Test(shell, commands_without_a_supervisor_say_so)
 {
     expect("kill", SHELL_ERROR, "** exception error: bad argument: no process "
