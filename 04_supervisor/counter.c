@@ -29,6 +29,15 @@ ERL_DELIBERATE_FAULT static int64_t load(int64_t addr)
     return *p;
 }
 
+/* A tick that never returns: it never calls the runtime either, so only
+ * preemption (common/runtime/preempt.c) lets others run beside it and an
+ * exit signal reach it. volatile keeps the loop from being dropped. */
+static _Noreturn void spin_forever(void)
+{
+    for (volatile uint64_t spins = 0;; spins++)
+        ;
+}
+
 /* ---- Callbacks ----------------------------------------------------------- */
 
 /* Prints one line "counter: ..." with t formatted in Erlang syntax. */
@@ -71,6 +80,8 @@ static gen_result handle_cast(term request, term count)
         return gen_noreply(INT(divide(count.u.integer, n.u.integer)));
     if (match(request, TUPLE(ATOM("load"), VAR(&n))) && is_int(n))
         return gen_noreply(INT(count.u.integer + load(n.u.integer)));
+    if (is_atom_named(request, "spin"))
+        spin_forever();
     return gen_stop(ATOM("function_clause"), count);
 }
 
@@ -143,3 +154,4 @@ static term crash_with(term request)
 term counter_error(void) { return crash_with(ATOM("error")); }
 term counter_divzero(void) { return crash_with(TUPLE(ATOM("divide"), INT(0))); }
 term counter_nullptr(void) { return crash_with(TUPLE(ATOM("load"), INT(0))); }
+term counter_spin(void) { return crash_with(ATOM("spin")); }

@@ -6,7 +6,7 @@
 -module(counter).
 -behaviour(gen_server).
 -export([start_link/1, stop/0, tick/1, read/0]).
--export([kill/0, error/0, divzero/0, nullptr/0]).
+-export([kill/0, error/0, divzero/0, nullptr/0, spin/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          code_change/3]).
 
@@ -20,11 +20,12 @@ stop() -> gen_server:cast(counter, stop).
 tick(N) -> gen_server:cast(counter, {tick, N}).
 read() -> gen_server:call(counter, read).
 
-%% Four ways to crash it.
+%% Four ways to crash it, and one to make it hang.
 kill() -> exit(whereis(counter), kill).
 error() -> gen_server:cast(counter, error).
 divzero() -> gen_server:cast(counter, {divide, 0}).
 nullptr() -> gen_server:cast(counter, {load, 0}).
+spin() -> gen_server:cast(counter, spin).
 
 %% ---- Callbacks ----------------------------------------------------------
 
@@ -41,7 +42,11 @@ handle_cast({divide, D}, Count) -> {noreply, Count div D};
 %% Erlang has no pointers, so reading address 0 cannot be written here.
 %% The counter exits as the C runtime ends a process whose read of address
 %% 0 raised SIGSEGV: with reason {signal, segv}.
-handle_cast({load, 0}, _Count) -> exit({signal, segv}).
+handle_cast({load, 0}, _Count) -> exit({signal, segv});
+%% A tick that never returns; BEAM preempts it, as the C runtime does.
+handle_cast(spin, Count) -> spin_forever(Count).
+
+spin_forever(Count) -> spin_forever(Count).
 
 handle_info(Info, Count) ->
     io:format("counter: handle_info(~0p, ~0p)~n", [Info, Count]),

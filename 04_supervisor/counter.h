@@ -48,5 +48,6 @@ term counter_kill(void);        /* exit(whereis(counter), kill) */
 term counter_error(void);       /* cast error: exit(boom) */
 term counter_divzero(void);     /* cast {divide, 0} */
 term counter_nullptr(void);     /* cast {load, 0} */
+term counter_spin(void);        /* cast spin: a tick that never returns */
 
 #endif

@@ -130,6 +130,39 @@ static int cmd_nullptr(int argc, char **argv, FILE *out)
     return crash_and_wait(out, counter_nullptr, ATOM("ok"));
 }
 
+/* counter:spin(), then what its supervisor does about a counter that
+ * never comes back: supervisor:terminate_child waits the child's shutdown
+ * (2000 ms: the counter traps exits but never reads the exit signal) and
+ * kills it, which only preemption lets take effect; restart_child starts
+ * a new one. Refused when preemption is off (the sanitizer builds). */
+static int cmd_spin(int argc, char **argv, FILE *out)
+{
+    (void)argc, (void)argv;
+    struct erl_preempt_stats st;
+    erl_preempt_stats(&st);
+    if (!st.slice_us) {
+        fputs("** spin needs preemption, which is off in this build (the sanitizers, "
+              "or ERL_PREEMPT_US=0): the counter would keep its scheduler for good\n", out);
+        return SHELL_ERROR;
+    }
+    term old = counter_spin();
+    shell_show(out, ATOM("ok"));
+    if (is_none(old))
+        return SHELL_OK;
+    term error;
+    if (supervisor_terminate_child(COUNTER_SUP, COUNTER, &error) < 0)
+        return call_exit(out, error, LIST(COUNTER_SUP, ATOM("terminate_child")));
+    term pid = supervisor_restart_child(COUNTER_SUP, COUNTER, &error);
+    if (is_none(pid))
+        return call_exit(out, error, LIST(COUNTER_SUP, ATOM("restart_child")));
+    char a[64], b[64];
+    term_format(a, sizeof a, old);
+    term_format(b, sizeof b, pid);
+    fprintf(out, "%% counter %s spun in handle_cast; counter_sup's shutdown killed it "
+            "after its 2000 ms and restart_child started %s\n", a, b);
+    return SHELL_OK;
+}
+
 static int cmd_children(int argc, char **argv, FILE *out)
 {
     (void)argc, (void)argv;
@@ -174,6 +207,8 @@ static const struct shell_cmd cmds[] = {
      0, 0, cmd_divzero},
     {"nullptr", "", "counter:nullptr(): a cast whose handler reads address 0",
      0, 0, cmd_nullptr},
+    {"spin", "", "counter:spin(): a cast whose handler never returns; the "
+     "supervisor's shutdown kills it", 0, 0, cmd_spin},
     {"children", "", "supervisor:which_children(counter_sup)", 0, 0,
      cmd_children},
     {"tree", "", "counter_sup:tree(): draw the supervision tree", 0, 0, cmd_tree},
@@ -187,6 +222,7 @@ static const struct shell_erl erl[] = {
     {"read", "counter:read()"}, {"stop", "counter:stop()"},
     {"kill", "counter:kill()"}, {"error", "counter:error()"},
     {"divzero", "counter:divzero()"}, {"nullptr", "counter:nullptr()"},
+    {"spin", "counter:spin()"},
     {"children", "supervisor:which_children(counter_sup)"},
     {"tree", "counter_sup:tree()"}, {"shutdown", "gen_server:stop(counter_sup)"},
     {NULL, NULL},

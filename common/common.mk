@@ -30,9 +30,9 @@ LDFLAGS += -fsanitize=$(SAN)
 endif
 
 CORE_SRCS := $(sort $(foreach l,$(LAYERS),$(wildcard $(ROOT)/common/$(l)/*.c)))
-CORE_ASM := $(ROOT)/common/runtime/switch_$(shell uname -m).S
+CORE_ASM := $(wildcard $(ROOT)/common/runtime/*_$(shell uname -m).S)
 CORE_OBJS := $(patsubst $(ROOT)/%.c,$(BUILD)/%.o,$(CORE_SRCS)) \
-             $(patsubst $(ROOT)/%.S,$(BUILD)/%.o,$(wildcard $(CORE_ASM)))
+             $(patsubst $(ROOT)/%.S,$(BUILD)/%.o,$(CORE_ASM))
 CORE := $(BUILD)/common/libcore.a
 
 # Build lines are short (CC common/runtime/sched.c); V=1 shows them whole.
@@ -43,6 +43,15 @@ else
 Q := @
 say = @printf '  %-4s %s\n' $(1) $(patsubst $(ROOT)/%,%,$(2))
 endif
+
+# The preemptible code: the text of the stages' and tests' own objects, moved
+# into the section erl_user_text after compiling (stage.mk, tests/Makefile).
+# The linker brackets it with __start_erl_user_text and __stop_erl_user_text,
+# which the preemption handler checks the interrupted instruction against
+# (common/runtime/preempt.c); the core, libc and every library stay outside.
+USER_SECTION := alloc,load,readonly,code,contents
+USER_TEXT = objcopy $(foreach t,.text .text.unlikely .text.hot .text.startup .text.exit,\
+            --rename-section $(t)=erl_user_text,$(USER_SECTION)) $(1)
 
 $(CORE): $(CORE_OBJS)
 	@mkdir -p $(@D)

@@ -23,6 +23,13 @@ $(BIN)/$(PROG): $(MAIN_OBJ) $(STAGE_LIB) $(CORE)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# A stage's own objects are preemptible code (common.mk's USER_TEXT).
+$(BUILD)/$(STAGE)/%.o: $(ROOT)/$(STAGE)/%.c
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(call USER_TEXT,$@)
+
 $(STAGE_LIB): $(LIB_OBJS)
 	@mkdir -p $(@D)
 	$(call say,AR,$@)

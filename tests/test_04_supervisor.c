@@ -286,6 +286,36 @@ Test(shell, kill_says_the_supervisor_restarted_it)
     expect("read", SHELL_OK, "4\n");
 }
 
+/* spin: with preemption, the counter is killed after its shutdown time
+ * and restarted, and the shell says so; without (the sanitizer builds),
+ * the shell refuses it and the counter is left as it was. */
+Test(shell, spin_says_the_shutdown_killed_it_or_that_it_needs_preemption)
+{
+    sup_start(4);
+    struct erl_preempt_stats st;
+    erl_preempt_stats(&st);
+    term old = erl_whereis(COUNTER);
+    char was[32], want[256];
+    term_format(was, sizeof was, old);
+    enum shell_status status;
+    char *text = shell_output(&counter_shell, "spin", &status);
+    if (st.slice_us) {
+        cr_assert_eq(status, SHELL_OK);
+        snprintf(want, sizeof want, "ok\n%% counter %s spun in handle_cast; counter_sup's "
+                 "shutdown killed it after its 2000 ms and restart_child started %s\n",
+                 was, FMT(erl_whereis(COUNTER)));
+    } else {
+        cr_assert_eq(status, SHELL_ERROR);
+        snprintf(want, sizeof want, "** spin needs preemption, which is off in this build "
+                 "(the sanitizers, or ERL_PREEMPT_US=0): the counter would keep its "
+                 "scheduler for good\n");
+        cr_assert(term_eq(erl_whereis(COUNTER), old), "a refused spin changed the counter");
+    }
+    cr_assert_str_eq(text, want);
+    free(text);
+    expect("read", SHELL_OK, "4\n");
+}
+
 Test(shell, commands_without_a_supervisor_say_so)
 {
     expect("kill", SHELL_ERROR, "** exception error: bad argument: no process "
@@ -341,4 +371,29 @@ Test(shell, the_eleventh_kill_says_why_the_supervisor_gave_up)
     cr_assert(strstr(text, "counter_sup reached its restart intensity (10 in "
                      "3600 s) and exited with shutdown\n"), "printed %s", text);
     free(text);
+}
+
+/* counter:spin(): a cast whose handler never returns. The counter traps
+ * exits, so terminate_child's exit(shutdown) waits in its inbox; after the
+ * 2000 ms shutdown the supervisor kills it, which takes effect because the
+ * runtime preempts it. Off under the sanitizers (no preemption there). */
+Test(restart, spin_is_killed_when_its_shutdown_time_is_up)
+{
+    struct erl_preempt_stats st;
+    erl_preempt_stats(&st);
+    if (!st.slice_us)
+        cr_skip_test("preemption is off in this build (the sanitizers: see common/README.md)");
+    sup_start(7);
+    term old = erl_whereis(COUNTER);
+    term ref = erl_monitor(old);
+    int64_t t0 = now_ns();
+    counter_spin();
+    term error;
+    cr_assert_eq(supervisor_terminate_child(COUNTER_SUP, COUNTER, &error), 0,
+                 "terminate_child: %s", FMT(error));
+    expect_down(ref, ATOM("killed"));
+    cr_assert_geq((now_ns() - t0) / 1000000, 2000, "killed before its 2000 ms shutdown");
+    term pid = supervisor_restart_child(COUNTER_SUP, COUNTER, &error);
+    cr_assert(is_pid(pid) && !term_eq(pid, old), "restart_child: %s", FMT(error));
+    cr_assert_eq(read_count(), 7);
 }

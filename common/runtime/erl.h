@@ -30,6 +30,10 @@ struct erl_options {
     int schedulers;     /* scheduler threads; 0 = one per online core */
     size_t stack_size;  /* bytes of stack per process; 0 = the default */
     size_t max_procs;   /* processes alive at once; 0 = the default (2^20) */
+    int preempt_us;     /* time slice in µs: a process that runs this long
+                           without calling the runtime is preempted; 0 = the
+                           default (ERL_PREEMPT_US, else 1000), -1 = never.
+                           Always off under the sanitizers. */
 };
 
 /* Starts the runtime. opts may be NULL for the defaults. Returns 0, or -1 with
@@ -45,6 +49,17 @@ void erl_stop(void);
 
 /* The number of scheduler threads, or 0 when the runtime is not running. */
 int erl_schedulers(void);
+
+/* Preemption's setting and counts since the program started. */
+struct erl_preempt_stats {
+    int64_t slice_us;       /* the running runtime's slice; 0 = off */
+    uint64_t preemptions;   /* processes switched out by the ticker */
+    uint64_t refusals;      /* ticks left alone: the process was outside
+                               the preemptible code or short of stack */
+};
+
+/* Fills *st. This function can't fail. */
+void erl_preempt_stats(struct erl_preempt_stats *st);
 
 /* ---- Processes ----------------------------------------------------------- */
 

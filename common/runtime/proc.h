@@ -63,6 +63,8 @@ enum proc_switch {
     SWITCH_EXIT,    /* gone: free its stack and slot */
     SWITCH_HIBERNATE, /* erl_hibernate: discard its stack, wait for a
                          message, then start afresh (hibernate.c) */
+    SWITCH_PREEMPT, /* preempted (preempt.c): runnable, and resumes on the
+                       same scheduler thread (sched.c says why) */
 };
 
 /* A link or a monitor: the other process, and the monitor's reference. */
@@ -204,8 +206,9 @@ void proc_hibernate_entry(void *p);
 
 /* ---- Schedulers (sched.c) ----------------------------------------------- */
 
-/* Starts n scheduler threads. Returns 0, or -1 with errno set. */
-int sched_start(int n);
+/* Starts n scheduler threads, preempting a process after slice_ns in its
+ * own code (0: never; preempt.h). Returns 0, or -1 with errno set. */
+int sched_start(int n, int64_t slice_ns);
 
 /* Stops and joins the schedulers once no scheduled process is left. */
 void sched_stop(void);

@@ -16,6 +16,7 @@
 
 #include "crash.h"
 #include "panic.h"
+#include "preempt.h"
 #include "proc.h"
 
 #define DEFAULT_MAX_PROCS ((size_t)1 << 20)
@@ -498,13 +499,14 @@ int erl_start(const struct erl_options *opts) {
         errno = err;
         goto error1;
     }
-    if (crash_init() < 0)
+    int64_t slice_ns = preempt_slice_ns(opts ? opts->preempt_us : 0);
+    if (slice_ns < 0 || crash_init() < 0)
         goto error2;
     int n = opts && opts->schedulers > 0 ? opts->schedulers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     atomic_store(&runtime_stopping, false);
     runtime_generation++;
     procs.running = true;
-    if (sched_start(n > 0 ? n : 1) < 0)
+    if (sched_start(n > 0 ? n : 1, slice_ns) < 0)
         goto error3;
     return 0;
 error3:

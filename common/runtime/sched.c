@@ -9,8 +9,10 @@
  *
  *     every runnable process is seen by a scheduler that is awake, or that
  *     will wake within LOOK_MS, unless every scheduler is inside a process
- *     that does not call the runtime (cooperative scheduling: such a process
- *     keeps its thread, see README).
+ *     that neither calls the runtime nor can be preempted: one outside the
+ *     preemptible code (in libc, a hot-loaded module) or with preemption
+ *     off (the sanitizers, ERL_PREEMPT_US=0). With preemption on, a process
+ *     in its own code keeps its thread one slice at most (preempt.c).
  *
  * (Due timers are timer.c's: its thread fires them on time and makes their
  * processes runnable; from there this guarantee takes over.) It holds by
@@ -30,6 +32,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -37,6 +40,7 @@
 #include "crash.h"
 #include "dist.h"
 #include "panic.h"
+#include "preempt.h"
 #include "proc.h"
 
 struct scheduler {
@@ -51,6 +55,9 @@ struct scheduler {
     _Atomic uint64_t runs;      /* processes run so far (written by the owner) */
 
     /* Only the scheduler's own thread touches these: */
+    struct proc *pinned_head, *pinned_tail; /* preempted processes, linked by
+                                   run_next: they resume on this thread only
+                                   (never stolen, never rescued; see pin) */
     void (*dist_flush)(void);   /* set by erl_dist_defer during a run: called
                                    when the run ends; else NULL */
     int streak;                 /* runs taken from runnext in a row */
@@ -284,6 +291,35 @@ static struct proc *next_to_run(struct scheduler *s) {
     return pop(s);
 }
 
+/* ---- Preempted processes ------------------------------------------------- */
+
+/* Keeps preempted p for s alone. The invariant: a preempted process
+ * resumes on the thread it was preempted on, until its next ordinary
+ * switch (yield, wait, hibernate). Its compiled code may hold a
+ * thread-local's address in a register (errno's, say) at any instruction,
+ * where an ordinary switch is a call the code made. s runs its pinned
+ * processes in turn with the rest (scheduler_main): every other run, and
+ * whenever nothing else waits. */
+static void pin(struct scheduler *s, struct proc *p) {
+    p->run_next = NULL;
+    if (s->pinned_tail)
+        s->pinned_tail->run_next = p;
+    else
+        s->pinned_head = p;
+    s->pinned_tail = p;
+}
+
+/* The oldest pinned process of s, or NULL. */
+static struct proc *unpin(struct scheduler *s) {
+    struct proc *p = s->pinned_head;
+    if (p) {
+        s->pinned_head = p->run_next;
+        if (!s->pinned_head)
+            s->pinned_tail = NULL;
+    }
+    return p;
+}
+
 /* ---- Rescue -------------------------------------------------------------- */
 
 /* Every scheduler looks at the others every LOOK_MS, awake or asleep. One
@@ -402,6 +438,7 @@ static void run(struct scheduler *s, struct proc *p) {
     case SWITCH_YIELD: push(s, p, NULL); break;
     case SWITCH_WAIT: park(s, p); break;
     case SWITCH_HIBERNATE: hibernate(s, p); break;
+    case SWITCH_PREEMPT: pin(s, p); break;
     case SWITCH_EXIT:     /* the slot keeps the stack for its next process */
         fiber_release(&p->fiber);
         proc_free_slot(p);
@@ -464,10 +501,14 @@ static void *scheduler_main(void *arg) {
     for (unsigned tick = 0; !atomic_load_explicit(&sched.shutdown, memory_order_relaxed); tick++) {
         /* The clock is read for a look every 16 runs, not every run. */
         struct proc *p = (tick & 15) == 0 ? look(s) : NULL;
+        if (!p && (tick & 1))
+            p = unpin(s);
         if (!p)
             p = next_to_run(s);
         if (!p)
             p = find_work(s);
+        if (!p)
+            p = unpin(s);
         if (!p) {
             idle(s);
             p = look(s);
@@ -497,7 +538,7 @@ static int init_scheduler(struct scheduler *s, int index, int n) {
     return 0;
 }
 
-int sched_start(int n) {
+int sched_start(int n, int64_t slice_ns) {
     sched.v = calloc((size_t)n, sizeof *sched.v);
     if (!sched.v)
         return -1;
@@ -527,11 +568,18 @@ int sched_start(int n) {
             return -1;
         }
     }
+    if (preempt_start(slice_ns) < 0) {
+        int err = errno;
+        sched_stop();
+        errno = err;
+        return -1;
+    }
     return 0;
 }
 
 void sched_stop(void) {
-    timers_stop();      /* first: its thread queues work on the schedulers */
+    preempt_stop();     /* first: its thread signals the schedulers */
+    timers_stop();      /* then: its thread queues work on the schedulers */
     atomic_store(&sched.shutdown, true);
     for (int i = 0; i < sched.n; i++) {
         struct scheduler *s = &sched.v[i];
@@ -552,6 +600,25 @@ void sched_stop(void) {
 }
 
 int erl_schedulers(void) { return sched.n; }
+
+int sched_count(void) { return sched.n; }
+
+bool sched_kick_if_stuck(int i, int sig, int64_t slice_ns, uint64_t *runs, int64_t *since) {
+    struct scheduler *s = &sched.v[i];
+    uint64_t now_runs = atomic_load_explicit(&s->runs, memory_order_relaxed);
+    if (!atomic_load_explicit(&s->running, memory_order_relaxed))
+        return false;
+    int64_t now = now_ns();
+    if (now_runs != *runs) {    /* a run the ticker has not seen: its clock starts */
+        *runs = now_runs;
+        *since = now;
+        return false;
+    }
+    if (now - *since < slice_ns)
+        return false;
+    *since = now;               /* a refused signal is tried again a slice later */
+    return pthread_kill(s->thread, sig) == 0;
+}
 
 bool erl_dist_defer(void (*flush)(void)) {
     struct scheduler *s = this_sched;
