@@ -48,8 +48,20 @@ static struct {
 
     /* ticker.lock must be held when using these: */
     pthread_mutex_t lock;
-    pthread_cond_t wake;        /* signalled by preempt_stop */
+    pthread_cond_t wake;        /* signalled by preempt_stop, and by
+                                   preempt_unpark while parked */
     bool stop;                  /* preempt_stop asked the ticker to end */
+
+    /* Set (under lock) while the ticker waits with no time limit because
+     * every scheduler slept: the ticker then wakes only when a scheduler
+     * does (measured: 03's idle shell used 23 clock ticks of CPU in 3 s
+     * without parking, 15 with it, 9 with preemption off). It parks only after seeing
+     * sched.sleeping == n with parked already set (seq_cst both), and a
+     * scheduler leaving its sleep lowers sched.sleeping before it reads
+     * parked (seq_cst both): so either the ticker sees a scheduler awake
+     * and does not park, or the scheduler sees it parked and wakes it. A
+     * scheduler runs a process only after leaving its sleep. */
+    _Atomic bool parked;
 } ticker = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- The slice ------------------------------------------------------------ */
@@ -136,6 +148,14 @@ void erl_preempt_yield(void) {
         proc_take_inbox(p);
 }
 
+void preempt_unpark(void) {
+    if (!atomic_load(&ticker.parked))
+        return;
+    pthread_mutex_lock(&ticker.lock);
+    pthread_cond_signal(&ticker.wake);
+    pthread_mutex_unlock(&ticker.lock);
+}
+
 void erl_preempt_stats(struct erl_preempt_stats *st) {
     st->slice_us = ticker.slice_ns / 1000;
     st->preemptions = atomic_load_explicit(&ticker.preemptions, memory_order_relaxed);
@@ -178,6 +198,10 @@ static void probe_vector_state(void) {
  * the ticker must end. */
 static bool ticker_wait(void) {
     pthread_mutex_lock(&ticker.lock);
+    atomic_store(&ticker.parked, true);
+    while (!ticker.stop && sched_all_asleep())
+        pthread_cond_wait(&ticker.wake, &ticker.lock);
+    atomic_store(&ticker.parked, false);
     if (!ticker.stop && ticker.slice_ns >= POLL_BELOW_NS) {
         int64_t t = now_ns() + ticker.slice_ns / 2;
         struct timespec ts = {t / 1000000000, t % 1000000000};

@@ -53,4 +53,14 @@ int sched_count(void);
  * calls it, while the schedulers' threads exist. */
 bool sched_kick_if_stuck(int i, int sig, int64_t slice_ns, uint64_t *runs, int64_t *since);
 
+/* True when every scheduler is asleep (none can be running a process). */
+bool sched_all_asleep(void);
+
+/* ---- What the ticker lends sched.c ---------------------------------------- */
+
+/* Called by a scheduler that has just woken (after its count left
+ * sched.sleeping): wakes the ticker if it parked because every scheduler
+ * slept. Cheap when it did not: one atomic load. */
+void preempt_unpark(void);
+
 #endif

@@ -473,6 +473,9 @@ static void idle(struct scheduler *s) {
         sleep_locked(s);
         atomic_fetch_sub(&sched.sleeping, 1);
         s->sleeping = false;
+        pthread_mutex_unlock(&s->lock);
+        preempt_unpark();   /* after the count went down: see preempt.c */
+        return;
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -618,6 +621,10 @@ bool sched_kick_if_stuck(int i, int sig, int64_t slice_ns, uint64_t *runs, int64
         return false;
     *since = now;               /* a refused signal is tried again a slice later */
     return pthread_kill(s->thread, sig) == 0;
+}
+
+bool sched_all_asleep(void) {
+    return atomic_load(&sched.sleeping) == sched.n;
 }
 
 bool erl_dist_defer(void (*flush)(void)) {
