@@ -11,29 +11,14 @@
 #define CLUSTER_UTIL_H
 
 #include <dirent.h>
-#include <ftw.h>
-#include <sys/stat.h>
 
-#include "06_cluster/config.h"
-#include "06_cluster/counter.h"
-
-#define MEMBER_BIN BIN_ROOT "/06_cluster/counter"
-#define LONG_MS 60000       /* the most a liveness step may take */
-
-static struct stage_config cfg;
-static struct child *member[MAX_MEMBER_ID + 1];    /* by id; NULL: not running */
-static char data_root[64];
+#include "cluster_members.h"
 
 static bool raft_ports_free(int base) {
     for (int i = 1; i <= MEMBERS + 1; i++)     /* the three and a joiner */
         if (node_port_answers(base + i))
             return false;
     return true;
-}
-
-static int rm_one(const char *p, const struct stat *s, int f, struct FTW *w) {
-    (void)s, (void)f, (void)w;
-    return remove(p);
 }
 
 static void setup(void) {
@@ -95,46 +80,11 @@ static void kill_member(unsigned id) {
     member[id] = NULL;
 }
 
-static unsigned id_of(term node) {
-    for (unsigned i = 0; i < MAX_MEMBER_ID; i++)
-        if (is_atom_named(node, cfg.nodes[i]))
-            return i + 1;
-    return 0;
-}
-
-/* The leading member's id, once one says it leads (within LONG_MS). */
-static unsigned await_leader(struct cluster_client *c) {
-    for (int64_t end = now_ns() + (int64_t)LONG_MS * 1000000; now_ns() < end;) {
-        term l = cluster_leader(c, 2000);
-        if (!is_none(l))
-            return id_of(l);
-        erl_sleep(10);      /* between rounds of asking */
-    }
-    cr_assert_fail("no member said it leads within %d ms", LONG_MS);
-    return 0;
-}
-
 /* A call that must succeed (within LONG_MS): its value. */
 static int64_t must(term v, term error, const char *what) {
     cr_assert(!is_none(v), "%s failed: %s", what, FMT(error));
     cr_assert(is_int(v), "%s returned %s", what, FMT(v));
     return v.u.integer;
-}
-
-/* Waits until member id's own copy of the count is want. */
-static void await_state(struct cluster_client *c, unsigned id, int64_t want) {
-    term s = NONE, error = NONE;
-    for (int64_t end = now_ns() + (int64_t)LONG_MS * 1000000; now_ns() < end;) {
-        erl_drop(error);
-        error = NONE;
-        s = cluster_member_state(c, cfg.nodes[id - 1], 2000, &error);
-        if (is_int(s) && s.u.integer == want)
-            return;
-        erl_sleep(10);      /* between two looks */
-    }
-    child_says(member[id], "\x01", 0);
-    cr_assert_fail("c%u's count never became %lld (last seen %s, %s); it wrote:\n%s", id,
-                   (long long)want, FMT(s), FMT(error), member[id]->text);
 }
 
 /* Closes member id's input, which makes it stop its member (cluster_stop)

@@ -34,11 +34,8 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
-#include "06_cluster/config.h"
-#include "06_cluster/counter.h"
+#include "cluster_members.h"
 
-#define MEMBER_BIN BIN_ROOT "/06_cluster/counter"
-#define LONG_MS 60000           /* the most a liveness step may take */
 #define MINORITY_MS 20000       /* the most the minority's refusal may take:
                                    the shell's call gives up after 5 s */
 #define NET "10.77.0."          /* the members are NET1..NET3 */
@@ -200,16 +197,8 @@ static bool tcp_answers(const char *host, int port) {
 
 /* ---- Fixture ------------------------------------------------------------- */
 
-static struct stage_config cfg;
-static struct child *member[MEMBERS + 1];   /* by id; NULL: not running */
 static unsigned prompts[MEMBERS + 1];       /* member id's last prompt's number */
-static char data_root[64];
 static bool node_up;
-
-static int rm_one(const char *p, const struct stat *s, int f, struct FTW *w) {
-    (void)s, (void)f, (void)w;
-    return remove(p);
-}
 
 /* Starts an epmd in member id's namespace on epmd_port_used; waits until
  * it answers at the member's address. */
@@ -341,41 +330,6 @@ static int64_t shell_count(const char *out) {
     char *end;
     long long v = strtoll(out, &end, 10);
     return end != out && strcmp(end, "\n") == 0 ? v : -1;
-}
-
-static unsigned id_of(term node) {
-    for (unsigned i = 0; i < MEMBERS; i++)
-        if (is_atom_named(node, cfg.nodes[i]))
-            return i + 1;
-    return 0;
-}
-
-/* The leading member's id, once one says it leads (within LONG_MS). */
-static unsigned await_leader(struct cluster_client *c) {
-    for (int64_t end = now_ns() + (int64_t)LONG_MS * 1000000; now_ns() < end;) {
-        term l = cluster_leader(c, 2000);
-        if (!is_none(l))
-            return id_of(l);
-        erl_sleep(10);      /* between rounds of asking */
-    }
-    cr_assert_fail("no member said it leads within %d ms", LONG_MS);
-    return 0;
-}
-
-/* Waits until member id's own copy of the count is want. */
-static void await_state(struct cluster_client *c, unsigned id, int64_t want) {
-    term s = NONE, error = NONE;
-    for (int64_t end = now_ns() + (int64_t)LONG_MS * 1000000; now_ns() < end;) {
-        erl_drop(error);
-        error = NONE;
-        s = cluster_member_state(c, cfg.nodes[id - 1], 2000, &error);
-        if (is_int(s) && s.u.integer == want)
-            return;
-        erl_sleep(10);      /* between two looks */
-    }
-    child_says(member[id], "\x01", 0);
-    cr_assert_fail("c%u's count never became %lld (last seen %s, %s); it wrote:\n%s", id,
-                   (long long)want, FMT(s), FMT(error), member[id]->text);
 }
 
 /* ---- The partition ------------------------------------------------------- */

@@ -1,0 +1,67 @@
+/*
+ * cluster_members.h - what every 06_cluster suite keeps of its members,
+ * wherever they run (loopback: cluster_util.h; network namespaces:
+ * test_06_cluster_partition.c): the stage's config, the member children by
+ * id, their data directories, and the waits on what the members say.
+ * Liveness is waited for with generous deadlines only (LONG_MS).
+ *
+ * Include it once, from a suite file, after node_util.h.
+ */
+#ifndef CLUSTER_MEMBERS_H
+#define CLUSTER_MEMBERS_H
+
+#include <ftw.h>
+#include <sys/stat.h>
+
+#include "06_cluster/config.h"
+#include "06_cluster/counter.h"
+
+#define MEMBER_BIN BIN_ROOT "/06_cluster/counter"
+#define LONG_MS 60000       /* the most a liveness step may take */
+
+static struct stage_config cfg;
+static struct child *member[MAX_MEMBER_ID + 1];    /* by id; NULL: not running */
+static char data_root[64];
+
+/* nftw's callback that removes a data directory's entries. */
+static int rm_one(const char *p, const struct stat *s, int f, struct FTW *w) {
+    (void)s, (void)f, (void)w;
+    return remove(p);
+}
+
+static unsigned id_of(term node) {
+    for (unsigned i = 0; i < MAX_MEMBER_ID; i++)
+        if (is_atom_named(node, cfg.nodes[i]))
+            return i + 1;
+    return 0;
+}
+
+/* The leading member's id, once one says it leads (within LONG_MS). */
+static unsigned await_leader(struct cluster_client *c) {
+    for (int64_t end = now_ns() + (int64_t)LONG_MS * 1000000; now_ns() < end;) {
+        term l = cluster_leader(c, 2000);
+        if (!is_none(l))
+            return id_of(l);
+        erl_sleep(10);      /* between rounds of asking */
+    }
+    cr_assert_fail("no member said it leads within %d ms", LONG_MS);
+    return 0;
+}
+
+/* Waits until member id's own copy of the count is want. */
+static void await_state(struct cluster_client *c, unsigned id, int64_t want) {
+    term s = NONE, error = NONE;
+    for (int64_t end = now_ns() + (int64_t)LONG_MS * 1000000; now_ns() < end;) {
+        erl_drop(error);
+        error = NONE;
+        s = cluster_member_state(c, cfg.nodes[id - 1], 2000, &error);
+        if (is_int(s) && s.u.integer == want)
+            return;
+        erl_sleep(10);      /* between two looks */
+    }
+    child_says(member[id], "\x01", 0);
+    cr_assert_fail("c%u's count never became %lld (last seen %s, %s); it wrote:\n%s", id,
+                   (long long)want, FMT(s), FMT(error), member[id]->text);
+}
+
+#endif
