@@ -217,7 +217,7 @@ static bool ticker_wait(void) {
 static void *ticker_main(void *arg) {
     (void)arg;
     prctl(PR_SET_TIMERSLACK, 1000UL);   /* wake within 1 µs of the deadline */
-    int n = sched_count();
+    int n = erl_schedulers();
     uint64_t *runs = calloc((size_t)n, sizeof *runs);
     int64_t *since = calloc((size_t)n, sizeof *since);
     if (!runs || !since)

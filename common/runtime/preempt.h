@@ -43,9 +43,6 @@ void erl_preempt_yield(void);
 
 /* ---- What sched.c lends the ticker ---------------------------------------- */
 
-/* The number of schedulers running. */
-int sched_count(void);
-
 /* Signals scheduler i with sig when it has been in its current run, inside
  * a process, for slice_ns or more; *runs and *since (ns on CLOCK_MONOTONIC)
  * are the ticker's memory of i's run count and when it first saw that run

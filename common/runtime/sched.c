@@ -604,8 +604,6 @@ void sched_stop(void) {
 
 int erl_schedulers(void) { return sched.n; }
 
-int sched_count(void) { return sched.n; }
-
 bool sched_kick_if_stuck(int i, int sig, int64_t slice_ns, uint64_t *runs, int64_t *since) {
     struct scheduler *s = &sched.v[i];
     uint64_t now_runs = atomic_load_explicit(&s->runs, memory_order_relaxed);
