@@ -126,6 +126,9 @@ struct proc {
     struct scheduler *sched;    /* the scheduler running or last running it */
     struct proc *run_next;      /* next in a run queue */
     int64_t queued_ns;          /* ns on CLOCK_MONOTONIC it joined that queue */
+    bool from_thread;           /* a plain thread (a connection's reader, the
+                                   timer) made it runnable: its scheduler
+                                   busy-waits after running it */
     uint64_t wait_seq;          /* counts the waits; a timer fires for one */
     int64_t deadline;           /* ns on CLOCK_MONOTONIC of the armed timer */
     long timer_index;           /* position in the timer heap, -1 if none */
