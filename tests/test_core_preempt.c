@@ -262,13 +262,14 @@ static void clobberer(term arg) {
     }
 }
 
-/* Preemptions the register test waits for: PREEMPT_TEST_COUNT, else
- * 200 000. A million (PREEMPT_TEST_COUNT=1000000) passed in 66 s on the
- * loaded 2-core machine, too long for every `make test`: each preemption
- * there costs about 65 µs of signals and switches, mostly in the kernel. */
+/* Preemptions the register test waits for: PREEMPT_TEST_COUNT, else a
+ * million, as the issue asks. A million take about 66 s on the loaded
+ * 2-core machine: each preemption costs about 65 µs of signals and
+ * switches, mostly in the kernel (PREEMPT_TEST_COUNT=100000 for a quick
+ * run). */
 static uint64_t preemptions_to_test(void) {
     const char *env = getenv("PREEMPT_TEST_COUNT");
-    return env && atoll(env) > 0 ? (uint64_t)atoll(env) : 200000;
+    return env && atoll(env) > 0 ? (uint64_t)atoll(env) : 1000000;
 }
 
 /* Many preemptions with a 1 µs slice, and between them a process that
