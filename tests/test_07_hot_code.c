@@ -611,3 +611,51 @@ Test(watch, a_rebuilt_object_is_loaded_by_itself_and_a_bad_one_refused)
     erl_send(w, ATOM("stop"));
     unlink(path);
 }
+
+/* ---- Preemption of loaded code ------------------------------------------- */
+
+/* One scheduler, where a process that computes forever in a loaded object
+ * keeps the only thread unless the object's code is preemptible. Skips
+ * when preemption is off (the sanitizer builds: common/README.md). */
+static void start_one_preempting(void)
+{
+    start_one_scheduler();
+    struct erl_preempt_stats st;
+    erl_preempt_stats(&st);
+    if (!st.slice_us)
+        cr_skip_test("preemption is off in this build (the sanitizers: see common/README.md)");
+}
+
+static void say_hello(term owner) { erl_send(owner, TUPLE(ATOM("hello"), erl_self())); }
+
+TestSuite(preempt, .fini = teardown, .timeout = 120);
+
+/* hot_spin.so's loop spins in its own code on spin: the code server made
+ * that code preemptible, so on one scheduler another process still runs
+ * and a kill ends the spinner. (Before the code server handed an object's
+ * erl_user_text to preemption, the spinner kept the thread: no hello.) */
+Test(preempt, a_process_spinning_in_loaded_code_is_preempted_and_killed)
+{
+    start_one_preempting();
+    term error = NONE;
+    cr_assert_eq(code_load_file("spinner", SPIN_SO, &error), 0, "%s", FMT(error));
+    term ref, reason;
+    term spinner = code_spawn_loop("spinner", INT(0), ERL_MONITOR, &ref);
+    cr_assert(!is_none(spinner));
+    struct erl_preempt_stats before;
+    erl_preempt_stats(&before);
+    erl_send(spinner, ATOM("spin"));
+
+    term hello = erl_spawn(say_hello, erl_self());
+    cr_assert(!is_none(erl_receive(TUPLE(ATOM("hello"), hello), 30000)),
+              "no other process ran beside the spinner");
+    struct erl_preempt_stats after;
+    erl_preempt_stats(&after);
+    cr_assert_gt(after.preemptions, before.preemptions, "the spinner was never preempted");
+    cr_assert(erl_is_alive(spinner), "the spinner stopped spinning");
+
+    erl_exit(spinner, ATOM("kill"));
+    cr_assert(!is_none(erl_receive(TUPLE(ATOM("DOWN"), ref, ANY, ANY, VAR(&reason)), 30000)),
+              "kill did not end the spinner");
+    cr_assert(is_atom_named(reason, "killed"), "%s", FMT(reason));
+}

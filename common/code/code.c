@@ -9,6 +9,7 @@
  * file is removed as soon as it is open (the mapping keeps it).
  */
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "code_impl.h"
+#include "preempt.h"
 
 struct code_tables code_tables = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_id = 1};
 
@@ -160,9 +162,23 @@ static int copy_fd(const char *src, int out)
     return n < 0 ? -1 : 0;
 }
 
+/* Makes the erl_user_text of h, whose file is open at fd, preemptible
+ * code. Returns its slot in preemption's table, or -1 when it has none
+ * (an object built without the rename) or the table is full. */
+static int add_user_text(void *h, int fd)
+{
+    uintptr_t addr;
+    size_t size;
+    struct link_map *lm;
+    if (code_user_text(fd, &addr, &size) < 0 || dlinfo(h, RTLD_DI_LINKMAP, &lm) < 0)
+        return -1;
+    return preempt_add_text(lm->l_addr + addr, lm->l_addr + addr + size);
+}
+
 /* Copies path to a fresh private file and dlopens that, then removes the
- * file. Returns the handle, or NULL with *error set. */
-static void *open_private_copy(const char *path, term *error)
+ * file; *text_slot is its preemptible code's slot (add_user_text). Returns
+ * the handle, or NULL with *error set. */
+static void *open_private_copy(const char *path, int *text_slot, term *error)
 {
     const char *dir = getenv("TMPDIR");
     char copy[4096];
@@ -176,8 +192,9 @@ static void *open_private_copy(const char *path, term *error)
         code_set_error(error, TUPLE(ATOM("nofile"), path_term(path)));
         return NULL;
     }
-    close(fd);
     void *h = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
+    *text_slot = h ? add_user_text(h, fd) : -1;
+    close(fd);
     unlink(copy);
     if (!h) {
         const char *why = dlerror();
@@ -232,7 +249,7 @@ static int check_table(const struct code_module *t, const char *module,
 
 /* A version record for the checked table t of handle h. Returns it, or NULL
  * with *error set (ENOMEM). */
-static struct code_version *new_version(void *h, const struct code_module *t,
+static struct code_version *new_version(void *h, int text_slot, const struct code_module *t,
                                         const char *module, term *error)
 {
     struct code_version *v = calloc(1, sizeof *v);
@@ -243,6 +260,7 @@ static struct code_version *new_version(void *h, const struct code_module *t,
     v->module = module;
     v->vsn = t->vsn;
     v->handle = h;
+    v->text_slot = text_slot;
     v->table = t;
     v->server = t->server;
     v->server.name = module;                /* host memory, not the object's */
@@ -255,21 +273,26 @@ static struct code_version *new_version(void *h, const struct code_module *t,
 static struct code_version *open_version(const char *module, const char *path,
                                          term *error)
 {
-    void *h = open_private_copy(path, error);
+    int text_slot;
+    void *h = open_private_copy(path, &text_slot, error);
     if (!h)
         return NULL;
     const struct code_module *t = dlsym(h, CODE_TABLE);
     struct code_version *v = NULL;
     if (check_table(t, module, path, error) == 0)
-        v = new_version(h, t, module, error);
-    if (!v)
+        v = new_version(h, text_slot, t, module, error);
+    if (!v) {
+        preempt_remove_text(text_slot);
         dlclose(h);
+    }
     return v;
 }
 
-/* Unloads v, which is out of its slot and which nothing runs. */
+/* Unloads v, which is out of its slot and which nothing runs: its code
+ * leaves preemption's table before it is unmapped. */
 static void unload(struct code_version *v)
 {
+    preempt_remove_text(v->text_slot);
     dlclose(v->handle);
     free(v);
 }

@@ -30,6 +30,9 @@ struct code_version {
     int pins;                           /* callers holding a pointer to
                                            server across a wait */
     void *handle;                       /* dlopen's */
+    int text_slot;                      /* its erl_user_text's slot in
+                                           preemption's table, or -1: not
+                                           preemptible (none, or full) */
     const struct code_module *table;    /* the object's table */
     struct gen_server_module server;    /* what a gen_server runs: the
                                            object's callbacks with the host's
@@ -76,6 +79,13 @@ int code_register(term pid, struct code_version *v);
 struct code_version *code_version_of(term pid);
 
 /* ---- Outside the lock ---------------------------------------------------- */
+
+/* Finds the section erl_user_text in the shared object open at fd (its
+ * address in the file's layout, not yet moved by the load base). Returns
+ * 0 with *addr and *size, or -1 when the file has none or is not a 64-bit
+ * x86-64 ELF shared object (code_text.c). */
+int code_user_text(int fd, uintptr_t *addr, size_t *size);
+
 
 /* Sets *error (when error is not NULL) to a copy of e in the caller's heap.
  * This function can't fail (term_keep panics when memory runs out). */

@@ -104,9 +104,68 @@ static uintptr_t needed_room(void) {
     return RED_ZONE + 8 + 16 * 8 + erl_preempt_area + 12 * 1024;
 }
 
+/* The ranges preempt_add_text added (shared objects' erl_user_text), read
+ * by the handler without a lock. Each slot is a sequence lock: seq is odd
+ * while a writer (holding texts.lock) changes lo and hi, so a handler that
+ * reads an odd seq, or a different seq after lo and hi, ignores the slot
+ * (that signal is refused; the ticker tries again a slice later). lo == 0:
+ * free. */
+static struct {
+    pthread_mutex_t lock;           /* serializes writers */
+    struct text_slot {
+        _Atomic unsigned seq;       /* even: stable; odd: being written */
+        _Atomic uintptr_t lo, hi;   /* the range [lo, hi); lo 0 when free */
+    } v[PREEMPT_MAX_TEXTS];
+} texts = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Writes slot i's range (lo 0 frees it). texts.lock held. */
+static void write_text(int i, uintptr_t lo, uintptr_t hi) {
+    struct text_slot *t = &texts.v[i];
+    atomic_fetch_add(&t->seq, 1);
+    atomic_store(&t->lo, lo);
+    atomic_store(&t->hi, hi);
+    atomic_fetch_add(&t->seq, 1);
+}
+
+int preempt_add_text(uintptr_t lo, uintptr_t hi) {
+    if (!lo || hi <= lo)
+        return -1;
+    pthread_mutex_lock(&texts.lock);
+    int i = 0;
+    while (i < PREEMPT_MAX_TEXTS && atomic_load(&texts.v[i].lo))
+        i++;
+    if (i < PREEMPT_MAX_TEXTS)
+        write_text(i, lo, hi);
+    pthread_mutex_unlock(&texts.lock);
+    return i < PREEMPT_MAX_TEXTS ? i : -1;
+}
+
+void preempt_remove_text(int slot) {
+    if (slot < 0 || slot >= PREEMPT_MAX_TEXTS)
+        return;
+    pthread_mutex_lock(&texts.lock);
+    write_text(slot, 0, 0);
+    pthread_mutex_unlock(&texts.lock);
+}
+
+/* True when pc lies in an added range, read consistently. Async-signal-safe
+ * (sequentially consistent loads, no lock). */
+static bool in_added_text(uintptr_t pc) {
+    for (int i = 0; i < PREEMPT_MAX_TEXTS; i++) {
+        struct text_slot *t = &texts.v[i];
+        unsigned seq = atomic_load(&t->seq);
+        uintptr_t lo = atomic_load(&t->lo), hi = atomic_load(&t->hi);
+        if (!(seq & 1) && lo && pc >= lo && pc < hi && atomic_load(&t->seq) == seq)
+            return true;
+    }
+    return false;
+}
+
 /* True when the interrupted instruction is in the preemptible range. */
 static bool preemptible(uintptr_t pc) {
-    return pc >= (uintptr_t)__start_erl_user_text && pc < (uintptr_t)__stop_erl_user_text;
+    if (pc >= (uintptr_t)__start_erl_user_text && pc < (uintptr_t)__stop_erl_user_text)
+        return true;
+    return in_added_text(pc);
 }
 
 /* True when sp is in p's stack with room below it, and the handler itself

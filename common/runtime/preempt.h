@@ -41,6 +41,26 @@ void preempt_stop(void);
  * acts on a pending exit signal when resumed (a kill ends it here). */
 void erl_preempt_yield(void);
 
+/* ---- More preemptible code ------------------------------------------------ */
+
+/* At most this many ranges besides the program's own (preempt_add_text). */
+#define PREEMPT_MAX_TEXTS 64
+
+/* Makes [lo, hi) preemptible code too: the erl_user_text of a shared
+ * object loaded at run time (common/code/). The caller vouches for it as
+ * the build does for the program's (only a process's own code, no lock a
+ * switch could strand). Returns the range's slot for preempt_remove_text,
+ * or -1 when PREEMPT_MAX_TEXTS ranges are in use (the range then stays
+ * unpreemptible). Thread-safe. */
+int preempt_add_text(uintptr_t lo, uintptr_t hi);
+
+/* Takes slot's range out (slot from preempt_add_text; -1 does nothing).
+ * Call before the code is unmapped, when no process runs it (a purge
+ * comes first): no interrupted instruction can lie in the range then, so
+ * a handler that read it a moment before decides nothing by it; once the
+ * address space is reused, no handler reads it at all. Thread-safe. */
+void preempt_remove_text(int slot);
+
 /* ---- What sched.c lends the ticker ---------------------------------------- */
 
 /* Signals scheduler i with sig when it has been in its current run, inside
