@@ -492,11 +492,13 @@ static void idle(struct scheduler *s) {
     pthread_mutex_unlock(&s->lock);
 }
 
-/* Looks for work: its own queue, then the others', a few times over.
+/* Looks for work: its own queue, then the others', a few times over (once
+ * when a preempted process of its own waits: unpin takes that next).
  * Speed-up: a sleep and its wakeup cost microseconds of system calls; work
  * often comes sooner than that. */
 static struct proc *find_work(struct scheduler *s) {
-    for (int spin = 0; spin < 64; spin++) {
+    int tries = s->pinned_head ? 1 : 64;
+    for (int spin = 0; spin < tries; spin++) {
         struct proc *p = pop(s);
         if (!p)
             p = steal(s);
