@@ -19,7 +19,8 @@
  * same indices with the same counts after them; every acknowledged call
  * is there, in the order it was acknowledged, applied once.
  *
- * Run: make -C tests test-06   (or build/plain/tests/test_06_cluster_fixture --verbose)
+ * Run: make -C tests test-06   (or build/plain/tests/test_06_cluster_fixture --verbose;
+ * FX_SEEDS=N FX_FIRST=S runs the random test over seeds S..S+N-1)
  */
 #include <criterion/criterion.h>
 #include <raft.h>

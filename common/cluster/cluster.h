@@ -27,10 +27,11 @@
  * and that of every cast the same client sent before it, is in every
  * later state of the cluster, whichever leaders die. Why it holds: the
  * reply is sent only after the entry is committed (cluster_member.c,
- * apply_call), a committed entry is in the log of every later leader (Raft's
- * leader completeness), and a call is applied only when every earlier
- * request of its client was (the client's sequence numbers, checked in log
- * order by apply_seq: a cast lost on the way makes the next call fail
+ * apply_entry), a committed entry is in the log of every later leader
+ * (Raft's leader completeness), and a call is applied only when every
+ * earlier request of its client was (the client's sequence numbers,
+ * checked in log order by cluster_fsm.c's fsm_seq: a cast lost on the way
+ * makes the next call fail
  * with casts_lost instead of returning).
  *
  * Clients: cluster_call and cluster_cast (below) take a struct

@@ -8,7 +8,7 @@
  * ended before the entry was committed; Hint is the leader's node or
  * none), or {'$cluster_error', Why}. A call is retried, under the same
  * Seq, until one member answers it or the time is up: the state machine
- * applies a number once (cluster_member.c, apply_seq).
+ * applies a number once (cluster_fsm.c, fsm_seq).
  */
 #include <stdio.h>
 #include <stdlib.h>
