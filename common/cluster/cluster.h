@@ -21,7 +21,8 @@
  * a majority could never learn that the entry is committed). A member
  * restarted on its data directory replays such an entry without stopping
  * again (the entry was in its log when it started: it ended an earlier
- * run); one that never had it in its log stops when it receives it.
+ * run), and is not stopped by another's telling; one that never had it in
+ * its log stops when it receives it.
  *
  * The promise: once cluster_call has returned a reply, the call's effect,
  * and that of every cast the same client sent before it, is in every

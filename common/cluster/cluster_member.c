@@ -198,10 +198,11 @@ static term restore_snapshot(struct member *m, term snap) {
 /* ---- The gen_server callbacks -------------------------------------------- */
 
 /* The callbacks stopped at entry index: this member stops, and tells the
- * other members to: each would stop once it applied the entry, but one
- * left without a majority never learns that it is committed. A stop this
- * member replays (index <= replay_until) ended an earlier run of it, not
- * this one: it goes on with the state the callback stopped with. */
+ * other members to ({'$cluster_stopped_at', Index}, stopped_elsewhere):
+ * each would stop once it applied the entry, but one left without a
+ * majority never learns that it is committed. A stop this member replays
+ * (index <= replay_until) ended an earlier run of it, not this one: it
+ * goes on with the state the callback stopped with. */
 static gen_result stopped_at(struct member *m, gen_result r, term old_user, uint64_t index) {
     term user = is_none(r.state) ? old_user : r.state;
     if (index <= m->replay_until) {
@@ -211,7 +212,8 @@ static gen_result stopped_at(struct member *m, gen_result r, term old_user, uint
     }
     for (size_t i = 0; i < m->n_peers; i++)
         if (m->peers[i].id != m->id)
-            gen_server_cast(TUPLE(m->name, atom_from(m->peers[i].node)), ATOM("$cluster_stop"));
+            gen_server_cast(TUPLE(m->name, atom_from(m->peers[i].node)),
+                            TUPLE(ATOM("$cluster_stopped_at"), INT((int64_t)index)));
     return gen_stop(r.reason, wrap_state(m, user));
 }
 
@@ -281,11 +283,21 @@ static gen_result member_call(term request, term from, term state) {
     return gen_noreply(state);
 }
 
+/* Another member stopped at entry index: this one stops too, unless it
+ * had that entry in its log when it started (it replays it, or did,
+ * without stopping: see stopped_at). */
+static gen_result stopped_elsewhere(struct member *m, uint64_t index, term state) {
+    if (index > m->replay_until)
+        return gen_stop(ATOM("normal"), state);
+    return gen_noreply(state);
+}
+
 static gen_result member_cast(term request, term state) {
     struct member *m = member_of(state);
     term leader, client, inner, pair[2];
-    if (is_atom_named(request, "$cluster_stop"))    /* another member stopped at a stop */
-        return gen_stop(ATOM("normal"), state);
+    term index;
+    if (match(request, TUPLE(ATOM("$cluster_stopped_at"), VAR(&index))) && is_int(index))
+        return stopped_elsewhere(m, (uint64_t)index.u.integer, state);
     if (leads(m, &leader)) {
         bool ours = client_request(request, pair, &client, &inner);
         size_t len;
