@@ -131,8 +131,8 @@ static const struct shell_cmd cmds[] = {
     {"members", "", "the configuration, and {Role, Leader, Term, Applied} of each member",
      0, 0, cmd_members},
     {"stop_member", "NODE|global|all",
-     "NODE: takes NODE's member out of the configuration and stops it; global: the "
-     "leader's; all: stops every member (they stay in the configuration)",
+     "NODE's member out of the configuration and stopped; global: the leader's; "
+     "all: every member stopped (they stay in it)",
      1, 1, cmd_stop_member},
     {"stop", "", "casts stop to the counter: every member stops once it is applied", 0, 0,
      cmd_stop},

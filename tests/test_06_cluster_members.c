@@ -15,6 +15,7 @@
 #include "node_util.h"
 
 #include "cluster_util.h"
+#include "06_cluster/shell_cmds.h"
 
 TestSuite(members, .timeout = 600, .init = setup, .fini = teardown);
 
@@ -273,6 +274,29 @@ Test(members, the_counters_stop_stops_every_member_and_a_restart_goes_on) {
               "c%u never said it replayed the stop; it wrote:\n%s", leader,
               member[leader]->text);
     await_state(&fresh, leader, 5);
+}
+
+/* The shell's stop_member global | all, typed as the Erlang they stand for.
+ * The shell's client lists c1..c9: stop all finds no node for c4..c9 and
+ * counts them stopped. */
+Test(members, the_shell_stops_the_leader_then_every_member) {
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        start_member(id);
+    struct cluster_client c;
+    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    cr_assert_eq(ticks(&c, 3), 3);
+    shell_cmds_init(&cfg);
+    expect_shell(&counter_shell, "gen_server_cluster:stop(counter, global).", SHELL_OK, "ok\n");
+    unsigned n_gone = 0;
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        n_gone += member_gone(&c, id);
+    cr_assert_eq(n_gone, 1, "%u members gone after stop global", n_gone);
+    term error = NONE;
+    cr_assert_eq(must(counter_read(&c, LONG_MS, &error), error, "the read after"), 3);
+    expect_shell(&counter_shell, "stop_member all", SHELL_OK, "ok\n");
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        cr_assert(member_gone(&c, id), "c%u's member after stop_member all", id);
+    expect_no_cluster(&c);
 }
 
 /* ---- Two down of three --------------------------------------------------- */
