@@ -7,8 +7,8 @@
 %%   erl -sname benchctl@localhost -hidden -setcookie COOKIE \
 %%       -pa BEAM_DIR/cluster -run bench_cluster main WORK_DIR COOKIE
 %%
-%% BEAM_DIR/cluster holds 06's gen_server_cluster, counter, cluster_ctl and
-%% this module. The control node starts a, then b and c, each as
+%% BEAM_DIR/cluster holds 06's gen_server_cluster, counter, cluster_ctl,
+%% bench_nodes (the node helpers) and this module. The control node starts a, then b and c, each as
 %% cluster_ctl:member/1 (a leads, b and c back it up), and d, which only
 %% connects; all are ports, and each one's OS pid goes to WORK_DIR/N.pid
 %% (run_dist kills what they name when anything fails). It prints one line

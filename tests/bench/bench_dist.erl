@@ -6,8 +6,8 @@
 %%   erl -sname benchctl@localhost -hidden -setcookie COOKIE \
 %%       -pa BEAM_DIR/dist -run bench_dist main WORK_DIR COOKIE
 %%
-%% BEAM_DIR/dist holds 05's counter, counter_sup, counter_app, counter.app
-%% and this module. The control node starts a, b, c (erl -sname N@localhost,
+%% BEAM_DIR/dist holds 05's counter, counter_sup, counter_app, counter.app,
+%% bench_nodes (the node helpers) and this module. The control node starts a, b, c (erl -sname N@localhost,
 %% each with WORK_DIR/N.config: 05's distributed entry with a failover
 %% timeout of ?TIMEOUT_MS) as ports, writes each one's OS pid to
 %% WORK_DIR/N.pid (run_dist kills what they name when anything fails), and
