@@ -77,15 +77,15 @@ struct req {
 
 /* A seed's world. Static: Criterion runs each test in a process of its own. */
 static struct {
-    struct raft_fixture f;
-    struct server srv[N_SERVERS];
+    struct raft_fixture f;              /* libraft's servers, network, disks */
+    struct server srv[N_SERVERS];       /* their state machines, by index */
     uint64_t rng;                       /* xorshift64 state */
     raft_id leader_of[MAX_TERMS];       /* the leader seen in each term */
-    struct req reqs[MAX_REQS];
-    size_t n_reqs;
+    struct req reqs[MAX_REQS];          /* every proposal made, in order */
+    size_t n_reqs;                      /* used */
     struct req *acks[MAX_REQS];         /* acknowledged, in the order seen */
+    size_t n_acks;                      /* used */
     struct req *last[MAX_CLIENTS];      /* each client's latest proposal */
-    size_t n_acks;
     int64_t seq[MAX_CLIENTS];           /* each client's next number */
     unsigned steps;                     /* fixture steps taken */
 } w;
