@@ -3,7 +3,8 @@
  *
  * New since 05: nothing in the callbacks. They are 03's counter, run on
  * every member over its own copy of the count; the cluster layer decides
- * what reaches them, in which order, and who replies.
+ * what reaches them, in which order, and who replies. Their stop, too,
+ * is the original's; what it stops (every member) is the layer's rule.
  */
 #include "counter.h"
 
@@ -24,11 +25,14 @@ static gen_result handle_call(term request, term from, term count) {
     return gen_reply(TUPLE(ATOM("error"), ATOM("badarg")), count);
 }
 
-/* {tick, N}: Count + N. Anything else changes nothing. */
+/* {tick, N}: Count + N; stop: stops (normal). Anything else changes
+ * nothing. */
 static gen_result handle_cast(term request, term count) {
     term n;
     if (match(request, TUPLE(ATOM("tick"), VAR(&n))) && is_int(n))
         return gen_noreply(INT(count.u.integer + n.u.integer));
+    if (is_atom_named(request, "stop"))
+        return gen_stop(ATOM("normal"), count);
     return gen_noreply(count);
 }
 
@@ -53,4 +57,8 @@ void counter_tick(struct cluster_client *c, int64_t n) {
 
 term counter_tick_sync(struct cluster_client *c, int64_t n, int timeout_ms, term *error) {
     return cluster_call(c, TUPLE(ATOM("tick"), INT(n)), timeout_ms, error);
+}
+
+void counter_stop(struct cluster_client *c) {
+    cluster_cast(c, ATOM("stop"));
 }

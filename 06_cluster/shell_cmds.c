@@ -5,6 +5,7 @@
  * client below is used by one process at a time.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "counter.h"
 #include "shell_cmds.h"
@@ -96,10 +97,14 @@ static int cmd_members(int argc, char **argv, FILE *out) {
     return SHELL_OK;
 }
 
+/* stop_member NODE | global | all: gen_server_cluster:stop/2. */
 static int cmd_stop_member(int argc, char **argv, FILE *out) {
     (void)argc;
     term error = NONE;
-    if (cluster_stop_member(&client, argv[1], CALL_MS, &error) != 0) {
+    int rc = strcmp(argv[1], "global") == 0 ? cluster_stop_leader(&client, CALL_MS, &error)
+             : strcmp(argv[1], "all") == 0  ? cluster_stop_all(&client, CALL_MS, &error)
+                                            : cluster_stop_member(&client, argv[1], CALL_MS, &error);
+    if (rc != 0) {
         char why[256];
         term_format(why, sizeof why, error);
         fprintf(out, "** exception exit: {%s,{gen_server_cluster,stop,[counter,%s]}}\n", why,
@@ -111,14 +116,26 @@ static int cmd_stop_member(int argc, char **argv, FILE *out) {
     return SHELL_OK;
 }
 
+/* stop: counter:stop(), a cast; every member stops once it is applied. */
+static int cmd_stop(int argc, char **argv, FILE *out) {
+    (void)argc, (void)argv;
+    counter_stop(&client);
+    fprintf(out, "ok\n");
+    return SHELL_OK;
+}
+
 static const struct shell_cmd cmds[] = {
     {"read", "", "the count (a call through the log)", 0, 0, cmd_read},
     {"tick", "N", "adds N; prints the count once committed", 1, 1, cmd_tick},
     {"leader", "", "the node whose member leads", 0, 0, cmd_leader},
     {"members", "", "the configuration, and {Role, Leader, Term, Applied} of each member",
      0, 0, cmd_members},
-    {"stop_member", "NODE", "takes NODE's member out of the configuration and stops it", 1, 1,
-     cmd_stop_member},
+    {"stop_member", "NODE|global|all",
+     "NODE's member out of the configuration and stopped; global: the leader's; "
+     "all: every member stopped (they stay in it)",
+     1, 1, cmd_stop_member},
+    {"stop", "", "casts stop to the counter: every member stops once it is applied", 0, 0,
+     cmd_stop},
     {NULL},
 };
 
@@ -126,7 +143,8 @@ static const struct shell_erl erl[] = {
     {"read", "counter:read()"},
     {"tick", "counter:tick(N)"},
     {"leader", "gen_server_cluster:get_all_server_nodes(counter)"},
-    {"stop_member", "gen_server_cluster:stop(counter, Node)"},
+    {"stop_member", "gen_server_cluster:stop(counter, Node | global | all)"},
+    {"stop", "counter:stop()"},
     {NULL},
 };
 

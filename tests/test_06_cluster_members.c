@@ -1,7 +1,8 @@
 /*
  * test_06_cluster_members.c - the cluster's membership: a member joins and
- * votes, members leave (cluster_stop_member), and two members down of
- * three give a clear error. Real members on loopback, as in
+ * votes, members leave (cluster_stop_member), stop(Name, global | all)
+ * (cluster_stop_leader, cluster_stop_all) and the counter's stop, and two
+ * members down of three give a clear error. Real members on loopback, as in
  * test_06_cluster.c (cluster_util.h): member 4 is started with the join
  * option (06_cluster/counter --serve 4).
  *
@@ -14,6 +15,7 @@
 #include "node_util.h"
 
 #include "cluster_util.h"
+#include "06_cluster/shell_cmds.h"
 
 TestSuite(members, .timeout = 600, .init = setup, .fini = teardown);
 
@@ -167,6 +169,134 @@ Test(members, stopping_the_leader_member_hands_over_and_loses_nothing) {
     await_configuration(&c, leader, NULL, 2);
     cr_assert_eq(must(counter_read(&c, LONG_MS, &error), error, "the read after"), 5);
     cr_assert_eq(ticks(&c, 1), 6);
+}
+
+/* ---- stop(Name, global | all), and the counter's stop --------------------- */
+
+/* Whether member id's process is gone while its node is up. */
+static bool member_gone(struct cluster_client *c, unsigned id) {
+    term error = NONE;
+    term info = cluster_member_info(c, cfg.nodes[id - 1], 2000, &error);
+    bool gone = is_none(info) && is_atom_named(error, "noproc");
+    erl_drop(info);
+    erl_drop(error);
+    return gone;
+}
+
+/* Waits (LONG_MS) until every member's process is gone, their nodes up. */
+static void await_all_gone(struct cluster_client *c) {
+    for (unsigned id = 1; id <= MEMBERS; id++) {
+        int64_t end = now_ns() + (int64_t)LONG_MS * 1000000;
+        while (!member_gone(c, id) && now_ns() < end)
+            erl_sleep(10);      /* between two looks */
+        cr_assert(member_gone(c, id), "c%u's member is still there (or its node is gone)",
+                  id);
+    }
+}
+
+/* With every member gone: a call fails with no_leader, and no member's
+ * program ended for it (each exits 0 when its input closes). */
+static void expect_no_cluster(struct cluster_client *c) {
+    term error = NONE;
+    term v = counter_tick_sync(c, 1, 3000, &error);
+    cr_assert(is_none(v), "a tick with every member stopped returned %s", FMT(v));
+    cr_assert(is_atom_named(error, "no_leader"), "the error was %s, not no_leader", FMT(error));
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        cr_assert_eq(stop_member_cleanly(id), 0, "c%u's exit status", id);
+}
+
+Test(members, stop_global_stops_the_leader_and_a_new_leader_serves_the_state) {
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        start_member(id);
+    struct cluster_client c;
+    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    cr_assert_eq(ticks(&c, 5), 5);
+    term error = NONE;
+    cr_assert_eq(cluster_stop_leader(&c, LONG_MS, &error), 0, "stop global: %s", FMT(error));
+    /* the member that led when asked is gone, and only it */
+    unsigned old = 0, n_gone = 0;
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        if (member_gone(&c, id))
+            old = id, n_gone++;
+    cr_assert_eq(n_gone, 1, "%u members gone after stop global", n_gone);
+    unsigned next = await_leader(&c);
+    cr_assert_neq(next, old, "c%u leads after it was stopped", old);
+    await_configuration(&c, old, NULL, 2);
+    cr_assert_eq(must(counter_read(&c, LONG_MS, &error), error, "the read after"), 5);
+    cr_assert_eq(ticks(&c, 1), 6);
+    cr_assert_eq(stop_member_cleanly(old), 0, "c%u's exit status", old);
+}
+
+Test(members, stop_all_stops_every_member_and_a_restart_brings_the_count_back) {
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        start_member(id);
+    struct cluster_client c;
+    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    cr_assert_eq(ticks(&c, 7), 7);
+    term error = NONE;
+    cr_assert_eq(cluster_stop_all(&c, LONG_MS, &error), 0, "stop all: %s", FMT(error));
+    for (unsigned id = 1; id <= MEMBERS; id++)      /* gone at once, nodes up */
+        cr_assert(member_gone(&c, id), "c%u's member after stop all", id);
+    expect_no_cluster(&c);
+    for (unsigned id = 1; id <= MEMBERS; id++)      /* on their directories */
+        start_member(id);
+    struct cluster_client fresh;
+    cluster_client_init(&fresh, COUNTER, cfg.node_names, MEMBERS);
+    cr_assert_eq(must(counter_read(&fresh, LONG_MS, &error), error, "the read after"), 7,
+                 "the count after all three restarted");
+    cr_assert_eq(ticks(&fresh, 1), 8);
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        await_state(&fresh, id, 8);
+}
+
+/* counter:stop() casts stop; the callback stops on every member. Started
+ * again on their logs, the members replay the stop without stopping. */
+Test(members, the_counters_stop_stops_every_member_and_a_restart_goes_on) {
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        start_member(id);
+    struct cluster_client c;
+    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    cr_assert_eq(ticks(&c, 4), 4);
+    counter_stop(&c);
+    await_all_gone(&c);
+    expect_no_cluster(&c);
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        start_member(id);
+    struct cluster_client fresh;
+    cluster_client_init(&fresh, COUNTER, cfg.node_names, MEMBERS);
+    term error = NONE;
+    cr_assert_eq(must(counter_read(&fresh, LONG_MS, &error), error, "the read after"), 4,
+                 "the count after all three restarted");
+    cr_assert_eq(ticks(&fresh, 1), 5);
+    /* the leader applied the stop again, from its log, and went on */
+    unsigned leader = await_leader(&fresh);
+    cr_assert(child_says(member[leader], "replayed, not stopping", LONG_MS),
+              "c%u never said it replayed the stop; it wrote:\n%s", leader,
+              member[leader]->text);
+    await_state(&fresh, leader, 5);
+}
+
+/* The shell's stop_member global | all, typed as the Erlang they stand for.
+ * The shell's client lists c1..c9: stop all finds no node for c4..c9 and
+ * counts them stopped. */
+Test(members, the_shell_stops_the_leader_then_every_member) {
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        start_member(id);
+    struct cluster_client c;
+    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    cr_assert_eq(ticks(&c, 3), 3);
+    shell_cmds_init(&cfg);
+    expect_shell(&counter_shell, "gen_server_cluster:stop(counter, global).", SHELL_OK, "ok\n");
+    unsigned n_gone = 0;
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        n_gone += member_gone(&c, id);
+    cr_assert_eq(n_gone, 1, "%u members gone after stop global", n_gone);
+    term error = NONE;
+    cr_assert_eq(must(counter_read(&c, LONG_MS, &error), error, "the read after"), 3);
+    expect_shell(&counter_shell, "stop_member all", SHELL_OK, "ok\n");
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        cr_assert(member_gone(&c, id), "c%u's member after stop_member all", id);
+    expect_no_cluster(&c);
 }
 
 /* ---- Two down of three --------------------------------------------------- */

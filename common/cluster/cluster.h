@@ -15,14 +15,24 @@
  * (held by a majority of the members) and applied; a read is a call, so it
  * is in the log too, and no read is older than an acknowledged write.
  *
+ * A callback that stops (returns GEN_STOP) while an entry is applied stops
+ * every member, not only the leader: each member applies the entry, and
+ * the first to stop there tells the others to stop too (one left without
+ * a majority could never learn that the entry is committed). A member
+ * restarted on its data directory replays such an entry without stopping
+ * again (the entry was in its log when it started: it ended an earlier
+ * run), and is not stopped by another's telling; one that never had it in
+ * its log stops when it receives it.
+ *
  * The promise: once cluster_call has returned a reply, the call's effect,
  * and that of every cast the same client sent before it, is in every
  * later state of the cluster, whichever leaders die. Why it holds: the
  * reply is sent only after the entry is committed (cluster_member.c,
- * apply_call), a committed entry is in the log of every later leader (Raft's
- * leader completeness), and a call is applied only when every earlier
- * request of its client was (the client's sequence numbers, checked in log
- * order by apply_seq: a cast lost on the way makes the next call fail
+ * apply_entry), a committed entry is in the log of every later leader
+ * (Raft's leader completeness), and a call is applied only when every
+ * earlier request of its client was (the client's sequence numbers,
+ * checked in log order by cluster_fsm.c's fsm_seq: a cast lost on the way
+ * makes the next call fail
  * with casts_lost instead of returning).
  *
  * Clients: cluster_call and cluster_cast (below) take a struct
@@ -175,6 +185,26 @@ term cluster_member_info(struct cluster_client *c, const char *node, int timeout
  * when Raft refused the change. */
 int cluster_stop_member(struct cluster_client *c, const char *node, int timeout_ms,
                         term *error);
+
+/* gen_server_cluster:stop(Name, global): stops the member that leads when
+ * asked, as cluster_stop_member of its node: it hands leadership over,
+ * the next leader takes it out of the configuration (as in the original,
+ * where the stopped leader is gone from the backups), and it stops. The
+ * others go on with the state: of three, two, a majority of two. Returns
+ * 0, or -1 with *error as cluster_stop_member's. */
+int cluster_stop_leader(struct cluster_client *c, int timeout_ms, term *error);
+
+/* gen_server_cluster:stop(Name, all): stops the member on each of the
+ * client's nodes (a request to each {Name, Node}, through the node
+ * layer): its Raft closes and terminate runs; the nodes go on without a
+ * member, and a later cluster_call fails with no_leader. Nothing leaves
+ * the configuration and the data directories stay: members started again
+ * on them come back with the state (in the original the state is gone
+ * with the last member). A node that is down or runs no member counts as
+ * stopped. Returns 0, or -1 with *error (the caller's) {Node, Why} for
+ * the first node whose member could not be stopped (the others were
+ * still asked). */
+int cluster_stop_all(struct cluster_client *c, int timeout_ms, term *error);
 
 /* The configuration as the member on node's Raft holds it (the latest,
  * maybe not yet committed): [{Id, Node, Role}], Role voter | standby |

@@ -8,8 +8,9 @@
  * ended before the entry was committed; Hint is the leader's node or
  * none), or {'$cluster_error', Why}. A call is retried, under the same
  * Seq, until one member answers it or the time is up: the state machine
- * applies a number once (cluster_member.c, apply_seq).
+ * applies a number once (cluster_fsm.c, fsm_seq).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -164,6 +165,23 @@ term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *
                        timeout_ms, error);
 }
 
+/* Stops the member on node: 0 when it stopped or none is there (its node
+ * down, or no member on it), else -1 with *error gen_server_call's. */
+static int stop_one(struct cluster_client *c, const char *node, int timeout_ms, term *error) {
+    term err = NONE;
+    term r = gen_server_call(TUPLE(c->name, atom_from(node)), ATOM("$cluster_stop"),
+                             timeout_ms > 0 ? timeout_ms : 1, &err);
+    bool stopped = !is_none(r) || is_atom_named(err, "noproc") ||
+                   match(err, TUPLE(ATOM("nodedown"), ANY));
+    erl_drop(r);
+    if (stopped) {
+        erl_drop(err);
+        return 0;
+    }
+    *error = err;
+    return -1;
+}
+
 int cluster_stop_member(struct cluster_client *c, const char *node, int timeout_ms,
                         term *error) {
     int64_t end = now_ms() + timeout_ms;
@@ -173,19 +191,41 @@ int cluster_stop_member(struct cluster_client *c, const char *node, int timeout_
     erl_drop(r);
     int64_t left = end - now_ms();
     term err = NONE;
-    r = gen_server_call(TUPLE(c->name, atom_from(node)), ATOM("$cluster_stop"),
-                        left > 0 ? (int)left : 1, &err);
-    /* gone already (its node down, or no member there): stopped */
-    bool stopped = !is_none(r) || is_atom_named(err, "noproc") ||
-                   match(err, TUPLE(ATOM("nodedown"), ANY));
-    erl_drop(r);
-    if (!stopped) {
+    if (stop_one(c, node, (int)left, &err) != 0) {
         if (error)
             *error = err;
+        else
+            erl_drop(err);
         return -1;
     }
-    erl_drop(err);
     return 0;
+}
+
+int cluster_stop_leader(struct cluster_client *c, int timeout_ms, term *error) {
+    int64_t end = now_ms() + timeout_ms;
+    term node = call_leader(c, ATOM("$cluster_leader"), timeout_ms, error);
+    if (is_none(node))
+        return -1;
+    char name[256];
+    snprintf(name, sizeof name, "%s", is_atom(node) ? node.u.atom : "");
+    erl_drop(node);
+    int64_t left = end - now_ms();
+    return cluster_stop_member(c, name, left > 0 ? (int)left : 1, error);
+}
+
+int cluster_stop_all(struct cluster_client *c, int timeout_ms, term *error) {
+    int64_t end = now_ms() + timeout_ms;
+    int rc = 0;
+    for (size_t i = 0; i < c->n_nodes; i++) {
+        term err = NONE;
+        if (stop_one(c, c->nodes[i], (int)(end - now_ms()), &err) == 0)
+            continue;
+        if (rc == 0 && error)
+            *error = term_keep(TUPLE(atom_from(c->nodes[i]), err));
+        erl_drop(err);
+        rc = -1;
+    }
+    return rc;
 }
 
 void cluster_cast(struct cluster_client *c, term request) {

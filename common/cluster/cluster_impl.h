@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "cluster.h"
+#include "cluster_fsm.h"
 
 /* What a proposal asks of the loop. */
 enum proposal_kind {
@@ -80,15 +81,6 @@ struct waiting {
     term from;              /* the caller's {Pid, Tag} (a joiner's pid) */
 };
 
-/* A client's place in the log, as every member's state machine keeps it. */
-struct client_seq {
-    int64_t id;             /* the client's random id */
-    int64_t last;           /* the highest sequence number applied */
-    bool broken;            /* a cast went missing since its last call */
-    void *mem;              /* malloc'd storage of reply, or NULL */
-    term reply;             /* what its call numbered last answered */
-};
-
 struct member {
     /* Set before the Raft thread starts, then read-only. */
     term name;                          /* the cluster's name */
@@ -99,6 +91,12 @@ struct member {
     char *data_dir;                     /* malloc'd */
     unsigned election_ms, heartbeat_ms; /* Raft's timeouts */
     unsigned snapshot_threshold;        /* entries between snapshots */
+    uint64_t replay_until;              /* the last index of the log Raft
+                                           loaded at start (set by the Raft
+                                           thread before it reports the
+                                           start): entries up to it may have
+                                           been applied by an earlier
+                                           incarnation */
 
     /* The Raft thread's alone. */
     pthread_t thread;                   /* runs raft_main */
@@ -146,8 +144,7 @@ struct member {
     uint64_t next_nonce;                /* the last nonce given a call */
     struct waiting *waiting;            /* calls proposed, unanswered */
     size_t n_waiting, cap_waiting;      /* used, allocated */
-    struct client_seq *clients;         /* every client seen, in the log */
-    size_t n_clients, cap_clients;      /* used, allocated */
+    struct cluster_fsm machine;         /* the client table, the callbacks */
 };
 
 /* cluster_raft.c. Starts the Raft thread of m (every field above `thread`
@@ -173,12 +170,8 @@ void raft_change(struct member *m, int kind, unsigned peer_id, const char *addre
 /* The peer with Raft id, or NULL. */
 const struct cluster_peer *member_peer(const struct member *m, unsigned id);
 
-/* cluster_member.c. t as an entry: versioned ETF in raft_malloc'd memory
- * (*len bytes, a multiple of 8). Can't fail (panics). */
-void *encode_entry(term t, size_t *len);
-
-/* Keeps a copy of from waiting for an answer; returns the nonce that
- * names it. Can't fail (panics out of memory). */
+/* cluster_member.c. Keeps a copy of from waiting for an answer; returns
+ * the nonce that names it. Can't fail (panics out of memory). */
 uint64_t hold_waiting(struct member *m, term from, bool cluster_client, bool joiner);
 
 /* cluster_members.c (the protocol is at its top). Records (or updates)

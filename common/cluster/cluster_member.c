@@ -2,14 +2,8 @@
  * cluster_member.c - the member process: a gen_server around the callback
  * module, which routes requests to the log and applies the log's entries.
  *
- * Entries in the log (versioned ETF):
- *   {call, Proposer, Nonce, From, Client, Request}
- *   {cast, Client, Request}
- *   {info, Msg}
- *   {member, Id, Node, Address}     (a joiner's node: cluster_members.c)
- * Client is {Id, Seq} for a struct cluster_client's request, none for a
- * plain gen_server client's. Proposer is the Raft id of the member that
- * appended the entry, and Nonce names the caller it keeps waiting.
+ * The entries of the log and how one is applied are cluster_fsm.h's; this
+ * file adds who proposes them and who is answered.
  *
  * Invariants:
  *   - A reply to a call is sent only from apply_call, when its entry has
@@ -20,11 +14,13 @@
  *     nobody: its nonces are the last incarnation's, and an incarnation's
  *     nonces start at random.
  *   - Every member applies the same entries in the same order to the same
- *     state, with the same client table (apply_seq depends only on the
- *     table and the entry), so the copies never differ.
- *   - A client's call is applied only when every earlier request of the
- *     client was (apply_seq); a retry of the last call is answered from
- *     the cached reply and not applied again.
+ *     state, with the same client table (fsm_apply), so the copies never
+ *     differ.
+ *   - A callback's stop returned when applying an entry stops the member
+ *     (and, told by it, the others: every member stops at that point of
+ *     the log), unless the entry was in this member's log when it started
+ *     (index <= replay_until): a restarted member replays its log, and a
+ *     stop it replays ended an earlier incarnation, not this one.
  */
 #include <errno.h>
 #include <signal.h>
@@ -39,37 +35,6 @@
 #include "cluster_impl.h"
 #include "etf.h"
 #include "panic.h"
-
-/* ---- Terms kept across callbacks ----------------------------------------- */
-
-/* A malloc'd deep copy of t; *mem is what to free. */
-static term dup_term(term t, void **mem) {
-    size_t n = term_heap_size(t);
-    *mem = n ? malloc(n) : NULL;
-    if (n && !*mem)
-        panic("out of memory for a cluster term");
-    return n ? term_copy_into(t, *mem) : t;
-}
-
-/* t as versioned ETF in raft_malloc'd memory (Raft frees it), padded
- * with zeros to a multiple of 8 bytes: libraft 0.15 reads the entries of
- * a batch from disk at 8-byte boundaries but writes them unpadded, so an
- * entry of another length shifts every later one of its batch. The
- * decoder stops at the term's end and never sees the padding. */
-void *encode_entry(term t, size_t *len) {
-    ei_x_buff x;
-    if (ei_x_new(&x) < 0 || etf_encode_versioned(&x, t) != 0)
-        panic("cluster: cannot encode a log entry (a term without external form?)");
-    size_t n = ((size_t)x.index + 7) & ~(size_t)7;
-    void *buf = raft_malloc(n);
-    if (!buf)
-        panic("out of memory for a cluster log entry");
-    memcpy(buf, x.buff, (size_t)x.index);
-    memset((char *)buf + x.index, 0, n - (size_t)x.index);
-    *len = n;
-    ei_x_free(&x);
-    return buf;
-}
 
 static struct member *member_of(term state) {
     return (struct member *)(intptr_t)element(1, state).u.integer;
@@ -106,7 +71,7 @@ uint64_t hold_waiting(struct member *m, term from, bool cluster_client, bool joi
     w->nonce = nonce;
     w->cluster_client = cluster_client;
     w->joiner = joiner;
-    w->from = dup_term(from, &w->mem);
+    w->from = fsm_dup_term(from, &w->mem);
     return nonce;
 }
 
@@ -114,7 +79,7 @@ uint64_t hold_waiting(struct member *m, term from, bool cluster_client, bool joi
 static void propose_call(struct member *m, term from, term client, term request) {
     uint64_t nonce = hold_waiting(m, from, is_tuple(client), false);
     size_t len;
-    void *buf = encode_entry(TUPLE(ATOM("call"), INT(m->id), INT((int64_t)nonce), from, client,
+    void *buf = fsm_encode(TUPLE(ATOM("call"), INT(m->id), INT((int64_t)nonce), from, client,
                              request), &len);
     raft_propose(m, buf, len, nonce);
 }
@@ -156,60 +121,6 @@ static term role_atom(int role) {
     }
 }
 
-/* ---- The client table (part of the replicated state) --------------------- */
-
-enum seq_verdict {
-    SEQ_APPLY,      /* in order: apply it */
-    SEQ_LOST,       /* a call after a lost request: answer casts_lost */
-    SEQ_REPEAT,     /* a retry of the last call: answer the cached reply */
-    SEQ_STALE,      /* older than the last request: drop it */
-};
-
-static struct client_seq *client_slot(struct member *m, int64_t id) {
-    for (size_t i = 0; i < m->n_clients; i++)
-        if (m->clients[i].id == id)
-            return &m->clients[i];
-    if (m->n_clients == m->cap_clients) {
-        m->cap_clients = m->cap_clients ? 2 * m->cap_clients : 16;
-        m->clients = realloc(m->clients, m->cap_clients * sizeof *m->clients);
-        if (!m->clients)
-            panic("out of memory for a cluster's client table");
-    }
-    struct client_seq *c = &m->clients[m->n_clients++];
-    *c = (struct client_seq){.id = id, .reply = NONE};
-    return c;
-}
-
-/* What to do with a request of client ({Id, Seq}, or none: always apply)
- * that is a call or a cast; updates the table as every member does. */
-static enum seq_verdict apply_seq(struct member *m, term client, bool call,
-                                  struct client_seq **slot) {
-    *slot = NULL;
-    if (!is_tuple(client))
-        return SEQ_APPLY;
-    struct client_seq *c = *slot = client_slot(m, element(1, client).u.integer);
-    int64_t seq = element(2, client).u.integer;
-    if (seq < c->last || (seq == c->last && !call))
-        return SEQ_STALE;
-    if (seq == c->last)
-        return SEQ_REPEAT;
-    bool gap = seq != c->last + 1;
-    c->last = seq;
-    if (!call) {
-        c->broken = c->broken || gap;
-        return SEQ_APPLY;
-    }
-    bool lost = c->broken || gap;
-    c->broken = false;
-    return lost ? SEQ_LOST : SEQ_APPLY;
-}
-
-/* Remembers reply as the client's last call's. */
-static void cache_reply(struct client_seq *c, term reply) {
-    free(c->mem);
-    c->reply = dup_term(reply, &c->mem);
-}
-
 /* ---- Applying entries ---------------------------------------------------- */
 
 /* Replies to from: a cluster client's in the envelope cluster_call reads,
@@ -228,63 +139,24 @@ static void answer(term from, int who, term kind, term value) {
         gen_server_reply(from, TUPLE(ATOM("error"), value));
 }
 
-/* {call, Proposer, Nonce, From, Client, Request}: applies it (or not, as
- * apply_seq says) and, if this member proposed it, answers the caller.
- * Returns the callback's result (with *user the new user state). */
-static gen_result apply_call(struct member *m, term entry, term user) {
-    term proposer = element(2, entry), nonce = element(3, entry), from = element(4, entry);
-    term client = element(5, entry), request = element(6, entry);
-    struct client_seq *c;
-    enum seq_verdict v = apply_seq(m, client, true, &c);
-    gen_result r = gen_noreply(user);
-    term kind = ATOM("$cluster_ok"), value = NONE;
-    if (v == SEQ_APPLY) {
-        r = m->mod->handle_call ? m->mod->handle_call(request, from, user)
-                                : gen_stop(ATOM("undef"), user);
-        value = r.reply;
-        if (c && !is_none(value))
-            cache_reply(c, value);
-    } else if (v == SEQ_LOST) {
-        kind = ATOM("$cluster_error");
-        value = ATOM("casts_lost");
-        cache_reply(c, TUPLE(ATOM("$cluster_lost")));
-    } else if (v == SEQ_REPEAT) {
-        value = c->reply;
-        if (match(value, TUPLE(ATOM("$cluster_lost")))) {
-            kind = ATOM("$cluster_error");
-            value = ATOM("casts_lost");
-        }
-    }
-    term waiter;
-    void *mem;
-    int ours;
-    if (proposer.u.integer == m->id &&
-        take_waiting(m, (uint64_t)nonce.u.integer, &waiter, &mem, &ours)) {
-        if (!is_none(value))
-            answer(waiter, ours, kind, value);
-        free(mem);
-    }
-    return r;
-}
-
-/* Applies one committed entry to user; returns the callback's result. */
+/* Applies one committed entry to user, and answers the call's caller if
+ * this member proposed it; returns the callback's result. */
 static gen_result apply_entry(struct member *m, term entry, term user) {
-    struct client_seq *c;
-    if (is_atom_named(element(1, entry), "call"))
-        return apply_call(m, entry, user);
-    if (is_atom_named(element(1, entry), "cast")) {
-        if (apply_seq(m, element(2, entry), false, &c) != SEQ_APPLY)
-            return gen_noreply(user);
-        return m->mod->handle_cast ? m->mod->handle_cast(element(3, entry), user)
-                                   : gen_stop(ATOM("undef"), user);
-    }
     if (is_atom_named(element(1, entry), "member") && entry.size == 4) {
         apply_member_entry(m, entry);
         return gen_noreply(user);
     }
-    if (is_atom_named(element(1, entry), "info") && m->mod->handle_info)
-        return m->mod->handle_info(element(2, entry), user);
-    return gen_noreply(user);
+    struct fsm_answer a;
+    gen_result r = fsm_apply(&m->machine, entry, user, &a);
+    term waiter;
+    void *mem;
+    int ours;
+    if (a.call && a.proposer == m->id && take_waiting(m, a.nonce, &waiter, &mem, &ours)) {
+        if (!is_none(a.value))
+            answer(waiter, ours, a.kind, a.value);
+        free(mem);
+    }
+    return r;
 }
 
 /* ---- Snapshots ----------------------------------------------------------- */
@@ -292,24 +164,15 @@ static gen_result apply_entry(struct member *m, term entry, term user) {
 /* Hands the loop {UserState, [{Id, Last, Broken, Reply}], [{PeerId, Node,
  * Address}]}, encoded. */
 static void give_snapshot(struct member *m, term user) {
-    term *cl = malloc((m->n_clients + 1) * sizeof *cl);
-    term *parts = malloc((m->n_clients + 1) * 4 * sizeof *parts);
+    size_t n = m->machine.n_clients;
+    term *cl = malloc((n + 1) * sizeof *cl);
+    term *parts = malloc((n + 1) * 4 * sizeof *parts);
     term pcells[CLUSTER_MAX_MEMBERS + 1], pparts[3 * CLUSTER_MAX_MEMBERS];
     if (!cl || !parts)
         panic("out of memory for a cluster snapshot");
-    for (size_t i = 0; i < m->n_clients; i++) {
-        struct client_seq *c = &m->clients[i];
-        term *p = &parts[4 * i];
-        p[0] = INT(c->id);
-        p[1] = INT(c->last);
-        p[2] = c->broken ? ATOM("true") : ATOM("false");
-        p[3] = is_none(c->reply) ? ATOM("none") : c->reply;
-        cl[i] = term_tuple(p, 4);
-    }
-    cl[m->n_clients] = NIL;
     size_t len;
-    void *buf = encode_entry(TUPLE(user, term_list(cl, m->n_clients),
-                                  peers_term(m, pcells, pparts)), &len);
+    void *buf = fsm_encode(TUPLE(user, fsm_clients_term(&m->machine, cl, parts),
+                                 peers_term(m, pcells, pparts)), &len);
     free(cl);
     free(parts);
     pthread_mutex_lock(&m->lock);
@@ -324,25 +187,9 @@ static void give_snapshot(struct member *m, term user) {
         raft_free(buf);
 }
 
-static void free_clients(struct member *m) {
-    for (size_t i = 0; i < m->n_clients; i++)
-        free(m->clients[i].mem);
-    m->n_clients = 0;
-}
-
 /* Replaces the client table with a snapshot's; returns its user state. */
 static term restore_snapshot(struct member *m, term snap) {
-    free_clients(m);
-    /* a list is chunks: size cells, then the tail, itself a list */
-    for (term l = element(2, snap); is_list(l) && l.size; l = l.u.elements[l.size])
-        for (size_t i = 0; i < l.size; i++) {
-            term e = l.u.elements[i];
-            struct client_seq *c = client_slot(m, element(1, e).u.integer);
-            c->last = element(2, e).u.integer;
-            c->broken = is_atom_named(element(3, e), "true");
-            if (!is_atom_named(element(4, e), "none"))
-                cache_reply(c, element(4, e));
-        }
+    fsm_clients_restore(&m->machine, element(2, snap));
     if (snap.size == 3)     /* the peers (older snapshots have none) */
         peers_restore(m, element(3, snap));
     return element(1, snap);
@@ -350,10 +197,30 @@ static term restore_snapshot(struct member *m, term snap) {
 
 /* ---- The gen_server callbacks -------------------------------------------- */
 
-/* Ends what apply or init produced: the wrapper's result for r. */
-static gen_result rewrap(struct member *m, gen_result r, term old_user) {
+/* The callbacks stopped at entry index: this member stops, and tells the
+ * other members to ({'$cluster_stopped_at', Index}, stopped_elsewhere):
+ * each would stop once it applied the entry, but one left without a
+ * majority never learns that it is committed. A stop this member replays
+ * (index <= replay_until) ended an earlier run of it, not this one: it
+ * goes on with the state the callback stopped with. */
+static gen_result stopped_at(struct member *m, gen_result r, term old_user, uint64_t index) {
+    term user = is_none(r.state) ? old_user : r.state;
+    if (index <= m->replay_until) {
+        fprintf(stderr, "cluster member %u: entry %llu stopped an earlier run of this member: "
+                        "replayed, not stopping\n", m->id, (unsigned long long)index);
+        return gen_noreply(wrap_state(m, user));
+    }
+    for (size_t i = 0; i < m->n_peers; i++)
+        if (m->peers[i].id != m->id)
+            gen_server_cast(TUPLE(m->name, atom_from(m->peers[i].node)),
+                            TUPLE(ATOM("$cluster_stopped_at"), INT((int64_t)index)));
+    return gen_stop(r.reason, wrap_state(m, user));
+}
+
+/* The member's result for what applying entry index produced. */
+static gen_result applied(struct member *m, gen_result r, term old_user, uint64_t index) {
     if (r.action == GEN_STOP)
-        return gen_stop(r.reason, wrap_state(m, is_none(r.state) ? old_user : r.state));
+        return stopped_at(m, r, old_user, index);
     return gen_noreply(wrap_state(m, r.state));
 }
 
@@ -392,6 +259,11 @@ static gen_result member_call(term request, term from, term state) {
         return gen_reply(configuration_term(m), state);
     if (is_atom_named(request, "$cluster_stop"))    /* cluster_stop_member's end */
         return gen_stop_reply(ATOM("normal"), ATOM("ok"), state);
+    if (is_atom_named(request, "$cluster_leader"))  /* cluster_stop_leader's question */
+        return gen_reply(term_keep(me ? TUPLE(ATOM("$cluster_ok"), erl_node())
+                                      : TUPLE(ATOM("$cluster_retry"),
+                                              is_none(leader) ? ATOM("none") : leader)),
+                         state);
     term node;
     if (match(request, TUPLE(ATOM("$cluster_leave"), VAR(&node)))) {
         term r = leave_request(m, node, from, me, leader);
@@ -411,13 +283,25 @@ static gen_result member_call(term request, term from, term state) {
     return gen_noreply(state);
 }
 
+/* Another member stopped at entry index: this one stops too, unless it
+ * had that entry in its log when it started (it replays it, or did,
+ * without stopping: see stopped_at). */
+static gen_result stopped_elsewhere(struct member *m, uint64_t index, term state) {
+    if (index > m->replay_until)
+        return gen_stop(ATOM("normal"), state);
+    return gen_noreply(state);
+}
+
 static gen_result member_cast(term request, term state) {
     struct member *m = member_of(state);
     term leader, client, inner, pair[2];
+    term index;
+    if (match(request, TUPLE(ATOM("$cluster_stopped_at"), VAR(&index))) && is_int(index))
+        return stopped_elsewhere(m, (uint64_t)index.u.integer, state);
     if (leads(m, &leader)) {
         bool ours = client_request(request, pair, &client, &inner);
         size_t len;
-        void *buf = encode_entry(TUPLE(ATOM("cast"), ours ? client : ATOM("none"),
+        void *buf = fsm_encode(TUPLE(ATOM("cast"), ours ? client : ATOM("none"),
                                  ours ? inner : request), &len);
         raft_propose(m, buf, len, 0);
     } else if (!is_none(leader)) {  /* none known: lost, as a cast may be */
@@ -462,9 +346,10 @@ static bool member_info_membership(struct member *m, term msg) {
 static gen_result member_info(term msg, term state) {
     struct member *m = member_of(state);
     term user = element(2, state), x, leader;
-    if (match(msg, TUPLE(ATOM("$cluster_apply"), VAR(&x)))) {
+    term index;
+    if (match(msg, TUPLE(ATOM("$cluster_apply"), VAR(&x), VAR(&index)))) {
         m->applied++;
-        return rewrap(m, apply_entry(m, x, user), user);
+        return applied(m, apply_entry(m, x, user), user, (uint64_t)index.u.integer);
     }
     if (match(msg, TUPLE(ATOM("$cluster_failed"), VAR(&x)))) {
         term from;
@@ -473,7 +358,7 @@ static gen_result member_info(term msg, term state) {
         if (take_waiting(m, (uint64_t)x.u.integer, &from, &mem, &ours)) {
             /* not applied by this leader; maybe by the next, if it was
              * replicated before this one stepped down: a cluster client
-             * retries with the same number, which apply_seq sorts out */
+             * retries with the same number, which fsm_seq sorts out */
             answer(from, ours, ATOM("$cluster_retry"),
                    ours != WAIT_PLAIN ? ATOM("none") : ATOM("leadership_lost"));
             free(mem);
@@ -490,7 +375,7 @@ static gen_result member_info(term msg, term state) {
         return gen_noreply(wrap_state(m, restore_snapshot(m, x)));
     if (leads(m, &leader)) {
         size_t len;
-        void *buf = encode_entry(TUPLE(ATOM("info"), msg), &len);
+        void *buf = fsm_encode(TUPLE(ATOM("info"), msg), &len);
         raft_propose(m, buf, len, 0);
     }
     return gen_noreply(state);
@@ -506,8 +391,7 @@ static void free_member(struct member *m) {
     for (size_t i = 0; i < m->n_waiting; i++)
         free(m->waiting[i].mem);
     free(m->waiting);
-    free_clients(m);
-    free(m->clients);
+    fsm_free(&m->machine);
     for (size_t i = 0; i < m->n_peers; i++) {
         free((char *)m->peers[i].node);
         free((char *)m->peers[i].raft_address);
@@ -578,6 +462,7 @@ static struct member *new_member(term name, const struct gen_server_module *mod,
         panic("out of memory for a cluster member");
     m->name = name;
     m->mod = mod;
+    m->machine.mod = mod;
     m->id = o->id;
     m->join = o->join;
     /* Nonces of this incarnation start at random: a log replayed after a

@@ -165,7 +165,7 @@ void join_request(struct member *m, term msg, bool leads, term leader) {
         return;
     }
     size_t len;
-    void *buf = encode_entry(TUPLE(ATOM("member"), id, node, element(4, msg)), &len);
+    void *buf = fsm_encode(TUPLE(ATOM("member"), id, node, element(4, msg)), &len);
     raft_propose(m, buf, len, 0);
     uint64_t nonce = hold_waiting(m, pid, false, true);
     raft_change(m, PROPOSE_JOIN, (unsigned)id.u.integer, address, nonce);

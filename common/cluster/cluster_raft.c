@@ -48,14 +48,18 @@ static void fail_nonce(struct member *m, uint64_t nonce) {
 }
 
 /* Decodes len bytes of ETF at buf and sends {tag, Term} to the member
- * process. Returns 0, or -1 after a line on stderr naming what was wrong. */
-static int send_decoded(struct member *m, const char *tag, const void *buf, size_t len) {
+ * process ({tag, Term, Index} when index is not 0). Returns 0, or -1 after
+ * a line on stderr naming what was wrong. */
+static int send_decoded(struct member *m, const char *tag, const void *buf, size_t len,
+                        uint64_t index) {
     struct etf_arena arena = {0};
     size_t pos = 0;
     term t;
     char why[160];
     int rc = etf_decode(buf, len, &pos, &arena, &t, why, sizeof why);
-    if (rc == 0)
+    if (rc == 0 && index)
+        erl_send(m->pid, TUPLE(atom_from(tag), t, INT((int64_t)index)));
+    else if (rc == 0)
         erl_send(m->pid, TUPLE(atom_from(tag), t));
     else
         fprintf(stderr, "cluster member %u: a log entry that is not a term (%s): skipped\n",
@@ -66,10 +70,13 @@ static int send_decoded(struct member *m, const char *tag, const void *buf, size
 
 /* ---- The state machine (raft_fsm), run by Raft on this thread ------------ */
 
-/* A committed entry: the member process applies it. */
-static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result) {
+/* A committed entry: the member process applies it. Raft applies the
+ * entries in index order and counts one as applied once this returns, so
+ * this one's index is the last applied + 1 (test_06_cluster_fixture.c
+ * checks that on the fixture). */
+static int on_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result) {
     struct member *m = fsm->data;
-    send_decoded(m, "$cluster_apply", buf->base, buf->len);
+    send_decoded(m, "$cluster_apply", buf->base, buf->len, raft_last_applied(&m->raft) + 1);
     *result = NULL;
     return 0;
 }
@@ -77,7 +84,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 /* A snapshot: asks the member process for its state, encoded, once it has
  * applied every entry sent before the request, and waits for it. Returns
  * RAFT_CANCELED when the member stops meanwhile. */
-static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs) {
+static int on_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs) {
     struct member *m = fsm->data;
     pthread_mutex_lock(&m->lock);
     m->snap_wanted = true;
@@ -106,9 +113,9 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 
 /* A snapshot from the leader (or from disk at start): the member process
  * replaces its state with it. The buffer is ours to free. */
-static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
+static int on_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
     struct member *m = fsm->data;
-    int rc = send_decoded(m, "$cluster_restore", buf->base, buf->len);
+    int rc = send_decoded(m, "$cluster_restore", buf->base, buf->len, 0);
     raft_free(buf->base);
     return rc == 0 ? 0 : RAFT_MALFORMED;
 }
@@ -362,8 +369,8 @@ static int setup(struct member *m, bool *raft_inited) {
     /* A restarted peer is found again within a few heartbeats, not after
      * the default second. */
     raft_uv_set_connect_retry_delay(&m->io, m->heartbeat_ms * 5);
-    m->fsm = (struct raft_fsm){.version = 1, .data = m, .apply = fsm_apply,
-                               .snapshot = fsm_snapshot, .restore = fsm_restore};
+    m->fsm = (struct raft_fsm){.version = 1, .data = m, .apply = on_apply,
+                               .snapshot = on_snapshot, .restore = on_restore};
     rc = raft_init(&m->raft, &m->io, &m->fsm, m->id, self->raft_address);
     if (rc != 0) {
         report_start(m, rc, raft_errmsg(&m->raft));
@@ -382,6 +389,8 @@ static int setup(struct member *m, bool *raft_inited) {
         rc = bootstrap(m);
     if (rc == 0)
         rc = raft_start(&m->raft);
+    if (rc == 0)    /* the log is loaded: what an earlier life may have applied */
+        m->replay_until = raft_last_index(&m->raft);
     if (rc != 0) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s (%s)", raft_errmsg(&m->raft), raft_strerror(rc));

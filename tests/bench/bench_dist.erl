@@ -6,8 +6,8 @@
 %%   erl -sname benchctl@localhost -hidden -setcookie COOKIE \
 %%       -pa BEAM_DIR/dist -run bench_dist main WORK_DIR COOKIE
 %%
-%% BEAM_DIR/dist holds 05's counter, counter_sup, counter_app, counter.app
-%% and this module. The control node starts a, b, c (erl -sname N@localhost,
+%% BEAM_DIR/dist holds 05's counter, counter_sup, counter_app, counter.app,
+%% bench_nodes (the node helpers) and this module. The control node starts a, b, c (erl -sname N@localhost,
 %% each with WORK_DIR/N.config: 05's distributed entry with a failover
 %% timeout of ?TIMEOUT_MS) as ports, writes each one's OS pid to
 %% WORK_DIR/N.pid (run_dist kills what they name when anything fails), and
@@ -20,14 +20,13 @@
 %% Exit status 0, or 70 after a line on stderr.
 -module(bench_dist).
 -export([main/1]).
--export([rtt_client/2, failover_client/3, read_on/1]).
+-export([rtt_client/2, read_on/1]).
+-import(bench_nodes, [node_name/1, kill_node/1, wait_until/2]).
 
 -define(TIMEOUT_MS, 0).        % the failover timeout in the configs
 -define(CALLS, 20000).         % timed remote calls, after ?WARMUP untimed
 -define(WARMUP, 2000).
 -define(ROUNDS, 10).           % timed failovers (and takeovers), after one
--define(DEADLINE_MS, 60000).   % for any node or counter to come up
--define(POLL_MS, 1).           % between two tries of a failover's read
 -define(TOTAL_MS, 600000).     % for the whole run
 -define(NODES, [a, b, c]).
 
@@ -46,15 +45,13 @@ main([Dir, Cookie]) ->
         halt(70)
     end.
 
-node_name(N) -> list_to_atom(atom_to_list(N) ++ "@localhost").
-
 run(Dir, Cookie) ->
     [write_config(Dir, N) || N <- ?NODES],
     Ports = maps:from_list([{N, start_node(Dir, Cookie, N)} || N <- ?NODES]),
     [A, _B, C] = [node_name(N) || N <- ?NODES],
     wait_until(fun() -> lists:all(fun(N) -> is_integer(rpc:call(node_name(N), counter, read, []))
                                   end, ?NODES) end, "the counter on every node"),
-    {Med, P99} = call_on(C, rtt_client, [A]),
+    {Med, P99} = bench_nodes:call_on(C, ?MODULE, rtt_client, [A]),
     report(remote_call_rtt_us, Med / 1000),
     report(remote_call_rtt_p99_us, P99 / 1000),
     {_, Ports1} = one_round(Dir, Cookie, Ports),             % warm-up
@@ -81,64 +78,10 @@ write_config(Dir, N) ->
     ok = file:write_file(filename:join(Dir, atom_to_list(N) ++ ".config"),
                          io_lib:format("~p.~n", [Config])).
 
-%% Starts node N as a port of a keeper process, which appends the node's
-%% output to Dir/N.log; writes its OS pid to Dir/N.pid. Returns the keeper.
+%% Node N running 05's application with its config (write_config).
 start_node(Dir, Cookie, N) ->
-    Erl = os:find_executable("erl"),
-    CodeDir = filename:dirname(code:which(?MODULE)),
-    Args = ["-sname", atom_to_list(node_name(N)), "-setcookie", Cookie,
-            "-config", filename:join(Dir, atom_to_list(N)), "-pa", CodeDir,
-            "-noshell", "-noinput", "+Bd", "+S", "2", "-start_epmd", "false",
-            "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
-            "-eval", "ok = application:start(counter)"],
-    Parent = self(),
-    Keeper = spawn_link(fun() ->
-        Port = open_port({spawn_executable, Erl},
-                         [{args, Args}, exit_status, stderr_to_stdout, binary]),
-        {os_pid, Pid} = erlang:port_info(Port, os_pid),
-        ok = file:write_file(filename:join(Dir, atom_to_list(N) ++ ".pid"),
-                             integer_to_list(Pid)),
-        Parent ! {self(), os_pid, Pid},
-        {ok, Log} = file:open(filename:join(Dir, atom_to_list(N) ++ ".log"), [append]),
-        keep(Port, Log)
-    end),
-    receive
-        {Keeper, os_pid, OsPid} -> {Keeper, OsPid}
-    after ?DEADLINE_MS -> exit({not_started, N})
-    end.
-
-%% Drains the node's output into its log until the node exits.
-keep(Port, Log) ->
-    receive
-        {Port, {data, Data}} -> ok = file:write(Log, Data), keep(Port, Log);
-        {Port, {exit_status, _}} -> file:close(Log)
-    end.
-
-%% Kills a node with kill -9 and waits for its keeper to see it exit.
-kill_node({Keeper, OsPid}) ->
-    Ref = monitor(process, Keeper),
-    unlink(Keeper),
-    _ = os:cmd("kill -9 " ++ integer_to_list(OsPid)),
-    receive {'DOWN', Ref, process, Keeper, _} -> ok end.
-
-%% Spawns ?MODULE:F(Args ++ [self()]) on Node, linked (its failure ends the
-%% benchmark), and returns the {Pid, Result} it sends back.
-call_on(Node, F, Args) ->
-    Pid = spawn_link(Node, ?MODULE, F, Args ++ [self()]),
-    receive {Pid, Result} -> Result end.
-
-wait_until(Done, What) ->
-    wait_until(Done, What, erlang:monotonic_time(millisecond) + ?DEADLINE_MS).
-
-wait_until(Done, What, Deadline) ->
-    case Done() of
-        true -> ok;
-        false ->
-            erlang:monotonic_time(millisecond) < Deadline orelse
-                exit({not_within, ?DEADLINE_MS, What}),
-            timer:sleep(?POLL_MS),
-            wait_until(Done, What, Deadline)
-    end.
+    bench_nodes:start_node(Dir, Cookie, N, ["-config", filename:join(Dir, atom_to_list(N))],
+                           "ok = application:start(counter)").
 
 %% ---- remote_call_rtt_us ---------------------------------------------------
 
@@ -173,7 +116,8 @@ one_round(Dir, Cookie, Ports) ->
     {Keeper, OsPid} = maps:get(a, Ports),
     Ref = monitor(process, Keeper),
     unlink(Keeper),
-    FailoverUs = call_on(C, failover_client, [A, OsPid]),
+    A = node(rpc:call(C, global, whereis_name, [counter])),    % the counter is on a
+    FailoverUs = bench_nodes:call_on(C, bench_nodes, failover_client, [A, OsPid]),
     receive {'DOWN', Ref, process, Keeper, _} -> ok end,
     T0 = erlang:monotonic_time(microsecond),
     NewA = start_node(Dir, Cookie, a),
@@ -183,36 +127,6 @@ one_round(Dir, Cookie, Ports) ->
                                             rpc:call(B, application, which_applications, []))
                end, "b's counter stopped"),
     {{FailoverUs / 1000 - ?TIMEOUT_MS, TakeoverUs / 1000}, Ports#{a := NewA}}.
-
-%% On c: kills Home (the node running the counter, OS pid OsPid) with kill -9
-%% from a shell already running (a builtin kill, no fork in the timed part),
-%% then polls every ?POLL_MS until the global name counter names a process
-%% on another node and its read() answers. Sends the us from just before the
-%% kill to that answer. (Polling with erlang:yield() instead keeps one of
-%% c's schedulers busy, and on 2 cores that slows b's failover more than
-%% the poll's 1 ms granularity costs: 10+ ms against 8.)
-failover_client(Home, OsPid, Parent) ->
-    Home = node(global:whereis_name(counter)),
-    Sh = open_port({spawn_executable, "/bin/sh"}, [{args, ["-s"]}, exit_status, binary]),
-    T0 = erlang:monotonic_time(microsecond),
-    port_command(Sh, ["kill -9 ", integer_to_list(OsPid), "; exit\n"]),
-    await_elsewhere(Home),
-    T1 = erlang:monotonic_time(microsecond),
-    receive {Sh, {exit_status, 0}} -> ok end,
-    Parent ! {self(), T1 - T0}.
-
-await_elsewhere(Home) ->
-    case global:whereis_name(counter) of
-        Pid when is_pid(Pid), node(Pid) =/= Home ->
-            try gen_server:call(Pid, read) of
-                N when is_integer(N) -> ok
-            catch
-                exit:_ -> timer:sleep(?POLL_MS), await_elsewhere(Home)
-            end;
-        _ ->
-            timer:sleep(?POLL_MS),
-            await_elsewhere(Home)
-    end.
 
 %% On c: true when the global counter runs on Node and answers.
 read_on(Node) ->
