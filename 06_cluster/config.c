@@ -55,7 +55,7 @@ bad:
 
 int stage_config_load(struct stage_config *c) {
     long port = env_number("COUNTER_RAFT_PORT", 9100, 1024, 65535 - MAX_MEMBER_ID);
-    long election = env_number("COUNTER_ELECTION_MS", 5, 1, 60000);
+    long election = env_number("COUNTER_ELECTION_MS", 4, 1, 60000);
     long heartbeat = env_number("COUNTER_HEARTBEAT_MS", 1, 1, 60000);
     long snapshot = env_number("COUNTER_SNAPSHOT_THRESHOLD", 0, 0, 1L << 30);
     char hosts[MEMBERS][INET_ADDRSTRLEN];

@@ -13,7 +13,7 @@
  *   COUNTER_DATA_DIR       member I's Raft data is in DIR/cI; default
  *                          /dev/shm/counter06 (tmpfs: it survives kill -9,
  *                          not a reboot)
- *   COUNTER_ELECTION_MS, COUNTER_HEARTBEAT_MS   Raft's timeouts; 5 and 1
+ *   COUNTER_ELECTION_MS, COUNTER_HEARTBEAT_MS   Raft's timeouts; 4 and 1
  *   COUNTER_SNAPSHOT_THRESHOLD   entries between snapshots; 0 (default):
  *                          the cluster layer's (rare)
  * The nodes are c1@localhost, c2@localhost, c3@localhost (or cI@HOST_I,

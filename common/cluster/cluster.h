@@ -83,7 +83,7 @@ struct cluster_options {
     const char *data_dir;               /* Raft's directory (created if
                                            missing); NULL:
                                            /dev/shm/cluster-<name>-<id> */
-    unsigned election_ms;               /* election timeout; 0: 5 */
+    unsigned election_ms;               /* election timeout; 0: 4 */
     unsigned heartbeat_ms;              /* heartbeat (and tick); 0: 1 */
     unsigned snapshot_threshold;        /* entries between snapshots;
                                            0: 65536 */

@@ -483,7 +483,7 @@ static struct member *new_member(term name, const struct gen_server_module *mod,
     else
         snprintf(dir, sizeof dir, "/dev/shm/cluster-%s-%u", name.u.atom, o->id);
     m->data_dir = strdup(dir);
-    m->election_ms = o->election_ms ? o->election_ms : 5;
+    m->election_ms = o->election_ms ? o->election_ms : 4;
     m->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : 1;
     m->snapshot_threshold = o->snapshot_threshold ? o->snapshot_threshold : 65536;
     pthread_mutex_init(&m->lock, NULL);
