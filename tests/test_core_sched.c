@@ -335,9 +335,11 @@ TestSuite(dist_defer, .timeout = 30, .init = start_two_schedulers, .fini = stop_
 /* What flush saw: how often it ran, and how many defers came before it. */
 static _Atomic int flushes, defers, defers_at_flush;
 
+/* defers_at_flush is written before flushes counts the flush: the test
+ * reads it once it sees the count. */
 static void count_flush(void) {
-    atomic_fetch_add(&flushes, 1);
     atomic_store(&defers_at_flush, atomic_load(&defers));
+    atomic_fetch_add(&flushes, 1);
 }
 
 /* Defers twice in one run, tells Owner, waits for go, defers once more
