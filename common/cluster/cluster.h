@@ -165,6 +165,25 @@ void cluster_cast(struct cluster_client *c, term request);
  * term. NONE when none answers that it leads. */
 term cluster_leader(struct cluster_client *c, int timeout_ms);
 
+/* gen_server_cluster:get_all_server_pids/1: {LeaderPid, [BackupPid]},
+ * asked of the member on each of the client's nodes in turn (within
+ * timeout_ms in all): the leader is the one that says it leads with the
+ * highest Raft term (as cluster_leader), the backups the others that
+ * answer as followers, in the order of the client's nodes (a member that
+ * does not answer, or is a candidate, is left out). NONE with *error
+ * no_leader when none says it leads. The result is the caller's. */
+term cluster_server_pids(struct cluster_client *c, int timeout_ms, term *error);
+
+/* gen_server_cluster:get_all_server_nodes/1: cluster_server_pids with the
+ * members' nodes, {LeaderNode, [BackupNode]}. */
+term cluster_server_nodes(struct cluster_client *c, int timeout_ms, term *error);
+
+/* gen_server_cluster:is_running/1: true when a member says it leads
+ * (cluster_leader within timeout_ms). In the original, whether the global
+ * name is registered; here a cluster without a majority up has members
+ * but none leads, and is not running: no call would be answered. */
+bool cluster_is_running(struct cluster_client *c, int timeout_ms);
+
 /* What the member on node says of itself: {Role, Leader, Term, Applied}:
  * Role leader | follower | candidate | unavailable, Leader the node it
  * believes leads (or none), Term its Raft term, Applied the index of the

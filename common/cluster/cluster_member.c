@@ -121,6 +121,16 @@ static term role_atom(int role) {
     }
 }
 
+/* What cluster_member_info shows: {Role, Leader, Term, Applied}, leader
+ * the leader's node atom or NONE, in the process heap. */
+static term member_info_term(struct member *m, term leader) {
+    pthread_mutex_lock(&m->lock);
+    term info = TUPLE(role_atom(m->role), is_none(leader) ? ATOM("none") : leader,
+                      INT((int64_t)m->raft_term), INT((int64_t)m->applied));
+    pthread_mutex_unlock(&m->lock);
+    return term_keep(info);
+}
+
 /* ---- Applying entries ---------------------------------------------------- */
 
 /* Replies to from: a cluster client's in the envelope cluster_call reads,
@@ -246,13 +256,10 @@ static gen_result member_call(term request, term from, term state) {
     struct member *m = member_of(state);
     term user = element(2, state), leader, client, inner, pair[2];
     bool me = leads(m, &leader);
-    if (is_atom_named(request, "$cluster_info")) {
-        pthread_mutex_lock(&m->lock);
-        term info = TUPLE(role_atom(m->role), is_none(leader) ? ATOM("none") : leader,
-                          INT((int64_t)m->raft_term), INT((int64_t)m->applied));
-        pthread_mutex_unlock(&m->lock);
-        return gen_reply(term_keep(info), state);
-    }
+    if (is_atom_named(request, "$cluster_info"))
+        return gen_reply(member_info_term(m, leader), state);
+    if (is_atom_named(request, "$cluster_whoami"))  /* cluster_server_pids' question */
+        return gen_reply(term_keep(TUPLE(m->pid, member_info_term(m, leader))), state);
     if (is_atom_named(request, "$cluster_state"))
         return gen_reply(user, state);
     if (is_atom_named(request, "$cluster_configuration"))
