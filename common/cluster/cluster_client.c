@@ -166,6 +166,34 @@ term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *
                        timeout_ms, error);
 }
 
+/* link/2 or unlink/2 (what: $link or $unlink) of pid, a call through the
+ * log: 0 when answered true, else -1 with *error. */
+static int link_call(struct cluster_client *c, const char *what, term pid, int timeout_ms,
+                     term *error) {
+    if (!is_pid(pid)) {     /* before it is numbered: a gap would be a lost cast */
+        if (error)
+            *error = term_keep(TUPLE(ATOM("not_a_pid"), pid));
+        return -1;
+    }
+    term r = cluster_call(c, TUPLE(atom_from(what), pid), timeout_ms, error);
+    if (is_none(r))
+        return -1;
+    bool ok = is_atom_named(r, "true");
+    if (!ok && error)
+        *error = r;
+    else
+        erl_drop(r);
+    return ok ? 0 : -1;
+}
+
+int cluster_link(struct cluster_client *c, term pid, int timeout_ms, term *error) {
+    return link_call(c, "$link", pid, timeout_ms, error);
+}
+
+int cluster_unlink(struct cluster_client *c, term pid, int timeout_ms, term *error) {
+    return link_call(c, "$unlink", pid, timeout_ms, error);
+}
+
 /* Stops the member on node: 0 when it stopped or none is there (its node
  * down, or no member on it), else -1 with *error gen_server_call's. */
 static int stop_one(struct cluster_client *c, const char *node, int timeout_ms, term *error) {
@@ -245,6 +273,12 @@ term cluster_configuration(struct cluster_client *c, const char *node, int timeo
                            term *error) {
     return gen_server_call(TUPLE(c->name, atom_from(node)), ATOM("$cluster_configuration"),
                            timeout_ms, error);
+}
+
+term cluster_member_links(struct cluster_client *c, const char *node, int timeout_ms,
+                          term *error) {
+    return gen_server_call(TUPLE(c->name, atom_from(node)), ATOM("$cluster_links"), timeout_ms,
+                           error);
 }
 
 term cluster_member_state(struct cluster_client *c, const char *node, int timeout_ms,
