@@ -11,7 +11,9 @@
  */
 #include "node_util.h"
 
+#include "cluster_fsm.h"
 #include "cluster_util.h"
+#include "06_cluster/shell_cmds.h"
 
 TestSuite(servers, .timeout = 600, .init = setup, .fini = teardown);
 
@@ -99,6 +101,48 @@ Test(servers, the_leaders_pid_comes_first_then_the_backups_and_they_follow_failo
     cr_assert_eq(stop_member_cleanly(last), 0, "c%u's exit status", last);
 }
 
+/* The shell's servers and running, typed as the Erlang they stand for. The
+ * shell's client lists c1..c9: c4..c9 have no node and are left out. */
+Test(servers, the_shell_shows_the_servers_and_whether_it_runs) {
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        start_member(id);
+    struct cluster_client c;
+    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    term s = await_servers(&c, MEMBERS - 1), error = NONE;
+    erl_drop(s);
+    shell_cmds_init(&cfg);
+    expect_shell(&counter_shell, "gen_server_cluster:is_running(counter).", SHELL_OK, "true\n");
+    /* what the shell shows is what the API says (asked again until both
+     * agree: an election in between would change it) */
+    char want[512] = "", *text = NULL;
+    for (int64_t end = now_ns() + (int64_t)LONG_MS * 1000000; now_ns() < end;) {
+        free(text);
+        enum shell_status st;
+        text = shell_output(&counter_shell, "gen_server_cluster:get_all_server_nodes(counter).",
+                            &st);
+        cr_assert_eq(st, SHELL_OK, "servers: %s", text);
+        term nodes = cluster_server_nodes(&c, LONG_MS, &error);
+        cr_assert(!is_none(nodes), "get_all_server_nodes: %s", FMT(error));
+        term_format(want, sizeof want - 1, nodes);
+        strcat(want, "\n");
+        erl_drop(nodes);
+        if (strcmp(text, want) == 0)
+            break;
+    }
+    cr_assert_str_eq(text, want);
+    free(text);
+    unsigned leader = await_leader(&c), next = leader % MEMBERS + 1;
+    kill_member(leader);
+    kill_member(next);
+    for (int64_t end = now_ns() + (int64_t)LONG_MS * 1000000;
+         cluster_is_running(&c, 2000) && now_ns() < end;)
+        erl_sleep(10);      /* until the last one's Raft steps it down */
+    expect_shell(&counter_shell, "running", SHELL_OK, "false\n");
+    expect_shell(&counter_shell, "servers", SHELL_ERROR,
+                 "** exception exit: {no_leader,{gen_server_cluster,get_all_server_nodes,"
+                 "[counter]}}\n");
+}
+
 /* ---- Links that follow whoever leads -------------------------------------- */
 
 TestSuite(links, .timeout = 600, .init = setup, .fini = teardown);
@@ -165,6 +209,33 @@ static void linked_proc(term parent) {
         erl_send(parent, TUPLE(erl_self(), msg));
         erl_drop(msg);
     }
+}
+
+/* The state machine alone: a link is applied once per number, a non-pid
+ * refused, an exit takes it out, and the set survives a snapshot. */
+Test(links, the_state_machine_keeps_the_set_once_and_in_snapshots) {
+    struct cluster_fsm f = {.mod = &counter_module};
+    struct fsm_answer a;
+    term p = erl_spawn(linked_proc, erl_self()), from = TUPLE(erl_self(), INT(1));
+    term link = TUPLE(ATOM("call"), INT(1), INT(7), from, TUPLE(INT(42), INT(1)),
+                      TUPLE(ATOM("$link"), p));
+    fsm_apply(&f, link, INT(0), &a);
+    cr_assert(is_atom_named(a.value, "true") && term_eq(a.linked, p), "%s", FMT(a.value));
+    fsm_apply(&f, link, INT(0), &a);    /* a retry: answered, not applied */
+    cr_assert(is_atom_named(a.value, "true") && is_none(a.linked));
+    cr_assert_eq(f.n_links, 1);
+    term bad = TUPLE(ATOM("call"), INT(1), INT(8), from, TUPLE(INT(42), INT(2)),
+                     TUPLE(ATOM("$link"), ATOM("foo")));
+    fsm_apply(&f, bad, INT(0), &a);
+    cr_assert(is_atom_named(a.value, "badarg") && is_none(a.linked), "%s", FMT(a.value));
+    term cells[2];
+    term saved = term_keep(fsm_links_term(&f, cells));
+    fsm_apply(&f, TUPLE(ATOM("exited"), p), INT(0), &a);
+    cr_assert(term_eq(a.unlinked, p) && !fsm_linked(&f, p) && f.n_links == 0);
+    fsm_links_restore(&f, saved);
+    cr_assert(fsm_linked(&f, p) && f.n_links == 1, "restored %s", FMT(saved));
+    fsm_free(&f);
+    erl_send(p, ATOM("quit"));
 }
 
 static void start_three(struct cluster_client *c) {

@@ -15,8 +15,10 @@
  *     a change back ({'$cluster_changed', Nonce, Result});
  *   - messages: the loop sends the process each committed entry, in log
  *     order ({'$cluster_apply', Entry}), a failed proposal
- *     ({'$cluster_failed', Nonce}), a snapshot to restore, and a request
- *     for a snapshot: one sender, so the process sees them in that order;
+ *     ({'$cluster_failed', Nonce}), a snapshot to restore, a request for a
+ *     snapshot, and each start or end of its leadership ({'$cluster_role',
+ *     leader | follower}, cluster_links.c): one sender, so the process
+ *     sees them in that order;
  *   - the view: after every turn of the loop, the Raft thread copies its
  *     role, the leader, the term and the configuration (ids and roles)
  *     into the fields under `lock`, which the process reads to route

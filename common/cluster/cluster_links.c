@@ -19,7 +19,8 @@
  *     'EXIT', and the leader proposes {exited, Pid}, which takes it out of
  *     the set; the cluster goes on, as the original's leader ignores such
  *     an 'EXIT'. A pid that is dead when a leader links it gives that
- *     leader an 'EXIT' (noproc) at once, and goes the same way.
+ *     leader an 'EXIT' (noproc) at once, and goes the same way; so does
+ *     one whose node the leader cannot reach (noconnection), alive or not.
  * So a linked process that traps exits gets {'EXIT', OldLeader, Reason}
  * when a leader dies (noconnection after kill -9 of its node), and is
  * linked to the next leader once it leads; when the cluster stops (stop

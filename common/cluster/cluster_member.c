@@ -21,6 +21,8 @@
  *     the log), unless the entry was in this member's log when it started
  *     (index <= replay_until): a restarted member replays its log, and a
  *     stop it replays ended an earlier incarnation, not this one.
+ *   - The member traps exits, and an 'EXIT' is the links' business
+ *     (cluster_links.c), never the callbacks': it does not go into the log.
  */
 #include <errno.h>
 #include <signal.h>
