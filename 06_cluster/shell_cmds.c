@@ -63,6 +63,31 @@ static int cmd_leader(int argc, char **argv, FILE *out) {
     return SHELL_OK;
 }
 
+/* servers: gen_server_cluster:get_all_server_nodes/1, {Leader, [Backup]}. */
+static int cmd_servers(int argc, char **argv, FILE *out) {
+    (void)argc, (void)argv;
+    term error = NONE;
+    term v = cluster_server_nodes(&client, CALL_MS, &error);
+    if (is_none(v)) {
+        char why[256];
+        term_format(why, sizeof why, error);
+        fprintf(out, "** exception exit: {%s,{gen_server_cluster,get_all_server_nodes,"
+                     "[counter]}}\n", why);
+        erl_drop(error);
+        return SHELL_ERROR;
+    }
+    shell_show(out, v);
+    erl_drop(v);
+    return SHELL_OK;
+}
+
+/* running: gen_server_cluster:is_running/1. */
+static int cmd_running(int argc, char **argv, FILE *out) {
+    (void)argc, (void)argv;
+    shell_show(out, cluster_is_running(&client, CALL_MS) ? ATOM("true") : ATOM("false"));
+    return SHELL_OK;
+}
+
 /* Whether node is in conf ([{Id, Node, Role}]), or conf is NONE and node
  * is one of the initial three. */
 static bool listed(term conf, int i) {
@@ -128,6 +153,9 @@ static const struct shell_cmd cmds[] = {
     {"read", "", "the count (a call through the log)", 0, 0, cmd_read},
     {"tick", "N", "adds N; prints the count once committed", 1, 1, cmd_tick},
     {"leader", "", "the node whose member leads", 0, 0, cmd_leader},
+    {"servers", "", "{Leader, [Backup]}: the leader's node, then its followers'", 0, 0,
+     cmd_servers},
+    {"running", "", "true when a member leads", 0, 0, cmd_running},
     {"members", "", "the configuration, and {Role, Leader, Term, Applied} of each member",
      0, 0, cmd_members},
     {"stop_member", "NODE|global|all",
@@ -142,7 +170,8 @@ static const struct shell_cmd cmds[] = {
 static const struct shell_erl erl[] = {
     {"read", "counter:read()"},
     {"tick", "counter:tick(N)"},
-    {"leader", "gen_server_cluster:get_all_server_nodes(counter)"},
+    {"servers", "gen_server_cluster:get_all_server_nodes(counter)"},
+    {"running", "gen_server_cluster:is_running(counter)"},
     {"stop_member", "gen_server_cluster:stop(counter, Node | global | all)"},
     {"stop", "counter:stop()"},
     {NULL},

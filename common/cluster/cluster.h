@@ -165,6 +165,59 @@ void cluster_cast(struct cluster_client *c, term request);
  * term. NONE when none answers that it leads. */
 term cluster_leader(struct cluster_client *c, int timeout_ms);
 
+/* gen_server_cluster:get_all_server_pids/1: {LeaderPid, [BackupPid]},
+ * asked of the member on each of the client's nodes in turn (within
+ * timeout_ms in all): the leader is the one that says it leads with the
+ * highest Raft term (as cluster_leader), the backups the others that
+ * answer as followers, in the order of the client's nodes (a member that
+ * does not answer, or is a candidate, is left out). NONE with *error
+ * no_leader when none says it leads. The result is the caller's. */
+term cluster_server_pids(struct cluster_client *c, int timeout_ms, term *error);
+
+/* gen_server_cluster:get_all_server_nodes/1: cluster_server_pids with the
+ * members' nodes, {LeaderNode, [BackupNode]}. */
+term cluster_server_nodes(struct cluster_client *c, int timeout_ms, term *error);
+
+/* gen_server_cluster:is_running/1: true when a member says it leads
+ * (cluster_leader within timeout_ms). In the original, whether the global
+ * name is registered; here a cluster without a majority up has members
+ * but none leads, and is not running: no call would be answered. */
+bool cluster_is_running(struct cluster_client *c, int timeout_ms);
+
+/* gen_server_cluster:link(Name, Pid): links pid to the cluster, with a
+ * link that follows whoever leads (the original's lives in the leader
+ * alone and dies with it). The request is a call in the log, so every
+ * member knows the set of pids linked (in snapshots too); the member that
+ * leads holds a real link to each, made when it starts leading, undone
+ * when it stops leading without dying. So pid gets {'EXIT', Leader,
+ * Reason} when a leader dies (noconnection after kill -9 of its node) and
+ * is linked to the next leader once it leads; when the cluster stops
+ * (cluster_stop_all, a callback's stop) it gets the 'EXIT' of each member
+ * that led while it was linked. A process that should outlive a leader's
+ * death must trap exits (erl_trap_exit): one that does not dies with the
+ * first leader, as with any link. Members trap exits: when pid ends, the
+ * leader takes it out of the set (by an entry in the log) and the cluster
+ * goes on, as the original's leader ignores that 'EXIT'. Linking a pid
+ * already linked changes nothing. Returns 0, or -1 with *error (the
+ * caller's) {not_a_pid, Pid}, or as cluster_call's (after no_leader or
+ * timeout the link may still be made). The common/cluster/cluster_links.c
+ * comment says more. */
+int cluster_link(struct cluster_client *c, term pid, int timeout_ms, term *error);
+
+/* gen_server_cluster:unlink(Name, Pid): takes pid out of the set, and the
+ * leader unlinks it (one not linked: nothing changes). An 'EXIT' already
+ * sent to pid before may still arrive, as with unlink/1. Returns as
+ * cluster_link. */
+int cluster_unlink(struct cluster_client *c, term pid, int timeout_ms, term *error);
+
+/* What the member on node holds of the links: {Pids, Held}, Pids the set
+ * of pids linked to the cluster as far as it has applied the log, Held
+ * how many links its process holds (the runtime's count: as many as Pids
+ * while it leads, once linked, 0 otherwise). NONE with *error as
+ * gen_server_call's. The result is the caller's. */
+term cluster_member_links(struct cluster_client *c, const char *node, int timeout_ms,
+                          term *error);
+
 /* What the member on node says of itself: {Role, Leader, Term, Applied}:
  * Role leader | follower | candidate | unavailable, Leader the node it
  * believes leads (or none), Term its Raft term, Applied the index of the

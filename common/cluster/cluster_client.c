@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "cluster.h"
+#include "panic.h"
 
 /* Each try of a call waits at most this long for one member: a member
  * that leads answers within a commit; only a leader cut off from the
@@ -165,6 +166,34 @@ term cluster_call(struct cluster_client *c, term request, int timeout_ms, term *
                        timeout_ms, error);
 }
 
+/* link/2 or unlink/2 (what: $link or $unlink) of pid, a call through the
+ * log: 0 when answered true, else -1 with *error. */
+static int link_call(struct cluster_client *c, const char *what, term pid, int timeout_ms,
+                     term *error) {
+    if (!is_pid(pid)) {     /* before it is numbered: a gap would be a lost cast */
+        if (error)
+            *error = term_keep(TUPLE(ATOM("not_a_pid"), pid));
+        return -1;
+    }
+    term r = cluster_call(c, TUPLE(atom_from(what), pid), timeout_ms, error);
+    if (is_none(r))
+        return -1;
+    bool ok = is_atom_named(r, "true");
+    if (!ok && error)
+        *error = r;
+    else
+        erl_drop(r);
+    return ok ? 0 : -1;
+}
+
+int cluster_link(struct cluster_client *c, term pid, int timeout_ms, term *error) {
+    return link_call(c, "$link", pid, timeout_ms, error);
+}
+
+int cluster_unlink(struct cluster_client *c, term pid, int timeout_ms, term *error) {
+    return link_call(c, "$unlink", pid, timeout_ms, error);
+}
+
 /* Stops the member on node: 0 when it stopped or none is there (its node
  * down, or no member on it), else -1 with *error gen_server_call's. */
 static int stop_one(struct cluster_client *c, const char *node, int timeout_ms, term *error) {
@@ -246,25 +275,99 @@ term cluster_configuration(struct cluster_client *c, const char *node, int timeo
                            timeout_ms, error);
 }
 
+term cluster_member_links(struct cluster_client *c, const char *node, int timeout_ms,
+                          term *error) {
+    return gen_server_call(TUPLE(c->name, atom_from(node)), ATOM("$cluster_links"), timeout_ms,
+                           error);
+}
+
 term cluster_member_state(struct cluster_client *c, const char *node, int timeout_ms,
                           term *error) {
     return gen_server_call(TUPLE(c->name, atom_from(node)), ATOM("$cluster_state"), timeout_ms,
                            error);
 }
 
-term cluster_leader(struct cluster_client *c, int timeout_ms) {
-    term best = NONE;
-    int64_t best_term = -1, end = now_ms() + timeout_ms;
+/* What the member on one node says of itself, '$cluster_whoami'. */
+struct whoami {
+    term pid;               /* the member process; NONE: no answer */
+    term role;              /* leader | follower | candidate | unavailable */
+    int64_t raft_term;      /* its Raft term */
+};
+
+/* Asks the member on each of c's nodes who it is, in turn, within
+ * timeout_ms in all, into who[i] for node i. Returns the node index of
+ * the one that says it leads with the highest Raft term (a leader cut
+ * off from the others may not know yet that a later term has another),
+ * or -1 when none says it leads. This function can't fail. */
+static int ask_members(struct cluster_client *c, int timeout_ms, struct whoami *who) {
+    int best = -1;
+    int64_t end = now_ms() + timeout_ms;
     for (size_t i = 0; i < c->n_nodes; i++) {
         int64_t left = end - now_ms();
-        term err = NONE;
-        term info = cluster_member_info(c, c->nodes[i], left > 0 ? (int)left : 1, &err);
-        if (is_atom_named(element(1, info), "leader") && element(3, info).u.integer > best_term) {
-            best = atom_from(c->nodes[i]);
-            best_term = element(3, info).u.integer;
-        }
-        erl_drop(info);
+        term err = NONE, pid, info;
+        term r = gen_server_call(TUPLE(c->name, atom_from(c->nodes[i])),
+                                 ATOM("$cluster_whoami"), left > 0 ? (int)left : 1, &err);
+        who[i] = (struct whoami){.pid = NONE, .role = NONE, .raft_term = -1};
+        if (match(r, TUPLE(VAR(&pid), VAR(&info))) && is_pid(pid) && is_tuple(info) &&
+            info.size == 4)     /* pids and atoms are immediate: they outlive r */
+            who[i] = (struct whoami){pid, element(1, info), element(3, info).u.integer};
+        if (is_atom_named(who[i].role, "leader") &&
+            (best < 0 || who[i].raft_term > who[best].raft_term))
+            best = (int)i;
+        erl_drop(r);
         erl_drop(err);
     }
     return best;
+}
+
+/* Room for what every node of c says. Can't fail (panics out of memory). */
+static struct whoami *whoami_table(const struct cluster_client *c) {
+    struct whoami *who = malloc((c->n_nodes + 1) * sizeof *who);
+    if (!who)
+        panic("out of memory asking a cluster's members who they are");
+    return who;
+}
+
+term cluster_leader(struct cluster_client *c, int timeout_ms) {
+    struct whoami *who = whoami_table(c);
+    int l = ask_members(c, timeout_ms, who);
+    free(who);
+    return l < 0 ? NONE : atom_from(c->nodes[l]);
+}
+
+/* {Leader, [Backup]} of the members' pids (of their nodes when nodes),
+ * as cluster_server_pids says. */
+static term servers(struct cluster_client *c, int timeout_ms, bool nodes, term *error) {
+    struct whoami *who = whoami_table(c);
+    term *cells = malloc((c->n_nodes + 1) * sizeof *cells);
+    if (!cells)
+        panic("out of memory for a cluster's server list");
+    int l = ask_members(c, timeout_ms, who);
+    term r = NONE;
+    if (l >= 0) {
+        size_t n = 0;
+        for (size_t i = 0; i < c->n_nodes; i++)
+            if ((int)i != l && is_atom_named(who[i].role, "follower"))
+                cells[n++] = nodes ? atom_from(c->nodes[i]) : who[i].pid;
+        cells[n] = NIL;
+        r = term_keep(TUPLE(nodes ? atom_from(c->nodes[l]) : who[l].pid,
+                            term_list(cells, n)));
+    } else if (error) {
+        *error = ATOM("no_leader");
+    }
+    free(who);
+    free(cells);
+    return r;
+}
+
+term cluster_server_pids(struct cluster_client *c, int timeout_ms, term *error) {
+    return servers(c, timeout_ms, false, error);
+}
+
+term cluster_server_nodes(struct cluster_client *c, int timeout_ms, term *error) {
+    return servers(c, timeout_ms, true, error);
+}
+
+bool cluster_is_running(struct cluster_client *c, int timeout_ms) {
+    return !is_none(cluster_leader(c, timeout_ms));
 }

@@ -82,6 +82,59 @@ static void cache_reply(struct client_seq *c, term reply) {
     c->reply = fsm_dup_term(reply, &c->mem);
 }
 
+/* ---- The links ------------------------------------------------------------ */
+
+bool fsm_linked(const struct cluster_fsm *f, term pid) {
+    for (size_t i = 0; i < f->n_links; i++)
+        if (term_eq(f->links[i], pid))
+            return true;
+    return false;
+}
+
+/* Adds pid to the links; false when it was there. */
+static bool link_add(struct cluster_fsm *f, term pid) {
+    if (fsm_linked(f, pid))
+        return false;
+    if (f->n_links == f->cap_links) {
+        f->cap_links = f->cap_links ? 2 * f->cap_links : 8;
+        f->links = realloc(f->links, f->cap_links * sizeof *f->links);
+        if (!f->links)
+            panic("out of memory for a cluster's links");
+    }
+    f->links[f->n_links++] = pid;
+    return true;
+}
+
+/* Takes pid out of the links, keeping the others' order; false when it
+ * was not there. */
+static bool link_remove(struct cluster_fsm *f, term pid) {
+    for (size_t i = 0; i < f->n_links; i++)
+        if (term_eq(f->links[i], pid)) {
+            memmove(&f->links[i], &f->links[i + 1], (f->n_links - i - 1) * sizeof *f->links);
+            f->n_links--;
+            return true;
+        }
+    return false;
+}
+
+/* A call's {'$link', Pid} or {'$unlink', Pid}: changes the links, says
+ * which pid in *a, and returns the reply (true, or badarg for an X that
+ * is not a pid, as link(X) raises); NONE when request is neither (it is
+ * the callbacks'). */
+static term apply_link_call(struct cluster_fsm *f, term request, struct fsm_answer *a) {
+    term pid;
+    bool link = match(request, TUPLE(ATOM("$link"), VAR(&pid)));
+    if (!link && !match(request, TUPLE(ATOM("$unlink"), VAR(&pid))))
+        return NONE;
+    if (!is_pid(pid))
+        return ATOM("badarg");
+    if (link && link_add(f, pid))
+        a->linked = pid;
+    else if (!link && link_remove(f, pid))
+        a->unlinked = pid;
+    return ATOM("true");
+}
+
 /* ---- Applying entries ---------------------------------------------------- */
 
 /* {call, Proposer, Nonce, From, Client, Request}: applies it (or not, as
@@ -94,8 +147,14 @@ static gen_result apply_call(struct cluster_fsm *f, term entry, term user,
     gen_result r = gen_noreply(user);
     *a = (struct fsm_answer){.call = true, .proposer = element(2, entry).u.integer,
                              .nonce = (uint64_t)element(3, entry).u.integer,
-                             .kind = ATOM("$cluster_ok"), .value = NONE};
-    if (v == SEQ_APPLY) {
+                             .kind = ATOM("$cluster_ok"), .value = NONE,
+                             .linked = NONE, .unlinked = NONE};
+    term linking = v == SEQ_APPLY ? apply_link_call(f, request, a) : NONE;
+    if (!is_none(linking)) {
+        a->value = linking;
+        if (c)
+            cache_reply(c, a->value);
+    } else if (v == SEQ_APPLY) {
         r = f->mod->handle_call ? f->mod->handle_call(request, from, user)
                                 : gen_stop(ATOM("undef"), user);
         a->value = r.reply;
@@ -117,7 +176,7 @@ static gen_result apply_call(struct cluster_fsm *f, term entry, term user,
 
 gen_result fsm_apply(struct cluster_fsm *f, term entry, term user, struct fsm_answer *a) {
     struct client_seq *c;
-    *a = (struct fsm_answer){.call = false, .value = NONE};
+    *a = (struct fsm_answer){.call = false, .value = NONE, .linked = NONE, .unlinked = NONE};
     if (is_atom_named(element(1, entry), "call") && entry.size == 6)
         return apply_call(f, entry, user, a);
     if (is_atom_named(element(1, entry), "cast") && entry.size == 3) {
@@ -125,6 +184,11 @@ gen_result fsm_apply(struct cluster_fsm *f, term entry, term user, struct fsm_an
             return gen_noreply(user);
         return f->mod->handle_cast ? f->mod->handle_cast(element(3, entry), user)
                                    : gen_stop(ATOM("undef"), user);
+    }
+    if (is_atom_named(element(1, entry), "exited") && entry.size == 2) {
+        if (link_remove(f, element(2, entry)))
+            a->unlinked = element(2, entry);
+        return gen_noreply(user);
     }
     if (is_atom_named(element(1, entry), "info") && entry.size == 2 && f->mod->handle_info)
         return f->mod->handle_info(element(2, entry), user);
@@ -163,10 +227,28 @@ void fsm_clients_restore(struct cluster_fsm *f, term list) {
         }
 }
 
+term fsm_links_term(const struct cluster_fsm *f, term *cells) {
+    for (size_t i = 0; i < f->n_links; i++)
+        cells[i] = f->links[i];
+    cells[f->n_links] = NIL;
+    return term_list(cells, f->n_links);
+}
+
+void fsm_links_restore(struct cluster_fsm *f, term list) {
+    f->n_links = 0;
+    for (term l = list; is_list(l) && l.size; l = l.u.elements[l.size])
+        for (size_t i = 0; i < l.size; i++)
+            if (is_pid(l.u.elements[i]))
+                link_add(f, l.u.elements[i]);
+}
+
 void fsm_free(struct cluster_fsm *f) {
     for (size_t i = 0; i < f->n_clients; i++)
         free(f->clients[i].mem);
     free(f->clients);
     f->clients = NULL;
     f->n_clients = f->cap_clients = 0;
+    free(f->links);
+    f->links = NULL;
+    f->n_links = f->cap_links = 0;
 }

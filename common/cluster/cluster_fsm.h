@@ -10,17 +10,24 @@
  *   {call, Proposer, Nonce, From, Client, Request}
  *   {cast, Client, Request}
  *   {info, Msg}
+ *   {exited, Pid}                   (the leader saw Pid's 'EXIT': out of
+ *                                    the links)
  *   {member, Id, Node, Address}     (a joiner's node: cluster_members.c,
  *                                    not fsm_apply's)
  * Client is {Id, Seq} for a struct cluster_client's request, none for a
  * plain gen_server client's. Proposer is the Raft id of the member that
- * appended the entry, and Nonce names the caller it keeps waiting.
+ * appended the entry, and Nonce names the caller it keeps waiting. A
+ * call's Request {'$link', Pid} or {'$unlink', Pid} (link/2, unlink/2)
+ * is the state machine's, not the callbacks': it adds Pid to the links
+ * (the set of pids linked to the cluster) or takes it out, and answers
+ * true (badarg for an X that is not a pid, as link(X) raises).
  *
  * Invariants:
- *   - fsm_apply's outcome depends only on the entry, the client table and
- *     the user state, and it changes only those: every member that applies
- *     the same entries in the same order to the same start has the same
- *     table and goes through the same user states.
+ *   - fsm_apply's outcome depends only on the entry, the client table,
+ *     the links and the user state, and it changes only those: every
+ *     member that applies the same entries in the same order to the same
+ *     start has the same table and links, and goes through the same user
+ *     states.
  *   - A client's call is applied only when every earlier request of the
  *     client was; a retry of its last call (the same Seq) is answered from
  *     the reply cached when it was applied, and not applied again; a
@@ -50,16 +57,23 @@ struct cluster_fsm {
     const struct gen_server_module *mod;    /* the callbacks */
     struct client_seq *clients;             /* every client seen, in the log */
     size_t n_clients, cap_clients;          /* used, allocated */
+    term *links;                            /* the pids linked to the
+                                               cluster, each once, in the
+                                               order linked (pids are
+                                               immediate: no storage) */
+    size_t n_links, cap_links;              /* used, allocated */
 };
 
-/* What applying a call tells the member that proposed it. */
+/* What applying an entry tells the member that applies it. */
 struct fsm_answer {
-    bool call;              /* the entry was a call: the fields below hold */
+    bool call;              /* the entry was a call: the four below hold */
     int64_t proposer;       /* the Raft id of the member that appended it */
     uint64_t nonce;         /* names its waiting caller there */
     term kind;              /* $cluster_ok or $cluster_error */
     term value;             /* the reply (or the error: casts_lost); NONE
                                when there is none to send */
+    term linked;            /* a pid the entry added to the links, or NONE */
+    term unlinked;          /* a pid it took out of them, or NONE */
 };
 
 enum seq_verdict {
@@ -84,8 +98,8 @@ void *fsm_encode(term t, size_t *len);
 enum seq_verdict fsm_seq(struct cluster_fsm *f, term client, bool call,
                          struct client_seq **slot);
 
-/* Applies one committed entry ({call, ...}, {cast, ...}, {info, ...};
- * anything else changes nothing) to user. Returns the callback's result
+/* Applies one committed entry ({call, ...}, {cast, ...}, {info, ...},
+ * {exited, ...}; anything else changes nothing) to user. Returns the callback's result
  * (noreply with user when the entry was not applied: a stale or repeated
  * request, casts_lost); *a says what the call's proposer answers. The
  * callbacks' reply must come from handle_call (GEN_REPLY or a stop with a
@@ -99,7 +113,18 @@ term fsm_clients_term(const struct cluster_fsm *f, term *cells, term *parts);
 /* Replaces the table with the list fsm_clients_term made. */
 void fsm_clients_restore(struct cluster_fsm *f, term list);
 
-/* Frees the table (f can be used again, empty). */
+/* Whether pid is among the links. */
+bool fsm_linked(const struct cluster_fsm *f, term pid);
+
+/* The links as [Pid], built in cells (n_links + 1), which must outlive
+ * the result. Can't fail. */
+term fsm_links_term(const struct cluster_fsm *f, term *cells);
+
+/* Replaces the links with the pids of list (what fsm_links_term made;
+ * anything else in it is skipped). Can't fail (panics out of memory). */
+void fsm_links_restore(struct cluster_fsm *f, term list);
+
+/* Frees the table and the links (f can be used again, empty). */
 void fsm_free(struct cluster_fsm *f);
 
 #endif

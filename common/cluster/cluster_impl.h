@@ -15,8 +15,10 @@
  *     a change back ({'$cluster_changed', Nonce, Result});
  *   - messages: the loop sends the process each committed entry, in log
  *     order ({'$cluster_apply', Entry}), a failed proposal
- *     ({'$cluster_failed', Nonce}), a snapshot to restore, and a request
- *     for a snapshot: one sender, so the process sees them in that order;
+ *     ({'$cluster_failed', Nonce}), a snapshot to restore, a request for a
+ *     snapshot, and each start or end of its leadership ({'$cluster_role',
+ *     leader | follower}, cluster_links.c): one sender, so the process
+ *     sees them in that order;
  *   - the view: after every turn of the loop, the Raft thread copies its
  *     role, the leader, the term and the configuration (ids and roles)
  *     into the fields under `lock`, which the process reads to route
@@ -144,7 +146,12 @@ struct member {
     uint64_t next_nonce;                /* the last nonce given a call */
     struct waiting *waiting;            /* calls proposed, unanswered */
     size_t n_waiting, cap_waiting;      /* used, allocated */
-    struct cluster_fsm machine;         /* the client table, the callbacks */
+    struct cluster_fsm machine;         /* the client table, the links,
+                                           the callbacks */
+    bool holding;                       /* it holds a link to every pid of
+                                           machine's links: it leads, as
+                                           the last {'$cluster_role', _}
+                                           said (cluster_links.c) */
 };
 
 /* cluster_raft.c. Starts the Raft thread of m (every field above `thread`
@@ -212,5 +219,26 @@ term leave_request(struct member *m, term node, term from, bool leads, term lead
  * unknown when the peers table lacks it; Role voter, standby or spare),
  * in the process heap. */
 term configuration_term(struct member *m);
+
+/* cluster_links.c (the design is at its top). {'$cluster_role', Role}
+ * from the Raft thread: a member that starts leading links every pid of
+ * the links, one that stops leading unlinks them. */
+void links_role(struct member *m, term role);
+
+/* After an entry is applied: a leader links the pid a added to the links
+ * and unlinks the one a took out. */
+void links_applied(struct member *m, const struct fsm_answer *a);
+
+/* {'EXIT', Pid, Reason}: a leader proposes {exited, Pid} when Pid is among
+ * the links; any other 'EXIT' is dropped (one from a pid unlinked already,
+ * or a link held before this member stopped leading). */
+void links_exit(struct member *m, term pid);
+
+/* Replaces the links with a snapshot's list, a leader's real links with
+ * them. */
+void links_restore(struct member *m, term list);
+
+/* {Links, Held}, what cluster_member_links shows, in the process heap. */
+term links_info(struct member *m);
 
 #endif

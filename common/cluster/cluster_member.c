@@ -21,6 +21,8 @@
  *     the log), unless the entry was in this member's log when it started
  *     (index <= replay_until): a restarted member replays its log, and a
  *     stop it replays ended an earlier incarnation, not this one.
+ *   - The member traps exits, and an 'EXIT' is the links' business
+ *     (cluster_links.c), never the callbacks': it does not go into the log.
  */
 #include <errno.h>
 #include <signal.h>
@@ -121,6 +123,16 @@ static term role_atom(int role) {
     }
 }
 
+/* What cluster_member_info shows: {Role, Leader, Term, Applied}, leader
+ * the leader's node atom or NONE, in the process heap. */
+static term member_info_term(struct member *m, term leader) {
+    pthread_mutex_lock(&m->lock);
+    term info = TUPLE(role_atom(m->role), is_none(leader) ? ATOM("none") : leader,
+                      INT((int64_t)m->raft_term), INT((int64_t)m->applied));
+    pthread_mutex_unlock(&m->lock);
+    return term_keep(info);
+}
+
 /* ---- Applying entries ---------------------------------------------------- */
 
 /* Replies to from: a cluster client's in the envelope cluster_call reads,
@@ -151,6 +163,7 @@ static gen_result apply_entry(struct member *m, term entry, term user) {
     term waiter;
     void *mem;
     int ours;
+    links_applied(m, &a);
     if (a.call && a.proposer == m->id && take_waiting(m, a.nonce, &waiter, &mem, &ours)) {
         if (!is_none(a.value))
             answer(waiter, ours, a.kind, a.value);
@@ -162,19 +175,22 @@ static gen_result apply_entry(struct member *m, term entry, term user) {
 /* ---- Snapshots ----------------------------------------------------------- */
 
 /* Hands the loop {UserState, [{Id, Last, Broken, Reply}], [{PeerId, Node,
- * Address}]}, encoded. */
+ * Address}], [LinkedPid]}, encoded. */
 static void give_snapshot(struct member *m, term user) {
     size_t n = m->machine.n_clients;
     term *cl = malloc((n + 1) * sizeof *cl);
     term *parts = malloc((n + 1) * 4 * sizeof *parts);
+    term *lcells = malloc((m->machine.n_links + 1) * sizeof *lcells);
     term pcells[CLUSTER_MAX_MEMBERS + 1], pparts[3 * CLUSTER_MAX_MEMBERS];
-    if (!cl || !parts)
+    if (!cl || !parts || !lcells)
         panic("out of memory for a cluster snapshot");
     size_t len;
     void *buf = fsm_encode(TUPLE(user, fsm_clients_term(&m->machine, cl, parts),
-                                 peers_term(m, pcells, pparts)), &len);
+                                 peers_term(m, pcells, pparts),
+                                 fsm_links_term(&m->machine, lcells)), &len);
     free(cl);
     free(parts);
+    free(lcells);
     pthread_mutex_lock(&m->lock);
     if (m->snap_wanted) {
         m->snap_buf = buf;
@@ -190,8 +206,9 @@ static void give_snapshot(struct member *m, term user) {
 /* Replaces the client table with a snapshot's; returns its user state. */
 static term restore_snapshot(struct member *m, term snap) {
     fsm_clients_restore(&m->machine, element(2, snap));
-    if (snap.size == 3)     /* the peers (older snapshots have none) */
+    if (snap.size >= 3)     /* the peers (older snapshots have none) */
         peers_restore(m, element(3, snap));
+    links_restore(m, snap.size >= 4 ? element(4, snap) : NIL);  /* and the links */
     return element(1, snap);
 }
 
@@ -227,6 +244,7 @@ static gen_result applied(struct member *m, gen_result r, term old_user, uint64_
 static gen_result member_init(term args) {
     struct member *m = (struct member *)(intptr_t)element(1, args).u.integer;
     m->pid = erl_self();
+    erl_trap_exit(true);    /* a linked process's end is news, not ours */
     gen_result r = m->mod->init ? m->mod->init(element(2, args)) : gen_ok(element(2, args));
     if (r.action != GEN_OK)
         return r;
@@ -246,15 +264,14 @@ static gen_result member_call(term request, term from, term state) {
     struct member *m = member_of(state);
     term user = element(2, state), leader, client, inner, pair[2];
     bool me = leads(m, &leader);
-    if (is_atom_named(request, "$cluster_info")) {
-        pthread_mutex_lock(&m->lock);
-        term info = TUPLE(role_atom(m->role), is_none(leader) ? ATOM("none") : leader,
-                          INT((int64_t)m->raft_term), INT((int64_t)m->applied));
-        pthread_mutex_unlock(&m->lock);
-        return gen_reply(term_keep(info), state);
-    }
+    if (is_atom_named(request, "$cluster_info"))
+        return gen_reply(member_info_term(m, leader), state);
+    if (is_atom_named(request, "$cluster_whoami"))  /* cluster_server_pids' question */
+        return gen_reply(term_keep(TUPLE(m->pid, member_info_term(m, leader))), state);
     if (is_atom_named(request, "$cluster_state"))
         return gen_reply(user, state);
+    if (is_atom_named(request, "$cluster_links"))
+        return gen_reply(links_info(m), state);
     if (is_atom_named(request, "$cluster_configuration"))
         return gen_reply(configuration_term(m), state);
     if (is_atom_named(request, "$cluster_stop"))    /* cluster_stop_member's end */
@@ -367,6 +384,14 @@ static gen_result member_info(term msg, term state) {
     }
     if (member_info_membership(m, msg))
         return gen_noreply(state);
+    if (match(msg, TUPLE(ATOM("$cluster_role"), VAR(&x)))) {
+        links_role(m, x);
+        return gen_noreply(state);
+    }
+    if (match(msg, TUPLE(ATOM("EXIT"), VAR(&x), ANY))) {   /* never the callbacks' */
+        links_exit(m, x);
+        return gen_noreply(state);
+    }
     if (is_atom_named(msg, "$cluster_snapshot")) {
         give_snapshot(m, user);
         return gen_noreply(state);

@@ -303,14 +303,19 @@ static void woken(uv_async_t *h) {
     }
 }
 
-/* After every turn of the loop: the view the member process routes by. */
+/* After every turn of the loop: the view the member process routes by,
+ * and, when this member starts or stops leading, {'$cluster_role', leader
+ * | follower} to the process (after the entries applied in that turn: one
+ * sender, so in order with them; cluster_links.c links or unlinks). */
 static void refresh_view(uv_check_t *h) {
     struct member *m = h->data;
     raft_id id;
     const char *address;
     raft_leader(&m->raft, &id, &address);
+    int role = raft_state(&m->raft);
     pthread_mutex_lock(&m->lock);
-    m->role = raft_state(&m->raft);
+    bool changed = (m->role == RAFT_LEADER) != (role == RAFT_LEADER);
+    m->role = role;
     m->leader_id = (unsigned)id;
     m->raft_term = m->raft.current_term;
     m->n_conf = 0;
@@ -318,6 +323,9 @@ static void refresh_view(uv_check_t *h) {
         m->conf[m->n_conf++] = (struct conf_server){(unsigned)m->raft.configuration.servers[i].id,
                                                     m->raft.configuration.servers[i].role};
     pthread_mutex_unlock(&m->lock);
+    if (changed)
+        erl_send(m->pid, TUPLE(ATOM("$cluster_role"),
+                               role == RAFT_LEADER ? ATOM("leader") : ATOM("follower")));
 }
 
 /* Reports the start's outcome to the waiting member process. */
