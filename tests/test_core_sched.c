@@ -8,7 +8,9 @@
  * is seen by a scheduler that is awake or will wake within a bound. The
  * progress tests keep one scheduler of two inside a C loop that does not
  * call the runtime for BUSY_MS, and check that the other one still runs what
- * must run: "on time" is well before the loop ends.
+ * must run: "on time" is well before the loop ends. One more runs a ring of
+ * processes that switch straight to each other (handoffs) on one scheduler,
+ * and counts the hops a process queued behind them waits.
  *
  * Under the sanitizers the slot test uses max_procs / SAN_DIVISOR and the
  * start/stop cycles run fewer times (test_util.h).
@@ -107,7 +109,62 @@ static void forward_first(term owner) {
     erl_send(owner, TUPLE(ATOM("got"), erl_self(), msg));
 }
 
+/* Hops the token has made around the ring (ring_member), all members
+ * together. */
+static _Atomic long ring_hops;
+
+/* A member of a ring: takes {next, Pid}, then passes every token it gets
+ * on to Pid, forever, counting the hop. It waits right after it woke the
+ * next member: every switch around the ring is a handoff (sched.c). */
+static void ring_member(term arg) {
+    (void)arg;
+    term next;
+    erl_drop(erl_receive(TUPLE(ATOM("next"), VAR(&next)), ERL_INFINITY));
+    for (;;) {
+        erl_receive(ATOM("token"), ERL_INFINITY);
+        atomic_fetch_add(&ring_hops, 1);
+        erl_send(next, ATOM("token"));
+    }
+}
+
+/* Owner: tells Owner {hops, N}, N the ring's hops when it ran. */
+static void report_hops(term owner) {
+    erl_send(owner, TUPLE(ATOM("hops"), INT(atomic_load(&ring_hops))));
+}
+
 /* ---- Progress ------------------------------------------------------------ */
+
+/* Processes that wake each other and wait switch straight from one to the
+ * next (handoffs), each spending only two reductions a hop: around a ring
+ * of RING members, none yields before about 250 * RING hops. On one
+ * scheduler, with no other to rescue its queue, a process queued behind
+ * such a ring ran only once the members yielded, unless the handoffs keep
+ * the queue's turn (RUNNEXT_STREAK: 64 runs from runnext, handoffs
+ * included). Counted in hops, not in time, so a slow machine or a
+ * sanitizer does not change the verdict. */
+#define RING 2000
+#define RING_QUEUE_HOPS 5000    /* hops the queue may wait: 64 expected */
+static term ring[RING];
+Test(progress, a_queued_process_runs_behind_a_ring_of_handoffs,
+     .init = start_one_scheduler) {
+    atomic_store(&ring_hops, 0);
+    for (int i = 0; i < RING; i++)
+        ring[i] = erl_spawn(ring_member, NONE);
+    for (int i = 0; i < RING; i++)
+        erl_send(ring[i], TUPLE(ATOM("next"), ring[(i + 1) % RING]));
+    erl_send(ring[0], ATOM("token"));
+    int64_t t0 = now_ns();
+    while (atomic_load(&ring_hops) < 4 * RING && ms_since(t0) < WAIT_MS)
+        sched_yield();  /* a plain thread beside the scheduler: it polls */
+    cr_assert_geq(atomic_load(&ring_hops), 4 * RING, "the ring did not get going");
+    term n;
+    erl_spawn(report_hops, erl_self());     /* queued behind the ring */
+    long queued_at = atomic_load(&ring_hops);
+    await(TUPLE(ATOM("hops"), VAR(&n)), "the queued process's report");
+    cr_assert_lt(n.u.integer - queued_at, RING_QUEUE_HOPS,
+                 "queued behind the ring, it ran %ld hops later",
+                 (long)(n.u.integer - queued_at));
+}
 
 /* The receive timer of a process parked by a scheduler that then computes
  * fired only after the computing was over (its timer was armed late, by

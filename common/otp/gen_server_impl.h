@@ -89,7 +89,7 @@ enum callback { CB_INIT, CB_CALL, CB_OTHER };
 
 /* True when r is a well-formed result of callback cb, which may return the
  * actions in the mask (1 << GEN_...). */
-bool server_result_ok(gen_result r, unsigned mask, enum callback cb);
+bool server_result_ok(const gen_result *r, unsigned mask, enum callback cb);
 
 /* OTP's view of what a callback returned, kept in the heap, for
  * {bad_return_value, R}. */

@@ -134,7 +134,7 @@ ERL_COLD static term code_change_error(struct invocation *v)
     if (!server_invoke(v, &crash))
         return term_keep(TUPLE(ATOM("EXIT"), crash));
     gen_result r = v->r;
-    if (server_result_ok(r, 1u << GEN_OK, CB_OTHER) && r.timeout_ms < 0 &&
+    if (server_result_ok(&r, 1u << GEN_OK, CB_OTHER) && r.timeout_ms < 0 &&
         is_none(r.cont))
         return NONE;
     if (r.action == GEN_STOP && !is_none(r.reason))

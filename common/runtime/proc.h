@@ -120,7 +120,8 @@ struct proc {
     _Atomic bool named;         /* registered is not NONE; read without the lock */
 
     /* The scheduler and the timer touch these (see sched.c): */
-    enum proc_switch why;       /* why it last switched to its scheduler */
+    enum proc_switch why;       /* why it last switched to its scheduler;
+                                   SWITCH_YIELD (0) before its first run */
     bool hibernated;            /* its stack was given back: it must start at
                                    proc_hibernate_entry on its next run */
     struct scheduler *sched;    /* the scheduler running or last running it */

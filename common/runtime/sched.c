@@ -28,7 +28,11 @@
  *     that is still inside the same run as at the last look, with work
  *     waiting in its runnext slot or queue, gives that work up (rescue).
  *     So work behind a process that computes waits about 2 * LOOK_MS.
- *   - runnext holds back the queue for RUNNEXT_STREAK runs at most.
+ *   - runnext holds back the queue for RUNNEXT_STREAK runs at most, the
+ *     runs a process's handoff starts counted with the others.
+ *   - A handoff (one process switching straight to the next) chains
+ *     HANDOFF_MAX runs at most before the scheduler's loop runs again:
+ *     it looks, unpins and checks the shutdown flag as often as before.
  */
 #include <errno.h>
 #include <limits.h>
@@ -62,6 +66,11 @@ struct scheduler {
     void (*dist_flush)(void);   /* set by erl_dist_defer during a run: called
                                    when the run ends; else NULL */
     int streak;                 /* runs taken from runnext in a row */
+    int handoffs;               /* handoffs since the scheduler's loop last
+                                   ran a process (see handoff) */
+    struct proc *handoff_from;  /* set by a handoff for the one switched to:
+                                   the process that switched, whose run it
+                                   ends when it resumes; else NULL */
     uint64_t *seen;             /* the others' runs at its last look */
     int64_t next_look;          /* ns on CLOCK_MONOTONIC of its next look */
 
@@ -371,9 +380,63 @@ static struct proc *look(struct scheduler *s) {
 
 /* ---- Running processes --------------------------------------------------- */
 
+static void end_run(struct scheduler *s, struct proc *p);
+
+/* Speed-up: a process that waits, having woken the one in its scheduler's
+ * runnext slot (a call's caller after sending the request, the server
+ * after its reply), switches straight to it instead of through the
+ * scheduler's fiber: one switch instead of two, and no pass through the
+ * scheduler's loop. What the loop would do between the two runs is done
+ * by the process switched to, first thing (landed): it ends the waiting
+ * process's run (end_run: park it, or queue it if a signal came). Not when
+ * something else is due: a preempted process pinned here, a flush of
+ * messages to other nodes, the queue's turn (RUNNEXT_STREAK), or the loop's
+ * own (HANDOFF_MAX). Only to a process that waits inside sched_switch
+ * (why SWITCH_WAIT, its stack kept), which is where it resumes. The
+ * process switched to becomes s's running process here, its run counted,
+ * as run() does. call_rtt 343 -> 300 ns (means of 4 runs back to back). */
+#define HANDOFF_MAX 16
+__attribute__((noinline)) static struct proc *handoff(struct scheduler *s, struct proc *p) {
+    if (s->pinned_head || s->dist_flush || s->streak >= RUNNEXT_STREAK ||
+        s->handoffs >= HANDOFF_MAX || !atomic_load_explicit(&s->runnext, memory_order_relaxed))
+        return NULL;
+    /* Taken with an exchange, as next_to_run does: a rescuer may take it first. */
+    struct proc *q = atomic_exchange_explicit(&s->runnext, NULL, memory_order_acq_rel);
+    if (!q)
+        return NULL;
+    if (q->why != SWITCH_WAIT || q->hibernated) {
+        /* Put back: only s's own thread fills the slot, rescuers empty it. */
+        atomic_store_explicit(&s->runnext, q, memory_order_release);
+        return NULL;
+    }
+    s->streak++;
+    s->handoffs++;
+    s->handoff_from = p;
+    q->sched = s;
+    current_proc = q;
+    atomic_store_explicit(&s->runs, atomic_load_explicit(&s->runs, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&s->running, q, memory_order_relaxed);
+    return q;
+}
+
+/* p resumed inside sched_switch: if a handoff switched to it, it ends the
+ * run of the process that switched. Reads no thread-local: p may resume
+ * on another thread than it stopped on; p->sched is where it runs now. */
+__attribute__((noinline)) static void landed(struct proc *p) {
+    struct scheduler *s = p->sched;
+    struct proc *from = s->handoff_from;
+    if (from) {
+        s->handoff_from = NULL;
+        end_run(s, from);
+    }
+}
+
 void sched_switch(struct proc *p, enum proc_switch why) {
     p->why = why;
-    fiber_switch(&p->fiber, &p->sched->fiber, why == SWITCH_EXIT);
+    struct proc *q = why == SWITCH_WAIT ? handoff(p->sched, p) : NULL;
+    fiber_switch(&p->fiber, q ? &q->fiber : &p->sched->fiber, why == SWITCH_EXIT);
+    landed(p);
 }
 
 /* p asked to wait: park it unless a signal or its timer got there first.
@@ -426,20 +489,9 @@ static void hibernate(struct scheduler *s, struct proc *p) {
         park(s, p);
 }
 
-/* Runs p until it yields, waits, hibernates or exits. */
-static void run(struct scheduler *s, struct proc *p) {
-    if (p->hibernated) {    /* its stack is gone: start it on a fresh one */
-        fiber_restart(&p->fiber, proc_hibernate_entry, p);
-        p->hibernated = false;
-    }
-    p->sched = s;
-    current_proc = p;
-    atomic_store_explicit(&s->runs, atomic_load_explicit(&s->runs, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    atomic_store_explicit(&s->running, p, memory_order_relaxed);
-    fiber_switch(&s->fiber, &p->fiber, false);
-    atomic_store_explicit(&s->running, NULL, memory_order_relaxed);
-    current_proc = NULL;
+/* Ends the run of p, which switched out of its fiber on s: what its
+ * switch asked for. */
+static void end_run(struct scheduler *s, struct proc *p) {
     if (s->dist_flush) {    /* what p sent to other nodes leaves now */
         void (*flush)(void) = s->dist_flush;
         s->dist_flush = NULL;
@@ -456,6 +508,27 @@ static void run(struct scheduler *s, struct proc *p) {
         proc_free_slot(p);
         break;
     }
+}
+
+/* Runs p until it, or the last process of the handoffs it began, yields,
+ * waits, hibernates or exits. */
+static void run(struct scheduler *s, struct proc *p) {
+    if (p->hibernated) {    /* its stack is gone: start it on a fresh one */
+        fiber_restart(&p->fiber, proc_hibernate_entry, p);
+        p->hibernated = false;
+    }
+    p->sched = s;
+    current_proc = p;
+    atomic_store_explicit(&s->runs, atomic_load_explicit(&s->runs, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&s->running, p, memory_order_relaxed);
+    fiber_switch(&s->fiber, &p->fiber, false);
+    p = atomic_load_explicit(&s->running, memory_order_relaxed);  /* the one
+                                   that switched back: p, or a handoff's */
+    s->handoffs = 0;
+    atomic_store_explicit(&s->running, NULL, memory_order_relaxed);
+    current_proc = NULL;
+    end_run(s, p);
 }
 
 /* Waits on s->wake: without a time limit while no scheduled process is

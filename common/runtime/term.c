@@ -539,15 +539,20 @@ __attribute__((noinline)) static bool copy_walk(struct copy_space *c, term t, te
     return ok;
 }
 
-/* As copy_walk, recursing while depth lasts (see agree_at). A chained
- * list goes to the walk, which flattens it, as measure_at does. */
-static bool copy_at(struct copy_space *c, term t, term *out, int depth) {
-    if (!term_is_boxed(t)) {    /* the most items: immediates, {} and [] */
-        if (t.type == TERM_VAR)
-            t.u.bind = NULL;
-        *out = t;
-        return true;
-    }
+/* The copy of a term that is not boxed (immediates, {} and []): itself. */
+static inline term copy_unboxed(term t) {
+    if (t.type == TERM_VAR)
+        t.u.bind = NULL;        /* a pattern variable means nothing elsewhere */
+    return t;
+}
+
+/* As copy_walk, for a t that term_is_boxed, recursing while depth lasts
+ * (see agree_at). A chained list goes to the walk, which flattens it, as
+ * measure_at does. Speed-up: the elements that are not boxed (most of a
+ * message's) are copied here, without a call each: a call_rtt round
+ * trip's two copies took 454 instructions, 365 now; a cast's 288, 235
+ * (callgrind). Matching the same way gained nothing and was left as it is. */
+static bool copy_boxed(struct copy_space *c, term t, term *out, int depth) {
     if (!is_compound(t))
         return copy_leaf(c, t, out);
     if (depth == 0 || is_chained(t))
@@ -556,25 +561,40 @@ static bool copy_at(struct copy_space *c, term t, term *out, int depth) {
     term *v = take_space(c, n * sizeof(term));
     if (!v)
         return false;
-    for (uint32_t i = 0; i < n; i++)
-        if (!copy_at(c, t.u.elements[i], &v[i], depth - 1))
-            return false;
+    for (uint32_t i = 0; i < n; i++) {
+        term item = t.u.elements[i];
+        if (term_is_boxed(item)) {
+            if (!copy_boxed(c, item, &v[i], depth - 1))
+                return false;
+        } else {
+            v[i] = copy_unboxed(item);
+        }
+    }
     t.u.elements = v;
     *out = t;
     return true;
 }
 
+/* Copies t into c; false when it does not fit. */
+static bool copy_at(struct copy_space *c, term t, term *out) {
+    if (!term_is_boxed(t)) {
+        *out = copy_unboxed(t);
+        return true;
+    }
+    return copy_boxed(c, t, out, SMALL_DEPTH);
+}
+
 term term_copy_into(term t, void *buf) {
     struct copy_space c = {buf, 0, SIZE_MAX};
     term copy;
-    copy_at(&c, t, &copy, SMALL_DEPTH);
+    copy_at(&c, t, &copy);
     return copy;
 }
 
 term term_copy_within(term t, void *buf, size_t size) {
     struct copy_space c = {buf, 0, size};
     term copy;
-    return copy_at(&c, t, &copy, SMALL_DEPTH) ? copy : NONE;
+    return copy_at(&c, t, &copy) ? copy : NONE;
 }
 
 /* ---- Printing ------------------------------------------------------------ */
