@@ -30,21 +30,10 @@
 -define(CALLS, 1000).          % timed calls, as the C side's (tour.c)
 -define(WARMUP, 1000).
 -define(ROUNDS, 20).
--define(TOTAL_MS, 600000).
 -define(MEMBERS, [a, b, c]).
 
 main([Dir, Cookie]) ->
-    {Pid, Ref} = spawn_monitor(fun() -> run(Dir, Cookie) end),
-    receive
-        {'DOWN', Ref, process, Pid, normal} ->
-            halt(0);
-        {'DOWN', Ref, process, Pid, Reason} ->
-            io:format(standard_error, "bench_cluster: failed: ~p~n", [Reason]),
-            halt(70)
-    after ?TOTAL_MS ->
-        io:format(standard_error, "bench_cluster: not done within ~w ms~n", [?TOTAL_MS]),
-        halt(70)
-    end.
+    bench_nodes:run_main(bench_cluster, fun() -> run(Dir, Cookie) end).
 
 run(Dir, Cookie) ->
     Ports0 = lists:foldl(fun(N, Ps) ->

@@ -27,23 +27,12 @@
 -define(CALLS, 20000).         % timed remote calls, after ?WARMUP untimed
 -define(WARMUP, 2000).
 -define(ROUNDS, 10).           % timed failovers (and takeovers), after one
--define(TOTAL_MS, 600000).     % for the whole run
 -define(NODES, [a, b, c]).
 
-%% Runs the benchmarks in a process of their own, so that any failure (a
-%% crash here, the exit of a linked process on a node) ends it, and halts.
+%% Runs the benchmarks (bench_nodes:run_main: in a process of their own,
+%% so that any failure ends them, then halts).
 main([Dir, Cookie]) ->
-    {Pid, Ref} = spawn_monitor(fun() -> run(Dir, Cookie) end),
-    receive
-        {'DOWN', Ref, process, Pid, normal} ->
-            halt(0);
-        {'DOWN', Ref, process, Pid, Reason} ->
-            io:format(standard_error, "bench_dist: failed: ~p~n", [Reason]),
-            halt(70)
-    after ?TOTAL_MS ->
-        io:format(standard_error, "bench_dist: not done within ~w ms~n", [?TOTAL_MS]),
-        halt(70)
-    end.
+    bench_nodes:run_main(bench_dist, fun() -> run(Dir, Cookie) end).
 
 run(Dir, Cookie) ->
     [write_config(Dir, N) || N <- ?NODES],

@@ -6,11 +6,28 @@
 %% compiles it into both benchmarks' folders, so it is on every node's
 %% code path.
 -module(bench_nodes).
--export([node_name/1, start_node/5, kill_node/1, call_on/4, wait_until/2,
+-export([run_main/2, node_name/1, start_node/5, kill_node/1, call_on/4, wait_until/2,
          failover_client/3]).
 
 -define(DEADLINE_MS, 60000).   % for any node or counter to come up
 -define(POLL_MS, 1).           % between two looks
+-define(TOTAL_MS, 600000).     % for a whole benchmark run
+
+%% Runs Run() in a process of its own, so that any failure (a crash there,
+%% the exit of a linked process on a node) ends it, and halts: 0 when it
+%% returned, 70 after a line naming Name and what went wrong.
+run_main(Name, Run) ->
+    {Pid, Ref} = spawn_monitor(Run),
+    receive
+        {'DOWN', Ref, process, Pid, normal} ->
+            halt(0);
+        {'DOWN', Ref, process, Pid, Reason} ->
+            io:format(standard_error, "~s: failed: ~p~n", [Name, Reason]),
+            halt(70)
+    after ?TOTAL_MS ->
+        io:format(standard_error, "~s: not done within ~w ms~n", [Name, ?TOTAL_MS]),
+        halt(70)
+    end.
 
 node_name(N) -> list_to_atom(atom_to_list(N) ++ "@localhost").
 
