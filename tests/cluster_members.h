@@ -29,6 +29,23 @@ static int rm_one(const char *p, const struct stat *s, int f, struct FTW *w) {
     return remove(p);
 }
 
+/* The part of a suite's setup that does not depend on where its members
+ * run: a fresh data directory /dev/shm/<prefix>-XXXXXX for the members
+ * (COUNTER_DATA_DIR), timeouts a loaded machine under a sanitizer keeps up
+ * with, the stage's config (cfg) read from the environment the caller set
+ * up, the runtime, and this process's node under node_name. */
+static void start_test_node(const char *prefix, const char *node_name) {
+    snprintf(data_root, sizeof data_root, "/dev/shm/%s-XXXXXX", prefix);
+    cr_assert_not_null(mkdtemp(data_root));
+    setenv("COUNTER_DATA_DIR", data_root, 1);
+    setenv("COUNTER_ELECTION_MS", "50", 1);
+    setenv("COUNTER_HEARTBEAT_MS", "10", 1);
+    cr_assert_eq(stage_config_load(&cfg), 0);
+    start_runtime();
+    struct node_options o = {.name = node_name, .cookie = COUNTER_COOKIE};
+    cr_assert_eq(node_start(&o), 0, "node_start failed: %s", strerror(errno));
+}
+
 static unsigned id_of(term node) {
     for (unsigned i = 0; i < MAX_MEMBER_ID; i++)
         if (is_atom_named(node, cfg.nodes[i]))

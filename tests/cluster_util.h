@@ -32,16 +32,7 @@ static void setup(void) {
     char p[16];
     snprintf(p, sizeof p, "%d", base);
     setenv("COUNTER_RAFT_PORT", p, 1);
-    snprintf(data_root, sizeof data_root, "/dev/shm/t06-XXXXXX");
-    cr_assert_not_null(mkdtemp(data_root));
-    setenv("COUNTER_DATA_DIR", data_root, 1);
-    /* timeouts a loaded machine under a sanitizer keeps up with */
-    setenv("COUNTER_ELECTION_MS", "50", 1);
-    setenv("COUNTER_HEARTBEAT_MS", "10", 1);
-    cr_assert_eq(stage_config_load(&cfg), 0);
-    start_runtime();
-    struct node_options o = {.name = SELF_NAME, .cookie = COUNTER_COOKIE};
-    cr_assert_eq(node_start(&o), 0, "node_start failed: %s", strerror(errno));
+    start_test_node("t06", SELF_NAME);
 }
 
 static void teardown(void) {

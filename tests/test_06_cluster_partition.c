@@ -228,16 +228,7 @@ static void partition_setup(void) {
         start_member_epmd(id);
     setenv("COUNTER_HOSTS", NET "1," NET "2," NET "3", 1);
     setenv("COUNTER_RAFT_PORT", "9100", 1);     /* every namespace's own */
-    snprintf(data_root, sizeof data_root, "/dev/shm/t06p-XXXXXX");
-    cr_assert_not_null(mkdtemp(data_root));
-    setenv("COUNTER_DATA_DIR", data_root, 1);
-    /* timeouts a loaded machine under a sanitizer keeps up with */
-    setenv("COUNTER_ELECTION_MS", "50", 1);
-    setenv("COUNTER_HEARTBEAT_MS", "10", 1);
-    cr_assert_eq(stage_config_load(&cfg), 0);
-    start_runtime();
-    struct node_options o = {.name = "t@" HUB_IP, .cookie = COUNTER_COOKIE};
-    cr_assert_eq(node_start(&o), 0, "node_start failed: %s", strerror(errno));
+    start_test_node("t06p", "t@" HUB_IP);
     node_up = true;
 }
 
