@@ -382,6 +382,16 @@ static struct proc *look(struct scheduler *s) {
 
 static void end_run(struct scheduler *s, struct proc *p);
 
+/* p becomes s's running process, its run counted (what rescue and the
+ * preemption ticker read): from run, or from a handoff to p. */
+static void begin_run(struct scheduler *s, struct proc *p) {
+    p->sched = s;
+    current_proc = p;
+    atomic_store_explicit(&s->runs, atomic_load_explicit(&s->runs, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&s->running, p, memory_order_relaxed);
+}
+
 /* Speed-up: a process that waits, having woken the one in its scheduler's
  * runnext slot (a call's caller after sending the request, the server
  * after its reply), switches straight to it instead of through the
@@ -412,11 +422,7 @@ __attribute__((noinline)) static struct proc *handoff(struct scheduler *s, struc
     s->streak++;
     s->handoffs++;
     s->handoff_from = p;
-    q->sched = s;
-    current_proc = q;
-    atomic_store_explicit(&s->runs, atomic_load_explicit(&s->runs, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    atomic_store_explicit(&s->running, q, memory_order_relaxed);
+    begin_run(s, q);
     return q;
 }
 
@@ -517,11 +523,7 @@ static void run(struct scheduler *s, struct proc *p) {
         fiber_restart(&p->fiber, proc_hibernate_entry, p);
         p->hibernated = false;
     }
-    p->sched = s;
-    current_proc = p;
-    atomic_store_explicit(&s->runs, atomic_load_explicit(&s->runs, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    atomic_store_explicit(&s->running, p, memory_order_relaxed);
+    begin_run(s, p);
     fiber_switch(&s->fiber, &p->fiber, false);
     p = atomic_load_explicit(&s->running, memory_order_relaxed);  /* the one
                                    that switched back: p, or a handoff's */
