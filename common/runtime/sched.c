@@ -83,15 +83,15 @@ struct scheduler {
     _Atomic int64_t head_ns;    /* queued_ns of the queue's head (written
                                    under the lock; a hint for thieves) */
     bool sleeping;              /* waiting on wake */
-    _Atomic bool busy;          /* busy-waiting for work (busy_wait): a
-                                   plain thread's work goes here first */
 };
 
 static struct {
     struct scheduler *v;        /* the schedulers */
     int n;                      /* how many */
     _Atomic int sleeping;       /* how many are asleep */
-    _Atomic int busy;           /* 1 while one busy-waits (busy_wait) */
+    _Atomic(struct scheduler *) busy;   /* the one busy-waiting for work
+                                   (busy_wait), or NULL: a plain thread's
+                                   work goes there first */
     _Atomic int deep;           /* how many are (about to be) asleep without
                                    a time limit: a spawn must wake them */
     _Atomic bool shutdown;      /* set by sched_stop: leave the loop */
@@ -247,19 +247,16 @@ static void make_next(struct scheduler *s, struct proc *p) {
 }
 
 /* A scheduler for work from a plain thread (a test body, the timer
- * thread): where p ran last, unless that one is running a process and
- * another is not; then the one that is not, which starts p at once. */
+ * thread, a connection's reader): the one busy-waiting, if one is (see
+ * busy_wait); else where p ran last, unless that one is running a process
+ * and another is not; then the one that is not, which starts p at once. */
 static struct scheduler *pick_for_thread(struct proc *p) {
     struct scheduler *s = p->sched;
     if (!s)
         s = &sched.v[atomic_fetch_add(&sched.next, 1) % (unsigned)sched.n];
-    if (atomic_load(&sched.busy) && !atomic_load(&s->busy)) {
-        for (int i = 1; i < sched.n; i++) {
-            struct scheduler *v = &sched.v[(s->index + i) % sched.n];
-            if (atomic_load(&v->busy))
-                return v;
-        }
-    }
+    struct scheduler *busy = atomic_load(&sched.busy);
+    if (busy)
+        return busy;
     for (int i = 1; i < sched.n && atomic_load_explicit(&s->running, memory_order_relaxed); i++) {
         struct scheduler *v = &sched.v[(s->index + i) % sched.n];
         if (!atomic_load_explicit(&v->running, memory_order_relaxed))
@@ -598,10 +595,9 @@ static struct proc *find_work(struct scheduler *s) {
  * processes wakes no busy-wait: the local figures do not change. */
 #define BUSY_WAIT_NS (int64_t)100000
 static struct proc *busy_wait(struct scheduler *s) {
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&sched.busy, &expected, 1))
+    struct scheduler *none = NULL;
+    if (!atomic_compare_exchange_strong(&sched.busy, &none, s))
         return NULL;    /* one busy-waiter at a time is enough */
-    atomic_store(&s->busy, true);
     int64_t until = now_ns() + BUSY_WAIT_NS;
     struct proc *p = NULL;
     while (!p && !atomic_load_explicit(&sched.shutdown, memory_order_relaxed) &&
@@ -610,8 +606,7 @@ static struct proc *busy_wait(struct scheduler *s) {
         if (atomic_load_explicit(&s->len, memory_order_relaxed))
             p = pop(s);
     }
-    atomic_store(&s->busy, false);
-    atomic_store(&sched.busy, 0);
+    atomic_store(&sched.busy, NULL);
     return p;
 }
 
