@@ -53,6 +53,17 @@ USER_SECTION := alloc,load,readonly,code,contents
 USER_TEXT = objcopy $(foreach t,.text .text.unlikely .text.hot .text.startup .text.exit,\
             --rename-section $(t)=erl_user_text,$(USER_SECTION)) $(1)
 
+# A module the code server loads (07_hot_code's, the tests' hot_spin.so):
+# position-independent, only its table visible, the same sanitizer flags as
+# the program that loads it, its text preemptible as the program's is (the
+# code server hands erl_user_text's range to preemption when it loads it).
+# USER_SO SOURCE, OBJECT, EXTRA_FLAGS compiles, renames the text, links the
+# shared object under a temporary name and renames it into place, so a
+# program watching the folder never loads a half-written file.
+USER_SO = $(CC) $(filter-out -MMD -MP,$(CFLAGS)) -fPIC -fvisibility=hidden $(3) -c $(1) -o $(2).o && \
+          $(call USER_TEXT,$(2).o) && $(CC) -shared $(LDFLAGS) $(2).o -o $(2).tmp && \
+          rm -f $(2).o && mv -f $(2).tmp $(2)
+
 $(CORE): $(CORE_OBJS)
 	@mkdir -p $(@D)
 	$(call say,AR,$@)
