@@ -227,6 +227,19 @@ Test(members, stop_global_stops_the_leader_and_a_new_leader_serves_the_state) {
     cr_assert_eq(stop_member_cleanly(old), 0, "c%u's exit status", old);
 }
 
+/* Starts every member again on its directory and checks, through a fresh
+ * client *c, that the count is the one they stopped at, then ticks it on
+ * by one. */
+static void restart_all_counting(struct cluster_client *c, int64_t count) {
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        start_member(id);
+    cluster_client_init(c, COUNTER, cfg.node_names, MEMBERS);
+    term error = NONE;
+    cr_assert_eq(must(counter_read(c, LONG_MS, &error), error, "the read after"), count,
+                 "the count after all three restarted");
+    cr_assert_eq(ticks(c, 1), count + 1);
+}
+
 Test(members, stop_all_stops_every_member_and_a_restart_brings_the_count_back) {
     for (unsigned id = 1; id <= MEMBERS; id++)
         start_member(id);
@@ -238,13 +251,8 @@ Test(members, stop_all_stops_every_member_and_a_restart_brings_the_count_back) {
     for (unsigned id = 1; id <= MEMBERS; id++)      /* gone at once, nodes up */
         cr_assert(member_gone(&c, id), "c%u's member after stop all", id);
     expect_no_cluster(&c);
-    for (unsigned id = 1; id <= MEMBERS; id++)      /* on their directories */
-        start_member(id);
     struct cluster_client fresh;
-    cluster_client_init(&fresh, COUNTER, cfg.node_names, MEMBERS);
-    cr_assert_eq(must(counter_read(&fresh, LONG_MS, &error), error, "the read after"), 7,
-                 "the count after all three restarted");
-    cr_assert_eq(ticks(&fresh, 1), 8);
+    restart_all_counting(&fresh, 7);
     for (unsigned id = 1; id <= MEMBERS; id++)
         await_state(&fresh, id, 8);
 }
@@ -260,14 +268,8 @@ Test(members, the_counters_stop_stops_every_member_and_a_restart_goes_on) {
     counter_stop(&c);
     await_all_gone(&c);
     expect_no_cluster(&c);
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client fresh;
-    cluster_client_init(&fresh, COUNTER, cfg.node_names, MEMBERS);
-    term error = NONE;
-    cr_assert_eq(must(counter_read(&fresh, LONG_MS, &error), error, "the read after"), 4,
-                 "the count after all three restarted");
-    cr_assert_eq(ticks(&fresh, 1), 5);
+    restart_all_counting(&fresh, 4);
     /* the leader applied the stop again, from its log, and went on */
     unsigned leader = await_leader(&fresh);
     cr_assert(child_says(member[leader], "replayed, not stopping", LONG_MS),
