@@ -46,6 +46,19 @@ static void start_test_node(const char *prefix, const char *node_name) {
     cr_assert_eq(node_start(&o), 0, "node_start failed: %s", strerror(errno));
 }
 
+/* Starts member id as a child process, ready when it returns: each suite
+ * has its own (loopback: cluster_util.h; the partition suite's, in a
+ * network namespace). */
+static void start_member(unsigned id);
+
+/* Starts the MEMBERS members of the initial configuration, and makes *c a
+ * client of theirs. */
+static void start_all(struct cluster_client *c) {
+    for (unsigned id = 1; id <= MEMBERS; id++)
+        start_member(id);
+    cluster_client_init(c, COUNTER, cfg.node_names, MEMBERS);
+}
+
 static unsigned id_of(term node) {
     for (unsigned i = 0; i < MAX_MEMBER_ID; i++)
         if (is_atom_named(node, cfg.nodes[i]))

@@ -144,10 +144,8 @@ static void check_reads(void) {
 }
 
 Test(cluster, leader_kill_under_load_loses_nothing_acknowledged) {
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client c;
-    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(&c);
     unsigned leader = await_leader(&c);
     for (int i = 0; i < CLIENTS; i++)
         cr_assert(!is_none(erl_spawn(load_client, TUPLE(INT(i), erl_self()))));
@@ -270,10 +268,8 @@ Test(cluster, twenty_random_kill_and_restart_rounds_lose_nothing_acknowledged) {
 /* ---- Stopping ------------------------------------------------------------ */
 
 Test(cluster, stopping_the_leader_hands_over_and_loses_nothing) {
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client c;
-    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(&c);
     term error = NONE;
     int64_t v = 0;
     for (int i = 0; i < 10; i++)
@@ -289,10 +285,8 @@ Test(cluster, stopping_the_leader_hands_over_and_loses_nothing) {
 /* ---- Rejoining ----------------------------------------------------------- */
 
 Test(cluster, a_restarted_member_rejoins_with_its_log) {
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client c;
-    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(&c);
     term error = NONE;
     for (int i = 0; i < 10; i++)
         must(counter_tick_sync(&c, 1, LONG_MS, &error), error, "a tick");
@@ -320,10 +314,8 @@ Test(cluster, a_restarted_member_rejoins_with_its_log) {
 Test(cluster, a_member_left_behind_catches_up_from_a_snapshot) {
     setenv("COUNTER_SNAPSHOT_THRESHOLD", "16", 1);
     cr_assert_eq(stage_config_load(&cfg), 0);
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client c;
-    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(&c);
     term error = NONE;
     for (int i = 0; i < 20; i++)
         must(counter_tick_sync(&c, 1, LONG_MS, &error), error, "a tick");

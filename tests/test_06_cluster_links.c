@@ -61,10 +61,8 @@ static void expect_same_nodes(term pids, term nodes) {
 }
 
 Test(servers, the_leaders_pid_comes_first_then_the_backups_and_they_follow_failover) {
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client c;
-    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(&c);
     await_leader(&c);
     term pids = await_servers(&c, MEMBERS - 1), error = NONE;
     unsigned leader = id_of(erl_node_of(element(1, pids)));
@@ -104,10 +102,8 @@ Test(servers, the_leaders_pid_comes_first_then_the_backups_and_they_follow_failo
 /* The shell's servers and running, typed as the Erlang they stand for. The
  * shell's client lists c1..c9: c4..c9 have no node and are left out. */
 Test(servers, the_shell_shows_the_servers_and_whether_it_runs) {
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client c;
-    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(&c);
     term s = await_servers(&c, MEMBERS - 1), error = NONE;
     erl_drop(s);
     shell_cmds_init(&cfg);
@@ -238,15 +234,9 @@ Test(links, the_state_machine_keeps_the_set_once_and_in_snapshots) {
     erl_send(p, ATOM("quit"));
 }
 
-static void start_three(struct cluster_client *c) {
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
-    cluster_client_init(c, COUNTER, cfg.node_names, MEMBERS);
-}
-
 Test(links, a_linked_process_hears_each_dead_leader_and_the_next_one_links_it) {
     struct cluster_client c;
-    start_three(&c);
+    start_all(&c);
     term self = erl_self(), error = NONE;     /* a plain thread: it traps exits */
     cr_assert_eq(cluster_link(&c, self, LONG_MS, &error), 0, "link: %s", FMT(error));
     for (unsigned id = 1; id <= MEMBERS; id++)
@@ -271,7 +261,7 @@ Test(links, a_linked_process_hears_each_dead_leader_and_the_next_one_links_it) {
 
 Test(links, a_linked_process_that_ends_leaves_the_set_and_the_cluster_goes_on) {
     struct cluster_client c;
-    start_three(&c);
+    start_all(&c);
     term p = erl_spawn(linked_proc, erl_self()), error = NONE;
     cr_assert_eq(cluster_link(&c, p, LONG_MS, &error), 0, "link: %s", FMT(error));
     unsigned l1, l2;
@@ -296,7 +286,7 @@ Test(links, a_linked_process_that_ends_leaves_the_set_and_the_cluster_goes_on) {
 
 Test(links, unlink_takes_it_out_and_no_later_leader_links_it) {
     struct cluster_client c;
-    start_three(&c);
+    start_all(&c);
     term self = erl_self(), error = NONE;
     term bad = NONE;
     cr_assert_eq(cluster_link(&c, ATOM("foo"), LONG_MS, &bad), -1, "link(foo) worked");
@@ -326,7 +316,7 @@ Test(links, unlink_takes_it_out_and_no_later_leader_links_it) {
  * down and unlinks it, knowing the set still. */
 Test(links, a_leader_that_stops_leading_unlinks_and_the_next_leader_links) {
     struct cluster_client c;
-    start_three(&c);
+    start_all(&c);
     term self = erl_self(), error = NONE;
     cr_assert_eq(cluster_link(&c, self, LONG_MS, &error), 0, "link: %s", FMT(error));
     unsigned l1, l2;
@@ -351,7 +341,7 @@ Test(links, a_leader_that_stops_leading_unlinks_and_the_next_leader_links) {
 /* stop all: the leader's member ends (normal), holding the link. */
 Test(links, stop_all_gives_the_linked_process_the_leaders_exit) {
     struct cluster_client c;
-    start_three(&c);
+    start_all(&c);
     term self = erl_self(), error = NONE;
     cr_assert_eq(cluster_link(&c, self, LONG_MS, &error), 0, "link: %s", FMT(error));
     unsigned l;
@@ -367,7 +357,7 @@ Test(links, stop_all_gives_the_linked_process_the_leaders_exit) {
 /* The counter's stop: every member stops, the leader holding the link. */
 Test(links, the_counters_stop_gives_the_linked_process_the_leaders_exit) {
     struct cluster_client c;
-    start_three(&c);
+    start_all(&c);
     term self = erl_self(), error = NONE;
     cr_assert_eq(cluster_link(&c, self, LONG_MS, &error), 0, "link: %s", FMT(error));
     unsigned l;
@@ -385,7 +375,7 @@ Test(links, the_links_live_in_snapshots_and_a_restarted_leader_links_them) {
     setenv("COUNTER_SNAPSHOT_THRESHOLD", "16", 1);
     cr_assert_eq(stage_config_load(&cfg), 0);
     struct cluster_client c;
-    start_three(&c);
+    start_all(&c);
     term self = erl_self(), error = NONE;
     cr_assert_eq(cluster_link(&c, self, LONG_MS, &error), 0, "link: %s", FMT(error));
     for (int i = 1; i <= 40; i++)

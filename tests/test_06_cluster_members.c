@@ -132,10 +132,8 @@ Test(members, a_joiner_receives_the_state_from_a_snapshot) {
 /* ---- Leaving ------------------------------------------------------------- */
 
 Test(members, stopping_a_backup_shrinks_the_configuration_and_the_two_left_go_on) {
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client c;
-    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(&c);
     cr_assert_eq(ticks(&c, 5), 5);
     unsigned leader = await_leader(&c), backup = leader % MEMBERS + 1;
     term error = NONE;
@@ -154,10 +152,8 @@ Test(members, stopping_a_backup_shrinks_the_configuration_and_the_two_left_go_on
 }
 
 Test(members, stopping_the_leader_member_hands_over_and_loses_nothing) {
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client c;
-    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(&c);
     cr_assert_eq(ticks(&c, 5), 5);
     unsigned leader = await_leader(&c);
     term error = NONE;
@@ -206,10 +202,8 @@ static void expect_no_cluster(struct cluster_client *c) {
 }
 
 Test(members, stop_global_stops_the_leader_and_a_new_leader_serves_the_state) {
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client c;
-    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(&c);
     cr_assert_eq(ticks(&c, 5), 5);
     term error = NONE;
     cr_assert_eq(cluster_stop_leader(&c, LONG_MS, &error), 0, "stop global: %s", FMT(error));
@@ -231,9 +225,7 @@ Test(members, stop_global_stops_the_leader_and_a_new_leader_serves_the_state) {
  * client *c, that the count is the one they stopped at, then ticks it on
  * by one. */
 static void restart_all_counting(struct cluster_client *c, int64_t count) {
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
-    cluster_client_init(c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(c);
     term error = NONE;
     cr_assert_eq(must(counter_read(c, LONG_MS, &error), error, "the read after"), count,
                  "the count after all three restarted");
@@ -241,10 +233,8 @@ static void restart_all_counting(struct cluster_client *c, int64_t count) {
 }
 
 Test(members, stop_all_stops_every_member_and_a_restart_brings_the_count_back) {
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client c;
-    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(&c);
     cr_assert_eq(ticks(&c, 7), 7);
     term error = NONE;
     cr_assert_eq(cluster_stop_all(&c, LONG_MS, &error), 0, "stop all: %s", FMT(error));
@@ -260,10 +250,8 @@ Test(members, stop_all_stops_every_member_and_a_restart_brings_the_count_back) {
 /* counter:stop() casts stop; the callback stops on every member. Started
  * again on their logs, the members replay the stop without stopping. */
 Test(members, the_counters_stop_stops_every_member_and_a_restart_goes_on) {
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client c;
-    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(&c);
     cr_assert_eq(ticks(&c, 4), 4);
     counter_stop(&c);
     await_all_gone(&c);
@@ -282,10 +270,8 @@ Test(members, the_counters_stop_stops_every_member_and_a_restart_goes_on) {
  * The shell's client lists c1..c9: stop all finds no node for c4..c9 and
  * counts them stopped. */
 Test(members, the_shell_stops_the_leader_then_every_member) {
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client c;
-    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(&c);
     cr_assert_eq(ticks(&c, 3), 3);
     shell_cmds_init(&cfg);
     expect_shell(&counter_shell, "gen_server_cluster:stop(counter, global).", SHELL_OK, "ok\n");
@@ -304,10 +290,8 @@ Test(members, the_shell_stops_the_leader_then_every_member) {
 /* ---- Two down of three --------------------------------------------------- */
 
 Test(members, two_down_of_three_give_no_leader_not_a_hang) {
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client c;
-    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(&c);
     cr_assert_eq(ticks(&c, 5), 5);
     kill_member(1);
     kill_member(2);

@@ -405,10 +405,8 @@ static unsigned await_majority_leader(struct cluster_client *c, unsigned cut) {
 /* The whole story, with the leader cut off (cut_leader) or a backup. */
 static void partition_story(bool cut_leader) {
     partition_setup();
-    for (unsigned id = 1; id <= MEMBERS; id++)
-        start_member(id);
     struct cluster_client c;
-    cluster_client_init(&c, COUNTER, cfg.node_names, MEMBERS);
+    start_all(&c);
     struct tally t = {0, 0};
     majority_ticks(&c, 10, &t);
     unsigned leader = await_leader(&c), cut = cut_leader ? leader : leader % MEMBERS + 1;
