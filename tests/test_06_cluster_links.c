@@ -234,6 +234,16 @@ Test(links, the_state_machine_keeps_the_set_once_and_in_snapshots) {
     erl_send(p, ATOM("quit"));
 }
 
+/* Links this thread to the cluster c, and waits until its leader holds
+ * the link. Returns the leader's pid, and its id in *l. */
+static term link_to_leader(struct cluster_client *c, unsigned *l) {
+    term self = erl_self(), error = NONE;
+    cr_assert_eq(cluster_link(c, self, LONG_MS, &error), 0, "link: %s", FMT(error));
+    term p = leader_pid(c, MEMBERS - 1, l);
+    await_links(c, *l, self, true, 1);
+    return p;
+}
+
 Test(links, a_linked_process_hears_each_dead_leader_and_the_next_one_links_it) {
     struct cluster_client c;
     start_all(&c);
@@ -291,10 +301,8 @@ Test(links, unlink_takes_it_out_and_no_later_leader_links_it) {
     term bad = NONE;
     cr_assert_eq(cluster_link(&c, ATOM("foo"), LONG_MS, &bad), -1, "link(foo) worked");
     cr_assert(match(bad, TUPLE(ATOM("not_a_pid"), ATOM("foo"))), "link(foo): %s", FMT(bad));
-    cr_assert_eq(cluster_link(&c, self, LONG_MS, &error), 0, "link: %s", FMT(error));
     unsigned l1, l2;
-    leader_pid(&c, MEMBERS - 1, &l1);
-    await_links(&c, l1, self, true, 1);
+    link_to_leader(&c, &l1);
     cr_assert_eq(cluster_unlink(&c, self, LONG_MS, &error), 0, "unlink: %s", FMT(error));
     for (unsigned id = 1; id <= MEMBERS; id++)
         await_links(&c, id, self, false, 0);
@@ -317,11 +325,9 @@ Test(links, unlink_takes_it_out_and_no_later_leader_links_it) {
 Test(links, a_leader_that_stops_leading_unlinks_and_the_next_leader_links) {
     struct cluster_client c;
     start_all(&c);
-    term self = erl_self(), error = NONE;
-    cr_assert_eq(cluster_link(&c, self, LONG_MS, &error), 0, "link: %s", FMT(error));
+    term self = erl_self();
     unsigned l1, l2;
-    leader_pid(&c, MEMBERS - 1, &l1);
-    await_links(&c, l1, self, true, 1);
+    link_to_leader(&c, &l1);
     cr_assert_eq(kill(member[l1]->pid, SIGSTOP), 0);
     /* a client of the other two: asking the paused one would take a
      * whole try each time */
@@ -342,11 +348,9 @@ Test(links, a_leader_that_stops_leading_unlinks_and_the_next_leader_links) {
 Test(links, stop_all_gives_the_linked_process_the_leaders_exit) {
     struct cluster_client c;
     start_all(&c);
-    term self = erl_self(), error = NONE;
-    cr_assert_eq(cluster_link(&c, self, LONG_MS, &error), 0, "link: %s", FMT(error));
+    term error = NONE;
     unsigned l;
-    term p = leader_pid(&c, MEMBERS - 1, &l);
-    await_links(&c, l, self, true, 1);
+    term p = link_to_leader(&c, &l);
     cr_assert_eq(cluster_stop_all(&c, LONG_MS, &error), 0, "stop all: %s", FMT(error));
     term why = expect_exit(NONE, p);
     cr_assert(is_atom_named(why, "normal"), "the leader's 'EXIT' said %s", FMT(why));
@@ -358,11 +362,8 @@ Test(links, stop_all_gives_the_linked_process_the_leaders_exit) {
 Test(links, the_counters_stop_gives_the_linked_process_the_leaders_exit) {
     struct cluster_client c;
     start_all(&c);
-    term self = erl_self(), error = NONE;
-    cr_assert_eq(cluster_link(&c, self, LONG_MS, &error), 0, "link: %s", FMT(error));
     unsigned l;
-    term p = leader_pid(&c, MEMBERS - 1, &l);
-    await_links(&c, l, self, true, 1);
+    term p = link_to_leader(&c, &l);
     counter_stop(&c);
     term why = expect_exit(NONE, p);
     cr_assert(is_atom_named(why, "normal"), "the leader's 'EXIT' said %s", FMT(why));
