@@ -96,18 +96,26 @@ static void run_call(void *ctx) {
     c->result = c->fn(c->args);
 }
 
+bool kernel_run(node_rpc_fn fn, term args, term *result, term *reason) {
+    struct call c = {fn, args, NONE};
+    if (!erl_catch(run_call, &c, reason))
+        return false;
+    *result = c.result;
+    return true;
+}
+
 /* A call's process: arg is {How, From, M, F, Args}; How is gen (reply
  * with gen_server_reply) or rex (From ! {rex, Result}). */
 static void call_main(term arg) {
     term how = element(1, arg), from = element(2, arg), m = element(3, arg),
          f = element(4, arg), args = element(5, arg);
-    struct call c = {kernel_lookup(m, f, args), args, NONE};
-    term reason = NONE;
-    bool ok = c.fn && erl_catch(run_call, &c, &reason);
+    node_rpc_fn fn = kernel_lookup(m, f, args);
+    term reason = NONE, value = NONE;
+    bool ok = fn && kernel_run(fn, args, &value, &reason);
     /* TUPLE lives to the end of its block: both are built here. */
     term undef = TUPLE(ATOM("undef"), LIST(TUPLE(m, f, args, NIL)));
-    term bad = TUPLE(ATOM("badrpc"), TUPLE(ATOM("EXIT"), c.fn ? reason : undef));
-    term result = ok ? c.result : bad;
+    term bad = TUPLE(ATOM("badrpc"), TUPLE(ATOM("EXIT"), fn ? reason : undef));
+    term result = ok ? value : bad;
     if (is_atom_named(how, "gen"))
         gen_server_reply(from, result);
     else

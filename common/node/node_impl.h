@@ -247,6 +247,11 @@ void kernel_stop(void);
  * (also for args that is not a proper list). */
 node_rpc_fn kernel_lookup(term m, term f, term args);
 
+/* Runs fn(args) in the calling process under erl_catch: true with its
+ * value in *result, or false with the reason it failed with in *reason
+ * (an erl_exit_self, a fault in fn). For rex's calls and erpc's. */
+bool kernel_run(node_rpc_fn fn, term args, term *result, term *reason);
+
 /* The length of proper list l, or -1. */
 long kernel_list_length(term l);
 

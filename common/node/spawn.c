@@ -51,28 +51,17 @@ static term list_nth(term l, size_t i) {
 
 /* ---- The process --------------------------------------------------------- */
 
-struct run {
-    node_rpc_fn fn;     /* what to run */
-    term args;          /* its arguments */
-    term result;        /* what it returned */
-};
-
-static void run_fn(void *ctx) {
-    struct run *r = ctx;
-    r->result = r->fn(r->args);
-}
-
 /* erpc:execute_call(Ref, M, F, A): args is [Ref, M, F, A]. */
 static _Noreturn void execute_call(term args) {
     term ref = list_nth(args, 0), m = list_nth(args, 1), f = list_nth(args, 2),
          a = list_nth(args, 3);
-    struct run r = {kernel_lookup(m, f, a), a, NONE};
-    if (!r.fn)
+    node_rpc_fn fn = kernel_lookup(m, f, a);
+    if (!fn)
         erl_exit_self(TUPLE(ref, ATOM("error"), ATOM("undef"), LIST(TUPLE(m, f, a, NIL))));
-    term reason = NONE;
-    if (!erl_catch(run_fn, &r, &reason))
+    term reason = NONE, result = NONE;
+    if (!kernel_run(fn, a, &result, &reason))
         erl_exit_self(TUPLE(ref, ATOM("exit"), reason));
-    erl_exit_self(TUPLE(ref, ATOM("return"), r.result));
+    erl_exit_self(TUPLE(ref, ATOM("return"), result));
 }
 
 /* erpc:execute_cast(M, F, A): args is [M, F, A]. */
