@@ -301,11 +301,7 @@ int preempt_start(int64_t slice_ns) {
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGURG, &sa, &ticker.old) < 0)
         return -1;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&ticker.wake, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&ticker.wake);
     ticker.stop = false;
     int err = pthread_create(&ticker.thread, NULL, ticker_main, NULL);
     if (err) {

@@ -253,6 +253,10 @@ void timers_forget(struct proc *p);
 /* Monotonic time in nanoseconds. */
 int64_t now_ns(void);
 
+/* Initializes c to time its waits on CLOCK_MONOTONIC, the clock of now_ns
+ * (pthread_cond_timedwait's deadlines here are now_ns values). */
+void cond_init_monotonic(pthread_cond_t *c);
+
 /* True when a scheduler is running p at this moment (for listings). */
 bool sched_is_running(const struct proc *p);
 

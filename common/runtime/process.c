@@ -291,11 +291,7 @@ static struct proc *thread_proc_new(void) {
     p->wakeup = malloc(sizeof *p->wakeup);
     if (!p->wakeup)
         panic("out of memory for a plain thread's process");
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(p->wakeup, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(p->wakeup);
     pthread_mutex_unlock(&p->lock);
     current_proc = p;
     thread_generation = runtime_generation;

@@ -106,6 +106,14 @@ int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void cond_init_monotonic(pthread_cond_t *c) {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
 /* ---- Run queues ---------------------------------------------------------- */
 
 /* Appends p to s's queue; wakes s if it sleeps. Returns the queue length,
@@ -656,11 +664,7 @@ static int init_scheduler(struct scheduler *s, int index, int n) {
     if (!s->seen)
         return -1;
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&s->wake);
     return 0;
 }
 

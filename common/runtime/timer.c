@@ -320,11 +320,7 @@ static void *timer_main(void *arg) {
 }
 
 int timers_start(void) {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&timers.wake, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_monotonic(&timers.wake);
     timers.stop = false;
     timers.sleep_until = 0;
     int err = pthread_create(&timers.thread, NULL, timer_main, NULL);
