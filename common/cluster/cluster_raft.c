@@ -173,18 +173,59 @@ static void changed(struct raft_change *req, int status) {
     free(c);
 }
 
+static void start_change(struct member *m, const struct proposal *p);
+
+/* A change waiting for the configuration before it to be committed. */
+struct change_barrier {
+    struct raft_barrier req;    /* first: Raft hands this pointer back */
+    struct member *m;
+    struct proposal p;          /* the change, started again after */
+};
+
+static void barrier_done(struct raft_barrier *req, int status) {
+    struct change_barrier *b = (struct change_barrier *)req;
+    if (status == 0 && !b->m->closing)
+        start_change(b->m, &b->p);
+    else
+        change_done(b->m, b->p.nonce, status);
+    free(b);
+}
+
+/* Commits the configuration entry still uncommitted, then starts p again.
+ * libraft (0.15) commits an entry of an earlier term only with one of the
+ * leader's own, and appends none when it is elected: a leader elected
+ * while a change was under way would refuse every change after
+ * (RAFT_CANTCHANGE) until some other entry came. A barrier is that entry:
+ * its callback runs once everything before it is committed and applied. */
+static void change_after_barrier(struct member *m, const struct proposal *p) {
+    struct change_barrier *b = malloc(sizeof *b);
+    if (!b)
+        panic("out of memory for a cluster configuration change");
+    *b = (struct change_barrier){.m = m, .p = *p};
+    b->p.next = NULL;
+    int rc = raft_barrier(&m->raft, &b->req, barrier_done);
+    if (rc != 0) {
+        change_done(m, p->nonce, rc);
+        free(b);
+    }
+}
+
 /* Starts the change p asks for (JOIN or LEAVE); its end is told. A change
  * already made and committed (a joiner that votes, a member not in the
  * configuration) is done at once: a retry after a lost answer, or a
- * joiner restarted on its log. */
+ * joiner restarted on its log. Behind a configuration not yet committed,
+ * it waits for that first (change_after_barrier). */
 static void start_change(struct member *m, const struct proposal *p) {
-    int role = role_of(m, p->peer_id);
-    bool made = p->kind == PROPOSE_LEAVE ? role < 0 : role == RAFT_VOTER;
-    if (raft_state(&m->raft) != RAFT_LEADER || (made && m->raft.configuration_uncommitted_index)) {
-        change_done(m, p->nonce, raft_state(&m->raft) != RAFT_LEADER ? RAFT_NOTLEADER
-                                                                       : RAFT_CANTCHANGE);
+    if (raft_state(&m->raft) != RAFT_LEADER) {
+        change_done(m, p->nonce, RAFT_NOTLEADER);
         return;
     }
+    if (m->raft.configuration_uncommitted_index) {
+        change_after_barrier(m, p);
+        return;
+    }
+    int role = role_of(m, p->peer_id);
+    bool made = p->kind == PROPOSE_LEAVE ? role < 0 : role == RAFT_VOTER;
     if (made) {
         change_done(m, p->nonce, 0);
         return;
