@@ -11,8 +11,9 @@
  *     configuration (a member to add as a voter, one to remove, a
  *     leadership to hand over), under `lock` and wakes the loop
  *     (uv_async_send); the loop hands it to raft_apply, raft_add and
- *     raft_assign, raft_remove or raft_transfer, and sends the outcome of
- *     a change back ({'$cluster_changed', Nonce, Result});
+ *     raft_assign, raft_remove or raft_transfer (a change behind a
+ *     configuration not yet committed after a raft_barrier), and sends the
+ *     outcome of a change back ({'$cluster_changed', Nonce, Result});
  *   - messages: the loop sends the process each committed entry, in log
  *     order ({'$cluster_apply', Entry}), a failed proposal
  *     ({'$cluster_failed', Nonce}), a snapshot to restore, a request for a

@@ -178,10 +178,12 @@ static void start_change(struct member *m, const struct proposal *p);
 /* A change waiting for the configuration before it to be committed. */
 struct change_barrier {
     struct raft_barrier req;    /* first: Raft hands this pointer back */
-    struct member *m;
+    struct member *m;           /* whose Raft appended the barrier */
     struct proposal p;          /* the change, started again after */
 };
 
+/* The barrier's callback: status 0 once it is applied (the configuration
+ * before it committed), else Raft's error (leadership lost, closing). */
 static void barrier_done(struct raft_barrier *req, int status) {
     struct change_barrier *b = (struct change_barrier *)req;
     if (status == 0 && !b->m->closing)
