@@ -25,6 +25,10 @@
  * first hands its leadership over (raft_transfer) and answers retry, so
  * the client asks the next leader. The client then stops the member.
  *
+ * Either change waits while Raft holds a configuration not yet committed:
+ * the Raft thread appends a barrier first (cluster_raft.c), since a leader
+ * elected in the middle of a change would otherwise never commit it.
+ *
  * The peers table is the member process's own (cluster_impl.h): the
  * options' peers, then those learned from {member, ...} entries.
  */
