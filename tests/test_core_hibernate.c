@@ -215,17 +215,46 @@ Test(hibernate, a_message_already_queued_wakes_it_at_once) {
     erl_exit(pid, ATOM("kill"));
 }
 
-/* The links of pid, as erl_processes lists them. */
-static void count_links(const struct erl_proc_info *info, void *ctx) {
-    struct { term pid; size_t links; } *c = ctx;
-    if (term_eq(info->pid, c->pid))
-        c->links = info->links;
+/* What erl_processes lists for one pid (ctx: its info, pid set). */
+static void find_info(const struct erl_proc_info *info, void *ctx) {
+    struct erl_proc_info *want = ctx;
+    if (term_eq(info->pid, want->pid))
+        *want = *info;
 }
 
-static size_t links_of(term pid) {
-    struct { term pid; size_t links; } c = {pid, 0};
-    erl_processes(count_links, &c);
-    return c.links;
+/* pid's entry in erl_processes; status NULL when it is not listed. */
+static struct erl_proc_info info_of(term pid) {
+    struct erl_proc_info info = {.pid = pid};
+    erl_processes(find_info, &info);
+    return info;
+}
+
+static size_t links_of(term pid) { return info_of(pid).links; }
+
+/* Waits until erl_processes lists pid as hibernated, or not. */
+static void await_listed_hibernated(term pid, bool hibernated) {
+    int64_t deadline = now_ns() + (int64_t)WAIT_MS * 1000000;
+    for (;;) {
+        struct erl_proc_info i = info_of(pid);
+        if (i.status && strcmp(i.status, "waiting") == 0 && i.hibernated == hibernated)
+            return;
+        cr_assert(now_ns() < deadline, "not listed as %s within %d ms",
+                  hibernated ? "hibernated" : "waiting unhibernated", WAIT_MS);
+        erl_yield();
+    }
+}
+
+Test(hibernate, the_process_listing_says_which_processes_hibernate) {
+    struct hibernator h = hibernator_start(false);
+    await_listed_hibernated(h.pid, false);     /* in receive, its stack kept */
+    hibernate_now(&h);
+    await_listed_hibernated(h.pid, true);
+    erl_send(h.pid, ATOM("ping"));
+    term m;
+    await_woken(&h, &m);
+    erl_drop(m);
+    await_listed_hibernated(h.pid, false);     /* in receive again, in woken */
+    erl_exit(h.pid, ATOM("kill"));
 }
 
 Test(hibernate, links_monitors_and_exits_reach_a_hibernated_process) {

@@ -328,6 +328,9 @@ struct erl_proc_info {
     size_t queue_len;       /* messages in its mailbox */
     size_t links;           /* processes linked to it */
     bool trap_exit;         /* process_flag(trap_exit) */
+    bool hibernated;        /* waiting in erl_hibernate, its stack given
+                               back (erlang:hibernate/3 as its
+                               current_function) */
 };
 
 /* Calls fn for every live process (not one already exiting), in slot

@@ -424,6 +424,10 @@ size_t erl_processes(void (*fn)(const struct erl_proc_info *, void *), void *ctx
         int state = p->state;
         bool scheduled = p->fn != NULL;
         struct erl_proc_info info = {.pid = p->pid, .name = p->name};
+        /* Read only while it waits: the scheduler sets hibernated before
+         * park takes this lock to make it wait, and clears it only after a
+         * wakeup has made it runnable, under this lock too. */
+        info.hibernated = state == PROC_WAITING && p->hibernated;
         pthread_mutex_unlock(&p->lock);
         if (state == PROC_FREE || state == PROC_EXITING)
             continue;   /* gone, as erl_is_alive says, once it is exiting */

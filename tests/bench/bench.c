@@ -301,11 +301,29 @@ static void restart(term arg)
     job->ntimes = RESTARTS;
 }
 
+/* Counts into *ctx the processes erl_processes lists as hibernated. */
+static void count_hibernated(const struct erl_proc_info *info, void *ctx)
+{
+    *(size_t *)ctx += info->hibernated;
+}
+
+/* Waits until n processes have hibernated (between looks, a yield: a look
+ * reads every slot). */
+static void wait_hibernated(size_t n)
+{
+    for (;;) {
+        size_t hibernated = 0;
+        erl_processes(count_hibernated, &hibernated);
+        if (hibernated >= n)
+            return;
+        erl_yield();
+    }
+}
+
 /* Resident memory grown by IDLE idle counters (03's callbacks,
  * unregistered) started with opts, per counter, into job->value. With
- * settle_ms, it is measured that long after the last start (for the
- * servers to hibernate). */
-static void idle_counters(struct job *job, term opts, int settle_ms)
+ * hibernating, it is measured once every one of them has hibernated. */
+static void idle_counters(struct job *job, term opts, bool hibernating)
 {
     size_t base = erl_process_count();
     term error;
@@ -315,8 +333,8 @@ static void idle_counters(struct job *job, term opts, int settle_ms)
         if (is_none(job->pids[i]))
             erl_exit_self(ATOM("counter_start_failed"));
     }
-    if (settle_ms)
-        erl_sleep(settle_ms);
+    if (hibernating)
+        wait_hibernated(IDLE);
     long rss1 = rss_bytes();
     for (int i = 0; i < IDLE; i++)
         erl_exit(job->pids[i], ATOM("kill"));
@@ -327,15 +345,15 @@ static void idle_counters(struct job *job, term opts, int settle_ms)
 /* idle_bytes: IDLE idle counters, per counter. */
 static void idle_memory(term arg)
 {
-    idle_counters(job_of(arg), NIL, 0);
+    idle_counters(job_of(arg), NIL, false);
 }
 
 /* idle_hibernated_bytes: IDLE counters started with {hibernate_after, 0},
- * which hibernate as soon as init is done, measured 100 ms later (as
+ * which hibernate as soon as init is done, measured once all have (as
  * bench.erl does). */
 static void idle_hibernated_memory(term arg)
 {
-    idle_counters(job_of(arg), LIST(TUPLE(ATOM("hibernate_after"), INT(0))), 100);
+    idle_counters(job_of(arg), LIST(TUPLE(ATOM("hibernate_after"), INT(0))), true);
 }
 
 /* ---- Processes that do nothing ------------------------------------------- */

@@ -201,26 +201,39 @@ wait_new(Old) ->
 
 %% idle_bytes: erlang:memory(processes) grown by ?IDLE idle gen_server
 %% counters, per counter. Their pids wait in an ETS table, outside that count.
-idle_memory() -> idle_memory([], 0).
+idle_memory() -> idle_memory([], false).
 
 %% idle_hibernated_bytes: the same with {hibernate_after, 0}: each counter
-%% hibernates (erlang:hibernate/3) as soon as init is done; measured 100 ms
-%% after the last start, as bench.c does.
-idle_hibernated_memory() -> idle_memory([{hibernate_after, 0}], 100).
+%% hibernates (erlang:hibernate/3) as soon as init is done; measured once
+%% every one has, as bench.c does.
+idle_hibernated_memory() -> idle_memory([{hibernate_after, 0}], true).
 
-idle_memory(Opts, SettleMs) ->
+idle_memory(Opts, Hibernating) ->
     Base = erlang:system_info(process_count),
     Pids = ets:new(idle, [set, private]),
     erlang:garbage_collect(),
     M0 = erlang:memory(processes),
     start_idle(Pids, ?IDLE, Opts),
-    timer:sleep(SettleMs),
+    Hibernating andalso wait_hibernated(Pids),
     erlang:garbage_collect(),
     M1 = erlang:memory(processes),
     ets:foldl(fun({_, P}, _) -> exit(P, kill) end, ok, Pids),
     ets:delete(Pids),
     wait_count(Base),
     (M1 - M0) / ?IDLE.
+
+%% Waits until every process in Pids is in erlang:hibernate/3.
+wait_hibernated(Pids) ->
+    Hibernated = fun({_, P}, N) ->
+                     case process_info(P, current_function) of
+                         {current_function, {erlang, hibernate, 3}} -> N + 1;
+                         _ -> N
+                     end
+                 end,
+    case ets:foldl(Hibernated, 0, Pids) of
+        ?IDLE -> true;
+        _ -> erlang:yield(), wait_hibernated(Pids)
+    end.
 
 start_idle(_Pids, 0, _Opts) -> ok;
 start_idle(Pids, K, Opts) ->
