@@ -199,7 +199,7 @@ static term run_terminate(struct server *s, term reason, term state)
 {
     if (!s->mod->terminate)
         return reason;
-    struct invocation v = {s->mod, FN_TERMINATE, reason, state, NONE, {0}};
+    struct invocation v = {.mod = s->mod, .fn = FN_TERMINATE, .a = reason, .b = state, .c = NONE};
     term crash;
     return server_invoke(&v, &crash) ? reason : crash;
 }
@@ -516,7 +516,7 @@ static gen_result run_init(struct server *s, term args)
         init_failed(s, TUPLE(ATOM("error"), reason));
         erl_exit_self(reason);
     }
-    struct invocation v = {s->mod, FN_INIT, args, NONE, NONE, {0}};
+    struct invocation v = {.mod = s->mod, .fn = FN_INIT, .a = args, .b = NONE, .c = NONE};
     term reason;
     if (server_invoke(&v, &reason))
         return v.r;

@@ -155,8 +155,8 @@ ERL_COLD static void sys_code_change(struct server *s, term from, term req)
         gen_server_reply(from, ATOM("ok"));
         return;
     }
-    struct invocation v = {mod, FN_CODE_CHANGE, element(3, req), s->state,
-                           element(4, req), {0}};
+    struct invocation v = {.mod = mod, .fn = FN_CODE_CHANGE, .a = element(3, req),
+                           .b = s->state, .c = element(4, req)};
     term why = code_change_error(&v);
     if (!is_none(why)) {
         gen_server_reply(from, TUPLE(ATOM("error"), why));
