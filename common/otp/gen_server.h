@@ -70,21 +70,24 @@ typedef struct gen_result {
                            hibernate, as OTP's results have one place */
 } gen_result;
 
-/* Every result that runs on: state, with no timeout and no continue.
+/* A result with every field given: the one way every constructor below
+ * builds one.
  * Speed-up: one compound literal, which the compiler writes field by field
  * straight into the callback's return slot. With action first, the padding
  * after it made gcc clear the whole result first (a rep stos), and built
- * field by field gcc made it on the stack and copied it out in 16-byte
- * loads of 8- and 4-byte stores, each load stalled as no store could be
- * forwarded to it: make bench's cast_per_s 10.2 -> 12.2 M/s (medians of
- * 15 runs, taken in turn with the old build's). */
+ * field by field, or built and then changed, gcc made it on the stack and
+ * copied it out in 16-byte loads of 8- and 4-byte stores, each load stalled
+ * as no store could be forwarded to it: make bench's cast_per_s 10.2 ->
+ * 12.2 M/s (medians of 15 runs, taken in turn with the old build's). */
 static inline gen_result gen_result_of(enum gen_action action, term state, term reply,
-                                       term reason) {
+                                       term reason, int timeout_ms, term cont,
+                                       bool hibernate) {
     return (gen_result){.action = action, .state = state, .reply = reply, .reason = reason,
-                        .timeout_ms = ERL_INFINITY, .cont = NONE, .hibernate = false};
+                        .timeout_ms = timeout_ms, .cont = cont, .hibernate = hibernate};
 }
+/* Every result that runs on: state, with no timeout and no continue. */
 #define GEN_RESULT(action_, state_, reply_, reason_) \
-    gen_result_of((action_), (state_), (reply_), (reason_))
+    gen_result_of((action_), (state_), (reply_), (reason_), ERL_INFINITY, NONE, false)
 
 static inline gen_result gen_ok(term state) {
     return GEN_RESULT(GEN_OK, state, NONE, NONE);
@@ -107,56 +110,38 @@ static inline gen_result gen_stop_reply(term reason, term reply, term state) {
 
 /* With a timeout: {ok, S, Ms}, {reply, R, S, Ms}, {noreply, S, Ms}. */
 static inline gen_result gen_ok_timeout(term state, int ms) {
-    gen_result r = gen_ok(state);
-    r.timeout_ms = ms;
-    return r;
+    return gen_result_of(GEN_OK, state, NONE, NONE, ms, NONE, false);
 }
 static inline gen_result gen_reply_timeout(term reply, term state, int ms) {
-    gen_result r = gen_reply(reply, state);
-    r.timeout_ms = ms;
-    return r;
+    return gen_result_of(GEN_REPLY, state, reply, NONE, ms, NONE, false);
 }
 static inline gen_result gen_noreply_timeout(term state, int ms) {
-    gen_result r = gen_noreply(state);
-    r.timeout_ms = ms;
-    return r;
+    return gen_result_of(GEN_NOREPLY, state, NONE, NONE, ms, NONE, false);
 }
 
 /* With a continue: {ok, S, {continue, C}}, {reply, R, S, {continue, C}},
  * {noreply, S, {continue, C}}. C follows the state's lifetime rules. */
 static inline gen_result gen_ok_continue(term state, term cont) {
-    gen_result r = gen_ok(state);
-    r.cont = cont;
-    return r;
+    return gen_result_of(GEN_OK, state, NONE, NONE, ERL_INFINITY, cont, false);
 }
 static inline gen_result gen_reply_continue(term reply, term state, term cont) {
-    gen_result r = gen_reply(reply, state);
-    r.cont = cont;
-    return r;
+    return gen_result_of(GEN_REPLY, state, reply, NONE, ERL_INFINITY, cont, false);
 }
 static inline gen_result gen_noreply_continue(term state, term cont) {
-    gen_result r = gen_noreply(state);
-    r.cont = cont;
-    return r;
+    return gen_result_of(GEN_NOREPLY, state, NONE, NONE, ERL_INFINITY, cont, false);
 }
 
 /* With hibernate: {ok, S, hibernate}, {reply, R, S, hibernate},
  * {noreply, S, hibernate}. The reply goes first, then the server gives its
  * stack back and waits; the next message wakes it with its state. */
 static inline gen_result gen_ok_hibernate(term state) {
-    gen_result r = gen_ok(state);
-    r.hibernate = true;
-    return r;
+    return gen_result_of(GEN_OK, state, NONE, NONE, ERL_INFINITY, NONE, true);
 }
 static inline gen_result gen_reply_hibernate(term reply, term state) {
-    gen_result r = gen_reply(reply, state);
-    r.hibernate = true;
-    return r;
+    return gen_result_of(GEN_REPLY, state, reply, NONE, ERL_INFINITY, NONE, true);
 }
 static inline gen_result gen_noreply_hibernate(term state) {
-    gen_result r = gen_noreply(state);
-    r.hibernate = true;
-    return r;
+    return gen_result_of(GEN_NOREPLY, state, NONE, NONE, ERL_INFINITY, NONE, true);
 }
 
 /* A callback module. NULL callbacks get OTP's defaults: handle_info logs and
