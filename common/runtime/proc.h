@@ -268,9 +268,6 @@ size_t proc_scheduled(void);
 /* Called by a scheduler when a process it ran has exited (process.c). */
 void proc_free_slot(struct proc *p);
 
-/* The caller's process, creating a plain thread's on first use. */
-struct proc *proc_current(void);
-
 /* Counts erl_start and erl_stop calls; a thread's current_proc is valid
  * only while its thread_generation is the runtime's. */
 extern uint64_t runtime_generation;
@@ -279,6 +276,18 @@ extern _Thread_local uint64_t thread_generation;
 /* The caller's process, or NULL if it has none (yet). */
 static inline struct proc *proc_me(void) {
     return thread_generation == runtime_generation ? current_proc : NULL;
+}
+
+/* Creates the calling plain thread's process: proc_current's first use. */
+struct proc *proc_thread_new(void);
+
+/* The caller's process, creating a plain thread's on first use.
+ * Speed-up (cast path): inline, as proc_me is; a cast asks for it three
+ * times. 11 instructions fewer a cast (callgrind), and cast_per_s 13.7 ->
+ * 14.8 M/s (medians of 7 runs interleaved). */
+static inline struct proc *proc_current(void) {
+    struct proc *p = proc_me();
+    return p ? p : proc_thread_new();
 }
 
 /* Marks the calling thread as one of this runtime's schedulers. */

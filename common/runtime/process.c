@@ -278,8 +278,7 @@ static void thread_done(void *arg) {
     proc_free_slot(p);
 }
 
-/* Creates the calling plain thread's process. */
-static struct proc *thread_proc_new(void) {
+struct proc *proc_thread_new(void) {
     if (!procs.running)
         panic("the runtime is not running: call erl_start first");
     struct proc *p = slot_alloc();
@@ -297,11 +296,6 @@ static struct proc *thread_proc_new(void) {
     thread_generation = runtime_generation;
     pthread_setspecific(procs.thread_key, p);
     return p;
-}
-
-struct proc *proc_current(void) {
-    struct proc *p = proc_me();
-    return p ? p : thread_proc_new();
 }
 
 term erl_self(void) { return proc_current()->pid; }
