@@ -317,6 +317,18 @@ void block_free(struct heap_block *b);
  * sends this many before the receiver runs) stay in the caches. */
 #define REDUCTIONS 500
 
+/* What a spawn costs its caller of them: a spawn is about ten sends' work.
+ * So a process spawning in a loop yields every 50 spawns, and its children
+ * (queued behind it on its scheduler, where each starts and, if it is
+ * short, ends) wait a few microseconds, not hundreds: an idle scheduler
+ * steals only work that waited STEAL_AGE_NS (sched.c). Charged one
+ * reduction, a burst of short children sometimes waited that long, the
+ * other scheduler stole, the two fought over the slot table's lock, and
+ * spawn_per_s fell from 3.5-5 M/s to 1-2.4 M/s for the whole run (1 run
+ * in 4). Charged ten, the slowest of 20 runs went from 0.94 to 2.38 M/s,
+ * the median stayed 3.6 M/s. */
+#define SPAWN_REDUCTIONS 10
+
 /* Small blocks (most messages) are all BLOCK_SMALL bytes, and each scheduler
  * thread keeps up to BLOCK_CACHE_MAX freed ones to reuse: no malloc, no free,
  * and no trimming and refaulting of malloc's heap after every burst. The

@@ -257,8 +257,10 @@ term erl_spawn_opt(const char *name, erl_fn fn, term arg, int flags, term *ref) 
     pthread_mutex_unlock(&p->lock);
     sched_enqueue(p);
     sched_spawned();    /* after scheduled grew: see sched.c */
-    if (parent && parent->fn)
+    if (parent && parent->fn) {
+        parent->reductions -= SPAWN_REDUCTIONS - 1;
         proc_spend(parent);
+    }
     return pid;
 }
 
