@@ -44,14 +44,21 @@ struct server {
     int hibernate_after;    /* {hibernate_after, Ms}: hibernate after Ms
                                with no message; ERL_INFINITY: never */
     bool suspended;         /* sys_suspend: only system messages are handled */
+    term last;              /* the message a handler was last given (for
+                               handle_continue, the C of {continue, C}), for
+                               the report when it crashes */
+    bool last_continue;     /* last is a continue's C */
+    bool stopping;          /* server_stop has begun: the exit that ends the
+                               loop's catch is the server's own */
     struct debug dbg;       /* sys debugging */
 };
 
 /* ---- Calling a callback (gen_server.c) ----------------------------------- */
 
-/* Which callback an invocation runs. */
+/* Which callback an invocation runs: those outside the loop's catch (the
+ * handlers run inside it, gen_server.c). */
 enum callback_fn {
-    FN_INIT, FN_CALL, FN_CAST, FN_INFO, FN_CONTINUE, FN_CODE_CHANGE, FN_TERMINATE,
+    FN_INIT, FN_CODE_CHANGE, FN_TERMINATE,
 };
 
 /* One callback call, as erl_catch runs it: the callback, its arguments in
