@@ -487,21 +487,22 @@ static _Noreturn void server_loop(struct server *s)
  * untouched; the copy of s is dropped (it lies above them). */
 static _Noreturn void server_wake(term arg)
 {
-    struct server s;
-    memcpy(&s, arg.u.bytes, sizeof s);
+    struct server s = {.last = NONE};
+    memcpy(&s, arg.u.bytes, SERVER_KEPT);
     erl_drop(arg);
     server_loop(&s);
 }
 
 /* Hibernates the server (erlang:hibernate(gen_server, wake_hib, ...)): its
  * stack goes back to the system; everything s holds travels in the heap as
- * a binary copy of s, which erl_hibernate makes. Nothing of the server
+ * a binary copy of s (its first SERVER_KEPT bytes), which erl_hibernate
+ * makes. Nothing of the server
  * points into its stack: the state, a pending continue and the marks live
  * in the heap, the rest are immediates and the module table. */
 static _Noreturn void server_hibernate(struct server *s)
 {
     s->hibernate = false;
-    erl_hibernate(server_wake, term_binary(s, sizeof *s));
+    erl_hibernate(server_wake, term_binary(s, SERVER_KEPT));
 }
 
 /* Tells the starter how init went: ok, ignore or {error, Reason}. */

@@ -8,6 +8,7 @@
 #ifndef GEN_SERVER_IMPL_H
 #define GEN_SERVER_IMPL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -24,7 +25,10 @@ struct debug {
 
 /* A running server. Only the server's own process touches it: it lives on
  * that process's stack, and while the server hibernates, as a copy in its
- * heap (gen_server.c, server_hibernate). */
+ * heap (gen_server.c, server_hibernate). The fields from `last` on matter
+ * only while a message is handled: the copy leaves them out (SERVER_KEPT),
+ * so that it still fits the small block a hibernated server's heap keeps
+ * it in (with them, idle_hibernated_bytes went from 1027 to 1043). */
 struct server {
     const struct gen_server_module *mod;    /* the callbacks */
     term self;              /* this process */
@@ -44,14 +48,17 @@ struct server {
     int hibernate_after;    /* {hibernate_after, Ms}: hibernate after Ms
                                with no message; ERL_INFINITY: never */
     bool suspended;         /* sys_suspend: only system messages are handled */
+    struct debug dbg;       /* sys debugging */
     term last;              /* the message a handler was last given (for
                                handle_continue, the C of {continue, C}), for
                                the report when it crashes */
     bool last_continue;     /* last is a continue's C */
     bool stopping;          /* server_stop has begun: the exit that ends the
                                loop's catch is the server's own */
-    struct debug dbg;       /* sys debugging */
 };
+
+/* The bytes of a struct server that hibernation keeps. */
+#define SERVER_KEPT offsetof(struct server, last)
 
 /* ---- Calling a callback (gen_server.c) ----------------------------------- */
 
