@@ -496,9 +496,9 @@ static _Noreturn void server_wake(term arg)
 /* Hibernates the server (erlang:hibernate(gen_server, wake_hib, ...)): its
  * stack goes back to the system; everything s holds travels in the heap as
  * a binary copy of s (its first SERVER_KEPT bytes), which erl_hibernate
- * makes. Nothing of the server
- * points into its stack: the state, a pending continue and the marks live
- * in the heap, the rest are immediates and the module table. */
+ * makes. Nothing of the server points into its stack: the state, a pending
+ * continue and the marks live in the heap, the rest are immediates and the
+ * module table. */
 static _Noreturn void server_hibernate(struct server *s)
 {
     s->hibernate = false;

@@ -166,12 +166,12 @@ term erl_resolve(term dest) {
     if (is_tuple(dest) && dest.size == 2 && is_atom_named(element(1, dest), "global") &&
         is_atom(element(2, dest)))
         return resolve_global(element(2, dest));
-    if (is_name_at_node(dest) && !term_eq(element(2, dest), erl_node())) {
-        errno = ENOTCONN;   /* another node: not reachable without distribution */
-        return NONE;
-    }
     if (!is_name_at_node(dest)) {
         errno = EINVAL;
+        return NONE;
+    }
+    if (!term_eq(element(2, dest), erl_node())) {
+        errno = ENOTCONN;   /* another node: not reachable without distribution */
         return NONE;
     }
     return resolve_local(element(1, dest));

@@ -564,12 +564,6 @@ static inline term copy_unboxed(term t) {
     return t;
 }
 
-/* As copy_walk, for a t that term_is_boxed, recursing while depth lasts
- * (see agree_at). A chained list goes to the walk, which flattens it, as
- * measure_at does. Speed-up: the elements that are not boxed (most of a
- * message's) are copied here, without a call each: a call_rtt round
- * trip's two copies took 454 instructions, 365 now; a cast's 288, 235
- * (callgrind). match_at does the same (cast path). */
 /* Copies tuple t into *out when none of its elements is boxed ({tick, 1},
  * a pid and a ref): 1 copied, 0 out of room, -1 not such a tuple.
  * Speed-up (cast path): inlined into copy_boxed's loop, for the tuples
@@ -592,6 +586,12 @@ copy_flat_tuple(struct copy_space *c, term t, term *out) {
     return 1;
 }
 
+/* As copy_walk, for a t that term_is_boxed, recursing while depth lasts
+ * (see agree_at). A chained list goes to the walk, which flattens it, as
+ * measure_at does. Speed-up: the elements that are not boxed (most of a
+ * message's) are copied here, without a call each: a call_rtt round
+ * trip's two copies took 454 instructions, 365 now; a cast's 288, 235
+ * (callgrind). match_at does the same (cast path). */
 static bool copy_boxed(struct copy_space *c, term t, term *out, int depth) {
     if (!is_compound(t))
         return copy_leaf(c, t, out);
