@@ -45,7 +45,8 @@ enum proposal_kind {
                                as a voter (libraft promotes it once it has
                                caught up) */
     PROPOSE_LEAVE,          /* raft_remove(peer_id) */
-    PROPOSE_HANDOVER,       /* raft_transfer to any up-to-date voter */
+    PROPOSE_HANDOVER,       /* a barrier, then raft_transfer to any
+                               up-to-date voter */
 };
 
 /* An entry or a change waiting for the loop. */

@@ -27,7 +27,9 @@
  *
  * Either change waits while Raft holds a configuration not yet committed:
  * the Raft thread appends a barrier first (cluster_raft.c), since a leader
- * elected in the middle of a change would otherwise never commit it.
+ * elected in the middle of a change would otherwise never commit it. A
+ * handover always waits behind a barrier, so that the member it hands to
+ * holds the leader's log exactly.
  *
  * The peers table is the member process's own (cluster_impl.h): the
  * options' peers, then those learned from {member, ...} entries.

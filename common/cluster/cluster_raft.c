@@ -174,32 +174,47 @@ static void changed(struct raft_change *req, int status) {
 }
 
 static void start_change(struct member *m, const struct proposal *p);
+static void handed_over(struct raft_transfer *req);
 
-/* A change waiting for the configuration before it to be committed. */
+/* A change, or a handover, waiting for everything before it to be
+ * committed. */
 struct change_barrier {
     struct raft_barrier req;    /* first: Raft hands this pointer back */
     struct member *m;           /* whose Raft appended the barrier */
-    struct proposal p;          /* the change, started again after */
+    struct proposal p;          /* the change (or handover), started after */
 };
 
-/* The barrier's callback: status 0 once it is applied (the configuration
- * before it committed), else Raft's error (leadership lost, closing). */
+/* The barrier's callback: status 0 once it is applied (everything before
+ * it committed), else Raft's error (leadership lost, closing). A handover
+ * now asks Raft for the transfer; a change starts again. */
 static void barrier_done(struct raft_barrier *req, int status) {
     struct change_barrier *b = (struct change_barrier *)req;
-    if (status == 0 && !b->m->closing)
-        start_change(b->m, &b->p);
+    struct member *m = b->m;
+    bool go = status == 0 && !m->closing;
+    if (b->p.kind == PROPOSE_HANDOVER)
+        m->handing_over = go && !m->transferring &&
+                          raft_transfer(&m->raft, &m->handover, 0, handed_over) == 0;
+    else if (go)
+        start_change(m, &b->p);
     else
-        change_done(b->m, b->p.nonce, status);
+        change_done(m, b->p.nonce, status);
     free(b);
 }
 
-/* Commits the configuration entry still uncommitted, then starts p again.
+/* Appends a barrier, then starts p (a change, or a handover) once it is
+ * applied; false (a change's end told) when Raft refused the barrier.
  * libraft (0.15) commits an entry of an earlier term only with one of the
- * leader's own, and appends none when it is elected: a leader elected
- * while a change was under way would refuse every change after
- * (RAFT_CANTCHANGE) until some other entry came. A barrier is that entry:
- * its callback runs once everything before it is committed and applied. */
-static void change_after_barrier(struct member *m, const struct proposal *p) {
+ * leader's own, and appends none when it is elected, so a barrier is
+ * needed twice:
+ *   - a leader elected while a change was under way would refuse every
+ *     change after (RAFT_CANTCHANGE) until some other entry came;
+ *   - a follower may hold an uncommitted entry of an earlier term that the
+ *     new leader lacks (the old leader's configuration change, say). It
+ *     ignores the leader's TimeoutNow, whose last index is not its own, so
+ *     a handover would time out again and again until the leader's own
+ *     entry replaced it: seen as a backup's stop_member that never ended.
+ * Its callback runs once everything before it is committed and applied. */
+static bool after_barrier(struct member *m, const struct proposal *p) {
     struct change_barrier *b = malloc(sizeof *b);
     if (!b)
         panic("out of memory for a cluster configuration change");
@@ -207,23 +222,25 @@ static void change_after_barrier(struct member *m, const struct proposal *p) {
     b->p.next = NULL;
     int rc = raft_barrier(&m->raft, &b->req, barrier_done);
     if (rc != 0) {
-        change_done(m, p->nonce, rc);
+        if (p->kind != PROPOSE_HANDOVER)
+            change_done(m, p->nonce, rc);
         free(b);
     }
+    return rc == 0;
 }
 
 /* Starts the change p asks for (JOIN or LEAVE); its end is told. A change
  * already made and committed (a joiner that votes, a member not in the
  * configuration) is done at once: a retry after a lost answer, or a
  * joiner restarted on its log. Behind a configuration not yet committed,
- * it waits for that first (change_after_barrier). */
+ * it waits for that first (after_barrier). */
 static void start_change(struct member *m, const struct proposal *p) {
     if (raft_state(&m->raft) != RAFT_LEADER) {
         change_done(m, p->nonce, RAFT_NOTLEADER);
         return;
     }
     if (m->raft.configuration_uncommitted_index) {
-        change_after_barrier(m, p);
+        after_barrier(m, p);
         return;
     }
     int role = role_of(m, p->peer_id);
@@ -260,8 +277,9 @@ static void handed_over(struct raft_transfer *req) {
 static void take_proposal(struct member *m, struct proposal *p) {
     bool open = !m->closing && !m->transferring;
     if (p->kind == PROPOSE_HANDOVER) {
+        /* on while its barrier is pending, then while Raft transfers */
         if (open && !m->handing_over && raft_state(&m->raft) == RAFT_LEADER)
-            m->handing_over = raft_transfer(&m->raft, &m->handover, 0, handed_over) == 0;
+            m->handing_over = after_barrier(m, p);
     } else if (p->kind != PROPOSE_ENTRY) {
         if (open)
             start_change(m, p);
