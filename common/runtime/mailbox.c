@@ -178,10 +178,10 @@ bool signal_deliver(term pid, struct heap_block *b) {
     bool thread = p->wakeup != NULL;    /* read under the lock: a thread's
                                            process may go once it is let go */
     if (wake && thread)
-        pthread_cond_signal(p->wakeup);
+        cond_signal(p->wakeup);
     else if (wake)
         p->state = PROC_RUNNABLE;
-    pthread_mutex_unlock(&p->lock);
+    lock_give(&p->lock);
     if (wake && !thread)
         sched_enqueue(p);   /* p cannot run, nor die, until it is queued */
     return true;
@@ -268,19 +268,15 @@ static bool wait_scheduled(struct proc *p, int64_t deadline) {
 
 /* A plain thread waits on its condition variable. */
 static bool wait_thread(struct proc *p, int64_t deadline) {
-    struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
     bool in_time = true;
-    pthread_mutex_lock(&p->lock);
+    lock_take(&p->lock);
     while (!p->inbox.head && in_time) {
         p->state = PROC_WAITING;
-        if (deadline)
-            in_time = pthread_cond_timedwait(p->wakeup, &p->lock, &ts) != ETIMEDOUT;
-        else
-            pthread_cond_wait(p->wakeup, &p->lock);
+        in_time = cond_wait(p->wakeup, &p->lock, deadline);
     }
     p->state = PROC_RUNNING;
     bool got = p->inbox.head != NULL;
-    pthread_mutex_unlock(&p->lock);
+    lock_give(&p->lock);
     return got;
 }
 

@@ -12,6 +12,7 @@
 
 #include "erl.h"
 #include "fiber.h"
+#include "lock.h"
 
 /* ---- Signals: what one process sends another ----------------------------- */
 
@@ -86,12 +87,12 @@ struct scheduler;
 
 struct proc {
     /* p->lock must be held when using these: */
-    pthread_mutex_t lock;
+    struct lock lock;
     uint32_t serial;            /* pid serial; bumped when the slot is freed */
     uint8_t state;              /* enum proc_state */
     bool timed_out;             /* the receive timer fired for wait_seq */
     struct signal_queue inbox;  /* signals not yet looked at by the process */
-    pthread_cond_t *wakeup;     /* plain threads: signalled on a new signal;
+    struct cond *wakeup;     /* plain threads: signalled on a new signal;
                                    NULL for processes run by schedulers */
 
     /* Set at spawn; read-only while the process lives: */

@@ -82,7 +82,7 @@ static long slot_next(void) {
     size_t used = atomic_load(&procs.used);
     if (used == procs.max)
         return procs.free_count ? (long)ring_take() : -1;
-    pthread_mutex_init(&procs.table[used].lock, NULL);
+    procs.table[used].lock = (struct lock)LOCK_INIT;
     atomic_store(&procs.used, used + 1);    /* after the init: senders look */
     return (long)used;
 }
@@ -113,7 +113,7 @@ static struct proc *slot_alloc(void) {
     if (i < 0)
         return NULL;
     struct proc *p = &procs.table[i];
-    pthread_mutex_lock(&p->lock);
+    lock_take(&p->lock);
     return p;
 }
 
@@ -130,10 +130,10 @@ struct proc *proc_lock_pid(term pid) {
     if (pid.type != TERM_PID || pid.node != 0 || pid_num(pid) >= atomic_load(&procs.used))
         return NULL;
     struct proc *p = &procs.table[pid_num(pid)];
-    pthread_mutex_lock(&p->lock);
+    lock_take(&p->lock);
     if (p->pid.u.id == pid.u.id && p->state != PROC_FREE && p->state != PROC_EXITING)
         return p;
-    pthread_mutex_unlock(&p->lock);
+    lock_give(&p->lock);
     return NULL;
 }
 
@@ -162,17 +162,16 @@ static void proc_init(struct proc *p, const char *name, erl_fn fn) {
 
 void proc_free_slot(struct proc *p) {
     timers_forget(p);
-    pthread_mutex_lock(&p->lock);
+    lock_take(&p->lock);
     bool scheduled = p->fn != NULL;     /* read before the slot is reused */
     p->serial++;
     p->pid = make_pid((uint32_t)(p - procs.table), p->serial);
     p->state = PROC_FREE;
     if (p->wakeup) {    /* a plain thread's: nobody signals a free slot */
-        pthread_cond_destroy(p->wakeup);
         free(p->wakeup);
         p->wakeup = NULL;
     }
-    pthread_mutex_unlock(&p->lock);
+    lock_give(&p->lock);
     slot_release(p);
     if (scheduled && atomic_fetch_sub(&procs.scheduled, 1) == 1 &&
         atomic_load(&runtime_stopping)) {
@@ -242,7 +241,7 @@ term erl_spawn_opt(const char *name, erl_fn fn, term arg, int flags, term *ref) 
     if (!stack) {               /* errno is ENOMEM */
         p->state = PROC_FREE;
         atomic_fetch_sub(&procs.live, 1);
-        pthread_mutex_unlock(&p->lock);
+        lock_give(&p->lock);
         slot_release(p);
         return spawn_failed(ENOMEM);
     }
@@ -254,7 +253,7 @@ term erl_spawn_opt(const char *name, erl_fn fn, term arg, int flags, term *ref) 
     give_arg(p, arg);
     relate_at_spawn(parent, p, flags, ref);
     atomic_fetch_add(&procs.scheduled, 1);
-    pthread_mutex_unlock(&p->lock);
+    lock_give(&p->lock);
     sched_enqueue(p);
     sched_spawned();    /* after scheduled grew: see sched.c */
     if (parent && parent->fn) {
@@ -292,8 +291,8 @@ struct proc *proc_thread_new(void) {
     p->wakeup = malloc(sizeof *p->wakeup);
     if (!p->wakeup)
         panic("out of memory for a plain thread's process");
-    cond_init_monotonic(p->wakeup);
-    pthread_mutex_unlock(&p->lock);
+    *p->wakeup = (struct cond)COND_INIT;
+    lock_give(&p->lock);
     current_proc = p;
     thread_generation = runtime_generation;
     pthread_setspecific(procs.thread_key, p);
@@ -310,7 +309,7 @@ bool erl_in_process(void) {
 bool erl_is_alive(term pid) {
     struct proc *p = proc_lock_pid(pid);
     if (p)
-        pthread_mutex_unlock(&p->lock);
+        lock_give(&p->lock);
     return p != NULL;
 }
 
@@ -416,7 +415,7 @@ size_t erl_processes(void (*fn)(const struct erl_proc_info *, void *), void *ctx
     size_t count = 0, used = atomic_load(&procs.used);
     for (size_t i = 0; i < used; i++) {
         struct proc *p = &procs.table[i];
-        pthread_mutex_lock(&p->lock);
+        lock_take(&p->lock);
         int state = p->state;
         bool scheduled = p->fn != NULL;
         struct erl_proc_info info = {.pid = p->pid, .name = p->name};
@@ -424,7 +423,7 @@ size_t erl_processes(void (*fn)(const struct erl_proc_info *, void *), void *ctx
          * park takes this lock to make it wait, and clears it only after a
          * wakeup has made it runnable, under this lock too. */
         info.hibernated = state == PROC_WAITING && p->hibernated;
-        pthread_mutex_unlock(&p->lock);
+        lock_give(&p->lock);
         if (state == PROC_FREE || state == PROC_EXITING)
             continue;   /* gone, as erl_is_alive says, once it is exiting */
         info.registered = registry_name_of(p, info.pid);
@@ -525,10 +524,10 @@ static void kill_all(void) {
     size_t used = atomic_load(&procs.used);
     for (size_t i = 0; i < used; i++) {
         struct proc *p = &procs.table[i];
-        pthread_mutex_lock(&p->lock);
+        lock_take(&p->lock);
         term pid = p->pid;
         bool alive = p->fn && p->state != PROC_FREE && p->state != PROC_EXITING;
-        pthread_mutex_unlock(&p->lock);
+        lock_give(&p->lock);
         if (alive)
             erl_exit(pid, A_KILL);
     }
@@ -545,11 +544,9 @@ static void free_thread_procs(void) {
             p->state = PROC_FREE;
         }
         if (p->wakeup) {
-            pthread_cond_destroy(p->wakeup);
             free(p->wakeup);
             p->wakeup = NULL;
         }
-        pthread_mutex_destroy(&p->lock);
     }
     current_proc = NULL;
 }

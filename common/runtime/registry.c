@@ -80,7 +80,7 @@ int erl_register(term name, term pid) {
         atomic_store(&p->named, true);
     }
     if (p)
-        pthread_mutex_unlock(&p->lock);
+        lock_give(&p->lock);
     pthread_mutex_unlock(&names.lock);
     if (err)
         errno = err;

@@ -75,8 +75,8 @@ struct scheduler {
     int64_t next_look;          /* ns on CLOCK_MONOTONIC of its next look */
 
     /* s->lock must be held when using these: */
-    pthread_mutex_t lock;
-    pthread_cond_t wake;        /* signalled when work arrives while asleep */
+    struct lock lock;
+    struct cond wake;           /* signalled when work arrives while asleep */
     struct proc *head, *tail;   /* the run queue, linked by run_next */
     _Atomic size_t len;         /* processes in the run queue; others may
                                    peek at it without the lock */
@@ -122,7 +122,7 @@ static size_t push(struct scheduler *s, struct proc *p, int64_t *waited) {
     p->run_next = NULL;
     int64_t now = now_ns();
     p->queued_ns = now;
-    pthread_mutex_lock(&s->lock);
+    lock_take(&s->lock);
     if (s->tail) {
         s->tail->run_next = p;
     } else {
@@ -134,14 +134,14 @@ static size_t push(struct scheduler *s, struct proc *p, int64_t *waited) {
     if (waited)
         *waited = now - s->head->queued_ns;
     if (s->sleeping)
-        pthread_cond_signal(&s->wake);
-    pthread_mutex_unlock(&s->lock);
+        cond_signal(&s->wake);
+    lock_give(&s->lock);
     return len;
 }
 
 /* Takes the oldest process in s's queue, or NULL. */
 static struct proc *pop(struct scheduler *s) {
-    pthread_mutex_lock(&s->lock);
+    lock_take(&s->lock);
     struct proc *p = s->head;
     if (p) {
         s->head = p->run_next;
@@ -151,7 +151,7 @@ static struct proc *pop(struct scheduler *s) {
             atomic_store_explicit(&s->head_ns, s->head->queued_ns, memory_order_relaxed);
         atomic_fetch_sub_explicit(&s->len, 1, memory_order_relaxed);
     }
-    pthread_mutex_unlock(&s->lock);
+    lock_give(&s->lock);
     return p;
 }
 
@@ -160,7 +160,7 @@ static struct proc *pop(struct scheduler *s) {
  * at once keeps the two schedulers off each other's locks. */
 #define STEAL_MAX 32
 static struct proc *steal_from(struct scheduler *self, struct scheduler *v) {
-    pthread_mutex_lock(&v->lock);
+    lock_take(&v->lock);
     size_t len = atomic_load_explicit(&v->len, memory_order_relaxed);
     size_t k = len < 2 ? 0 : len / 2 < STEAL_MAX ? len / 2 : STEAL_MAX;
     struct proc *first = v->head, *last = first;
@@ -174,19 +174,19 @@ static struct proc *steal_from(struct scheduler *self, struct scheduler *v) {
             atomic_store_explicit(&v->head_ns, v->head->queued_ns, memory_order_relaxed);
         atomic_store_explicit(&v->len, len - k, memory_order_relaxed);
     }
-    pthread_mutex_unlock(&v->lock);
+    lock_give(&v->lock);
     if (!k)
         return NULL;
     if (k > 1) {    /* the rest, first->run_next .. last, joins self's queue */
         last->run_next = NULL;
-        pthread_mutex_lock(&self->lock);
+        lock_take(&self->lock);
         if (self->tail)
             self->tail->run_next = first->run_next;
         else
             self->head = first->run_next;
         self->tail = last;
         atomic_fetch_add_explicit(&self->len, k - 1, memory_order_relaxed);
-        pthread_mutex_unlock(&self->lock);
+        lock_give(&self->lock);
     }
     return first;
 }
@@ -224,11 +224,11 @@ static struct proc *steal(struct scheduler *self) {
 static void wake_helper(struct scheduler *self) {
     for (int i = 1; i < sched.n; i++) {
         struct scheduler *v = &sched.v[(self->index + i) % sched.n];
-        pthread_mutex_lock(&v->lock);
+        lock_take(&v->lock);
         bool asleep = v->sleeping;
         if (asleep)
-            pthread_cond_signal(&v->wake);
-        pthread_mutex_unlock(&v->lock);
+            cond_signal(&v->wake);
+        lock_give(&v->lock);
         if (asleep)
             return;
     }
@@ -292,10 +292,10 @@ void sched_spawned(void) {
         return;
     for (int i = 0; i < sched.n; i++) {
         struct scheduler *s = &sched.v[i];
-        pthread_mutex_lock(&s->lock);
+        lock_take(&s->lock);
         if (s->sleeping)
-            pthread_cond_signal(&s->wake);
-        pthread_mutex_unlock(&s->lock);
+            cond_signal(&s->wake);
+        lock_give(&s->lock);
     }
 }
 
@@ -454,7 +454,7 @@ void sched_switch(struct proc *p, enum proc_switch why) {
  * Its receive timer, if any, is armed here, under p->lock: nothing can fire
  * or wake it before it is WAITING. */
 static void park(struct scheduler *s, struct proc *p) {
-    pthread_mutex_lock(&p->lock);
+    lock_take(&p->lock);
     bool ready = p->inbox.head != NULL || p->timed_out;
     if (!ready) {
         p->state = PROC_WAITING;
@@ -462,7 +462,7 @@ static void park(struct scheduler *s, struct proc *p) {
         if (p->deadline)
             timer_arm(p, p->deadline, p->wait_seq);
     }
-    pthread_mutex_unlock(&p->lock);
+    lock_give(&p->lock);
     if (ready)
         push(s, p, NULL);
 }
@@ -544,20 +544,19 @@ static void run(struct scheduler *s, struct proc *p) {
 static void sleep_locked(struct scheduler *s) {
     atomic_fetch_add(&sched.deep, 1);
     if (proc_scheduled() == 0) {
-        pthread_cond_wait(&s->wake, &s->lock);
+        cond_wait(&s->wake, &s->lock, 0);
         atomic_fetch_sub(&sched.deep, 1);
         return;
     }
     atomic_fetch_sub(&sched.deep, 1);
-    struct timespec ts = {s->next_look / 1000000000, s->next_look % 1000000000};
-    pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+    cond_wait(&s->wake, &s->lock, s->next_look);
 }
 
 /* Sleeps until work arrives, or until the next look. The check for work
  * and the wait are one critical section under s->lock, which push and
  * sched_stop take to signal: no wakeup is lost. */
 static void idle(struct scheduler *s) {
-    pthread_mutex_lock(&s->lock);
+    lock_take(&s->lock);
     if (!s->head && !atomic_load_explicit(&s->runnext, memory_order_relaxed) &&
         !atomic_load(&sched.shutdown)) {
         s->sleeping = true;
@@ -565,11 +564,11 @@ static void idle(struct scheduler *s) {
         sleep_locked(s);
         atomic_fetch_sub(&sched.sleeping, 1);
         s->sleeping = false;
-        pthread_mutex_unlock(&s->lock);
+        lock_give(&s->lock);
         preempt_unpark();   /* after the count went down: see preempt.c */
         return;
     }
-    pthread_mutex_unlock(&s->lock);
+    lock_give(&s->lock);
 }
 
 /* Looks for work: its own queue, then the others', a few times over (once
@@ -663,8 +662,6 @@ static int init_scheduler(struct scheduler *s, int index, int n) {
     s->seen = calloc((size_t)n, sizeof *s->seen);
     if (!s->seen)
         return -1;
-    pthread_mutex_init(&s->lock, NULL);
-    cond_init_monotonic(&s->wake);
     return 0;
 }
 
@@ -713,17 +710,14 @@ void sched_stop(void) {
     atomic_store(&sched.shutdown, true);
     for (int i = 0; i < sched.n; i++) {
         struct scheduler *s = &sched.v[i];
-        pthread_mutex_lock(&s->lock);
-        pthread_cond_signal(&s->wake);
-        pthread_mutex_unlock(&s->lock);
+        lock_take(&s->lock);
+        cond_signal(&s->wake);
+        lock_give(&s->lock);
     }
     for (int i = 0; i < sched.n; i++)
         pthread_join(sched.v[i].thread, NULL);
-    for (int i = 0; i < sched.n; i++) {
-        pthread_mutex_destroy(&sched.v[i].lock);
-        pthread_cond_destroy(&sched.v[i].wake);
+    for (int i = 0; i < sched.n; i++)
         free(sched.v[i].seen);
-    }
     free(sched.v);
     sched.v = NULL;
     sched.n = 0;

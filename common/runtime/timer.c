@@ -149,13 +149,13 @@ void timer_cancel(struct proc *p) {
  * (wait_seq keeps counting across a slot's processes: a late timer finds no
  * wait of a later process). */
 static void receive_timer_fire(struct proc *p, uint64_t seq) {
-    pthread_mutex_lock(&p->lock);
+    lock_take(&p->lock);
     bool wake = p->wait_seq == seq && p->state == PROC_WAITING;
     if (wake) {
         p->timed_out = true;
         p->state = PROC_RUNNABLE;
     }
-    pthread_mutex_unlock(&p->lock);
+    lock_give(&p->lock);
     if (wake)
         sched_enqueue(p);
 }
@@ -228,7 +228,7 @@ static term msg_timer_start(int ms, term dest, term msg, bool wrap) {
     heap_insert((struct timer){m->deadline, NULL, 0, m});
     pthread_mutex_unlock(&timers.lock);
     if (p)
-        pthread_mutex_unlock(&p->lock);
+        lock_give(&p->lock);
     return ref;
 }
 
