@@ -92,7 +92,7 @@ struct proc {
     uint8_t state;              /* enum proc_state */
     bool timed_out;             /* the receive timer fired for wait_seq */
     struct signal_queue inbox;  /* signals not yet looked at by the process */
-    struct cond *wakeup;     /* plain threads: signalled on a new signal;
+    struct cond *wakeup;        /* plain threads: signalled on a new signal;
                                    NULL for processes run by schedulers */
 
     /* Set at spawn; read-only while the process lives: */
