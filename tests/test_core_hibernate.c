@@ -281,6 +281,22 @@ Test(hibernate, links_monitors_and_exits_reach_a_hibernated_process) {
     expect_down(ref, ATOM("boom"));
 }
 
+/* Waits in a receive that times out, then hibernates, to end at the next
+ * message. */
+static void hibernates_after_a_timeout(term arg) {
+    erl_sleep(1);                   /* a receive whose timer fires */
+    erl_hibernate(erl_drop, arg);
+}
+
+/* The timer of a receive that timed out is not taken for the next wait's:
+ * the process sleeps, where it once found itself timed out at every look
+ * and ran again and again, never waiting. */
+Test(hibernate, a_process_hibernated_after_a_timeout_sleeps) {
+    term pid = erl_spawn(hibernates_after_a_timeout, NONE);
+    await_listed_hibernated(pid, true);
+    erl_exit(pid, ATOM("kill"));
+}
+
 Test(hibernate, kill_ends_a_hibernated_process) {
     struct hibernator h = hibernator_start(false);
     term ref = erl_monitor(h.pid);

@@ -263,7 +263,12 @@ static bool wait_scheduled(struct proc *p, int64_t deadline) {
     if (deadline)
         timer_cancel(p);
     p->deadline = 0;
-    return !p->timed_out;
+    /* Cleared for the next wait: park reads it, and a wait without a
+     * receive (erl_hibernate) would take a stale one for its own timer
+     * and never sleep. */
+    bool in_time = !p->timed_out;
+    p->timed_out = false;
+    return in_time;
 }
 
 /* A plain thread waits on its condition variable. */
