@@ -422,10 +422,14 @@ static void dispatch(struct server *s, term msg)
  * sys:handle_system_msg resumes the loop with the same Time); while
  * suspended there is none. */
 static _Noreturn void server_hibernate(struct server *s);
+static term server_await(struct server *s);
 
 static term next_message(struct server *s)
 {
-    if (!s->suspended && s->timeout_ms < 0 && s->hibernate_after >= 0) {
+    if (!s->suspended && s->timeout_ms < 0 && s->hibernate_after < 0) {
+        return server_await(s);
+    }
+    if (!s->suspended && s->timeout_ms < 0) {
         term m = erl_receive(ANY, s->hibernate_after);
         if (is_none(m))             /* idle for hibernate_after: as OTP's loop */
             server_hibernate(s);
@@ -481,28 +485,45 @@ static _Noreturn void server_loop(struct server *s)
     server_stop(s, reason, s->state, last, NONE, NONE);
 }
 
-/* Where a hibernated server starts again, at its next message: s comes
- * back from its copy in the heap (arg, a binary) to the fresh stack, and
- * the loop goes on. The state and the marks around it are in the heap,
- * untouched; the copy of s is dropped (it lies above them). */
+/* Where a server that gave its stack up starts again, at its next
+ * message: arg is s's address (in its heap), and the loop goes on, on a
+ * new stack, with nothing handled yet. */
 static _Noreturn void server_wake(term arg)
 {
-    struct server s = {.last = NONE};
-    memcpy(&s, arg.u.bytes, SERVER_KEPT);
-    erl_drop(arg);
-    server_loop(&s);
+    struct server *s = (struct server *)(intptr_t)arg.u.integer;
+    s->last = NONE;
+    s->last_continue = false;
+    server_loop(s);
 }
 
 /* Hibernates the server (erlang:hibernate(gen_server, wake_hib, ...)): its
- * stack goes back to the system; everything s holds travels in the heap as
- * a binary copy of s (its first SERVER_KEPT bytes), which erl_hibernate
- * makes. Nothing of the server points into its stack: the state, a pending
- * continue and the marks live in the heap, the rest are immediates and the
- * module table. */
+ * stack goes back to the system. Nothing of the server is on it: s, the
+ * state, a pending continue and the marks live in the heap, the rest are
+ * immediates and the module table. */
 static _Noreturn void server_hibernate(struct server *s)
 {
     s->hibernate = false;
-    erl_hibernate(server_wake, term_binary(s, SERVER_KEPT));
+    erl_hibernate(server_wake, INT((intptr_t)s));
+}
+
+/* Takes the next message, the stack free to be taken while it waits
+ * (erl_await): a server idle while many others waited after it costs its
+ * slot and heap only, where OTP's loop waits in receive, its stack a few
+ * words of its heap. If the stack was taken, the loop goes on at
+ * server_wake, for the same reason it can after hibernation. idle_bytes
+ * 4820 -> 1012 B, against 1282 for an idle CAF actor. */
+static term server_await(struct server *s)
+{
+    return erl_await(server_wake, INT((intptr_t)s));
+}
+
+/* s, built on the stack, copied into the heap, where the server keeps it
+ * for its life: below every mark, so no release takes it, and off the
+ * stack, so that the server may give the stack up between messages. */
+static struct server *server_home(const struct server *s)
+{
+    term home = term_keep(term_binary(s, sizeof *s));
+    return (struct server *)home.u.bytes;
 }
 
 /* Tells the starter how init went: ok, ignore or {error, Reason}. */
@@ -579,7 +600,7 @@ static void init_done(struct server *s, gen_result r)
 void server_main(term arg)
 {
     erl_quiet(true);                    /* it prints its own reports */
-    struct server s = {
+    struct server built = {
         .mod = (const struct gen_server_module *)(intptr_t)element(1, arg).u.integer,
         .self = erl_self(),
         .name = is_atom_named(element(2, arg), "undefined") ? NONE : element(2, arg),
@@ -596,9 +617,10 @@ void server_main(term arg)
      * the server's life. An immediate, like the counter's 0, keeps nothing. */
     term args = term_keep(element(3, arg));
     erl_drop(arg);
-    if (!register_name(&s))
+    struct server *s = server_home(&built);
+    if (!register_name(s))
         return;                         /* exit normal, as OTP */
-    s.below = s.above = erl_heap_mark();
-    init_done(&s, run_init(&s, args));
-    server_loop(&s);
+    s->below = s->above = erl_heap_mark();
+    init_done(s, run_init(s, args));
+    server_loop(s);
 }

@@ -22,7 +22,7 @@
 __attribute__((format(printf, 2, 3)))
 ERL_COLD static void dbg_print(const struct server *s, const char *fmt_, ...)
 {
-    if (!s->dbg.trace)
+    if (!s->trace)
         return;
     char who[64], line[1024];
     va_list ap;
@@ -34,9 +34,9 @@ ERL_COLD static void dbg_print(const struct server *s, const char *fmt_, ...)
 
 ERL_COLD void server_dbg_in(struct server *s, const char *kind, term msg, term from)
 {
-    if (s->dbg.stats)
+    if (s->stats)
         s->dbg.in++;
-    if (!s->dbg.trace)
+    if (!s->trace)
         return;
     char m[512], f[64];
     if (!kind)
@@ -51,16 +51,16 @@ ERL_COLD void server_dbg_in(struct server *s, const char *kind, term msg, term f
 ERL_COLD void server_dbg_state(const struct server *s)
 {
     char st[512];
-    if (s->dbg.trace)
+    if (s->trace)
         dbg_print(s, "new state %s", server_fmt(st, sizeof st, s->state));
 }
 
 ERL_COLD void server_dbg_out(struct server *s, term reply, term from, term state)
 {
-    if (s->dbg.stats)
+    if (s->stats)
         s->dbg.out++;
     char r[512], f[64], st[512];
-    if (s->dbg.trace)
+    if (s->trace)
         dbg_print(s, "sent %s to %s, new state %s", server_fmt(r, sizeof r, reply),
                   server_fmt(f, sizeof f, element(1, from)),
                   server_fmt(st, sizeof st, state));
@@ -90,13 +90,13 @@ ERL_COLD static void send_stats(const struct server *s, term from)
 ERL_COLD static void sys_stats(struct server *s, term from, term flag)
 {
     if (is_atom_named(flag, "get")) {
-        if (s->dbg.stats)
+        if (s->stats)
             send_stats(s, from);
         else
             gen_server_reply(from, ATOM("no_statistics"));
         return;
     }
-    s->dbg.stats = is_atom_named(flag, "true");
+    s->stats = is_atom_named(flag, "true");
     s->dbg.start = time(NULL);
     s->dbg.in = s->dbg.out = 0;
     gen_server_reply(from, ATOM("ok"));
@@ -183,7 +183,7 @@ ERL_COLD void server_system(struct server *s, term msg, term from, term req)
         s->suspended = is_atom_named(req, "suspend");
         gen_server_reply(from, ATOM("ok"));
     } else if (match(req, TUPLE(ATOM("debug"), TUPLE(ATOM("trace"), VAR(&flag))))) {
-        s->dbg.trace = is_atom_named(flag, "true");
+        s->trace = is_atom_named(flag, "true");
         gen_server_reply(from, ATOM("ok"));
     } else if (match(req, TUPLE(ATOM("debug"),
                                 TUPLE(ATOM("statistics"), VAR(&flag))))) {

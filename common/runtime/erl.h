@@ -106,6 +106,20 @@ bool erl_is_alive(term pid);
  * thread cannot hibernate: it panics. */
 _Noreturn void erl_hibernate(erl_fn fn, term arg);
 
+/* erl_receive(ANY, ERL_INFINITY), letting the runtime take the caller's
+ * stack while it waits: returns the next message, on the same stack,
+ * unless the stack was taken; then erl_await never returns, and fn(arg)
+ * runs on another stack once a message is there, as after erl_hibernate
+ * (everything that was on the stack is gone, the erl_catch frames too;
+ * arg is copied into the heap; the message is still in the mailbox).
+ * Signals that are not messages take effect while it waits. The runtime
+ * takes the stack of a wait that many later waits have passed (sched.c):
+ * a busy server keeps its stack, an idle one costs its slot and heap
+ * only, as an idle event-based actor does, whose callbacks run on its
+ * scheduler's stack. Not listed as hibernated. What a server's loop does
+ * between messages; a plain thread panics. */
+term erl_await(erl_fn fn, term arg);
+
 /* Lets the other runnable processes run first. */
 void erl_yield(void);
 

@@ -148,14 +148,23 @@ struct slab {
     size_t used;            /* stacks handed out, in order */
 };
 
+/* Where every stack is, at any time: with a process (running, or waiting
+ * on it), with a free process slot (for its next process), in a
+ * scheduler's cache (sched.c), or on the free list here. A stack leaves the
+ * free list only through stack_get, and goes back only through stack_put:
+ * one holder at a time. */
 static struct {
-    pthread_mutex_t lock;   /* guards slabs and what they hold */
+    pthread_mutex_t lock;   /* guards slabs, free and nfree */
     /* Set by stack_pool_init, before any thread uses the pool; read-only
      * after (the fault handler reads them too): */
     size_t stack_size;      /* bytes per stack, a multiple of the page size */
     size_t gap;             /* bytes of gap below each stack (STACK_GUARD) */
     bool guarded;           /* the gaps are guard pages */
+    size_t max_stacks;      /* the most stacks there can be (free's room) */
     struct slab *slabs;     /* every mapping, newest first */
+    char **free;            /* stacks nobody holds, the latest put on top;
+                               mapped for max_stacks, touched as it fills */
+    size_t nfree;           /* how many free holds */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
@@ -172,11 +181,17 @@ static bool guards_work(void) {
     return ok;
 }
 
-void stack_pool_init(size_t size) {
+int stack_pool_init(size_t size, size_t max_stacks) {
     size_t page = page_size();
     pool.stack_size = (size + page - 1) / page * page;
     pool.gap = (STACK_GUARD + page - 1) / page * page;
     pool.guarded = guards_work();
+    pool.max_stacks = max_stacks;
+    pool.nfree = 0;
+    void *m = mmap(NULL, max_stacks * sizeof *pool.free, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    pool.free = m == MAP_FAILED ? NULL : m;
+    return pool.free ? 0 : -1;
 }
 
 size_t stack_pool_size(void) { return pool.stack_size; }
@@ -212,6 +227,11 @@ static int add_slab(void) {
 
 char *stack_get(void) {
     pthread_mutex_lock(&pool.lock);
+    if (pool.nfree) {
+        char *stack = pool.free[--pool.nfree];
+        pthread_mutex_unlock(&pool.lock);
+        return stack_reuse(stack);
+    }
     if ((!pool.slabs || pool.slabs->used == STACKS_PER_SLAB) && add_slab() < 0) {
         pthread_mutex_unlock(&pool.lock);
         errno = ENOMEM;
@@ -221,6 +241,38 @@ char *stack_get(void) {
     char *slot = (char *)s + page_size() + s->used++ * (pool.gap + pool.stack_size);
     pthread_mutex_unlock(&pool.lock);
     return slot + pool.gap;
+}
+
+/* Free stacks kept with their pages: a stack put on the free list while
+ * it holds more gives its pages back to the system first. Enough for the
+ * stacks that a crowd of servers waking and waiting passes around (the
+ * schedulers' caches take most of that), few enough that the stacks of a
+ * burst of processes that all went idle do not stay resident. */
+#define FREE_RESIDENT 64
+
+void stack_put(char *stack) {
+    pthread_mutex_lock(&pool.lock);
+    bool discard = pool.nfree >= FREE_RESIDENT;
+    pthread_mutex_unlock(&pool.lock);
+    /* While the stack is still the caller's, and outside the lock (a
+     * system call). A refusal (EAGAIN, ENOMEM) only keeps the pages. */
+    if (discard)
+        (void)madvise(stack, pool.stack_size, MADV_DONTNEED);
+    pthread_mutex_lock(&pool.lock);
+    /* Room for every stack there is: see stack_pool_init's contract. */
+    if (pool.nfree == pool.max_stacks)
+        panic("stack_put: more free stacks than the %zu there can be", pool.max_stacks);
+    pool.free[pool.nfree++] = stack;
+    pthread_mutex_unlock(&pool.lock);
+}
+
+size_t stack_pool_made(void) {
+    pthread_mutex_lock(&pool.lock);
+    size_t n = 0;
+    for (const struct slab *s = pool.slabs; s; s = s->next)
+        n += s->used;
+    pthread_mutex_unlock(&pool.lock);
+    return n;
 }
 
 void fiber_drop_frames(const struct fiber *f) {
@@ -254,5 +306,9 @@ void stack_pool_free(void) {
         pool.slabs = s->next;
         munmap(s, s->bytes);
     }
+    if (pool.free)
+        munmap(pool.free, pool.max_stacks * sizeof *pool.free);
+    pool.free = NULL;
+    pool.nfree = 0;
     pthread_mutex_unlock(&pool.lock);
 }

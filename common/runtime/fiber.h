@@ -93,18 +93,34 @@ void fiber_release(struct fiber *f);
 bool stack_guarded(void);
 
 /* Sets the size of every stack (rounded up to pages) before the first
- * stack_get, and finds out whether the kernel installs guard pages. */
-void stack_pool_init(size_t size);
+ * stack_get, and finds out whether the kernel installs guard pages.
+ * max_stacks is the most stacks that will ever be held at once, by
+ * processes, free slots and schedulers' caches together: the free list
+ * has room for that many. Returns 0, or -1 with errno ENOMEM. */
+int stack_pool_init(size_t size, size_t max_stacks);
 
 /* The size of every stack, in bytes. */
 size_t stack_pool_size(void);
 
-/* A fresh stack of the pool's size, with its gap below it, or NULL with
- * errno ENOMEM. Stacks come from large mappings, not one each, to stay far
- * below vm.max_map_count; a stack costs memory only for the pages a process
- * touches. A stack is not given back: the process slot that got it keeps it
- * (and its guard) for its next process. */
+/* A stack of the pool's size, with its gap below it, ready for a process
+ * (as stack_reuse leaves it): the one last put on the free list, else a
+ * fresh one; or NULL with errno ENOMEM. Stacks come from large mappings,
+ * not one each, to stay far below vm.max_map_count; a stack costs memory
+ * only for the pages a process touches. A stack is never unmapped before
+ * stack_pool_free: the process slot that got it keeps it (and its guard)
+ * for its next process, unless a process gives it up while it waits
+ * (erl_hibernate, erl_await), and it goes to a scheduler's cache or back
+ * here (stack_put). */
 char *stack_get(void);
+
+/* Puts a stack that nobody uses any more on the free list, for stack_get
+ * to hand out next. Its pages stay as they are while the list is short;
+ * on a long one (a burst of processes that gave their stacks up) they go
+ * back to the system first. This function can't fail. */
+void stack_put(char *stack);
+
+/* How many stacks the pool has made so far (held or free). */
+size_t stack_pool_made(void);
 
 /* Makes a stack that ran a process ready for the next one (the sanitizers'
  * view of it and of its gap clean). Returns it. This function can't fail. */

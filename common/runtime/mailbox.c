@@ -264,8 +264,8 @@ static bool wait_scheduled(struct proc *p, int64_t deadline) {
         timer_cancel(p);
     p->deadline = 0;
     /* Cleared for the next wait: park reads it, and a wait without a
-     * receive (erl_hibernate) would take a stale one for its own timer
-     * and never sleep. */
+     * receive (erl_hibernate, erl_await) would take a stale one for its
+     * own timer and never sleep. */
     bool in_time = !p->timed_out;
     p->timed_out = false;
     return in_time;
@@ -348,6 +348,36 @@ term erl_receive_any(const term *patterns, size_t n, int timeout_ms, size_t *whi
 
 term erl_receive(term pattern, int timeout_ms) {
     return erl_receive_any(&pattern, 1, timeout_ms, NULL);
+}
+
+/* erl_receive(ANY, ERL_INFINITY) without a pattern to match, the wait
+ * marked as one whose stack may be taken (SWITCH_AWAIT): while it waits,
+ * wake_fn and wake_arg say where the process starts if it is (hibernate.c
+ * says why that is safe). */
+term erl_await(erl_fn fn, term arg) {
+    struct proc *p = proc_current();
+    if (!p->fn)
+        panic("erl_await: a plain thread has no stack to give up");
+    bool marked = false;
+    while (!p->queue.head) {
+        /* As erl_receive_any: the hint first, and the scheduler looks
+         * again under the lock before p may sleep. */
+        if (atomic_load_explicit(&p->mail, memory_order_relaxed) && proc_take_inbox(p))
+            continue;
+        if (!marked) {
+            p->wake_arg = term_is_boxed(arg) ? term_keep(arg) : arg;
+            p->wake_fn = fn;
+            marked = true;
+        }
+        sched_switch(p, SWITCH_AWAIT);  /* returns if the stack stayed */
+    }
+    if (marked) {
+        if (term_is_boxed(p->wake_arg))
+            erl_drop(p->wake_arg);
+        p->wake_fn = NULL;
+        p->wake_arg = NONE;
+    }
+    return take(p, &p->queue.head);
 }
 
 size_t erl_queue_len(void) {

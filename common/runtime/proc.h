@@ -62,8 +62,11 @@ enum proc_switch {
     SWITCH_YIELD,   /* still runnable: queue it again */
     SWITCH_WAIT,    /* waiting for a signal or its timer */
     SWITCH_EXIT,    /* gone: free its stack and slot */
-    SWITCH_HIBERNATE, /* erl_hibernate: discard its stack, wait for a
-                         message, then start afresh (hibernate.c) */
+    SWITCH_HIBERNATE, /* erl_hibernate: give its stack's pages back and
+                         the stack to the pool, wait for a message, then
+                         start afresh on any stack (hibernate.c) */
+    SWITCH_AWAIT,   /* erl_await: as SWITCH_HIBERNATE, the stack given to
+                       the scheduler's cache with its pages */
     SWITCH_PREEMPT, /* preempted (preempt.c): runnable, and resumes on the
                        same scheduler thread (sched.c says why) */
 };
@@ -123,8 +126,9 @@ struct proc {
     /* The scheduler and the timer touch these (see sched.c): */
     enum proc_switch why;       /* why it last switched to its scheduler;
                                    SWITCH_YIELD (0) before its first run */
-    bool hibernated;            /* its stack was given back: it must start at
-                                   proc_hibernate_entry on its next run */
+    bool stackless;             /* it gave its stack up (erl_hibernate,
+                                   erl_await): its next run starts it at
+                                   proc_hibernate_entry on another */
     struct scheduler *sched;    /* the scheduler running or last running it */
     struct proc *run_next;      /* next in a run queue */
     int64_t queued_ns;          /* ns on CLOCK_MONOTONIC it joined that queue */
@@ -148,9 +152,15 @@ struct proc {
     /* The process itself, and hibernate.c; last, as they are rarely used.
      * Speed-up: placed after the registry's fields they moved the hot ones
      * across cache lines (cast_per_s 8.5 M/s there, 9.1 M/s here). */
-    erl_fn wake_fn;             /* hibernating: what it starts in at its next
+    erl_fn wake_fn;             /* stackless: what it starts in at its next
                                    message; NULL when not (hibernate.c) */
     term wake_arg;              /* wake_fn's argument (boxed parts in the heap) */
+    bool hibernating;           /* wake_fn is erl_hibernate's, not
+                                   erl_await's: listed as hibernated */
+    struct scheduler *await_sched;  /* where its last erl_await wait was
+                                   remembered, and at which entry of that
+                                   scheduler's ring (sched.c, await) */
+    int await_index;
 };
 
 /* Adds d to a counter that one thread at a time writes (under a lock, or
@@ -204,12 +214,16 @@ void proc_report_exit(const struct proc *p, term reason);
  * Returns false when the inbox was empty. */
 bool proc_take_inbox(struct proc *p);
 
-/* A hibernated process's first code on its fresh stack (hibernate.c): takes
- * what came, sleeps again with the stack given back if no message did, else
- * runs wake_fn(wake_arg). Never returns. */
+/* A stackless process's first code on its new stack (hibernate.c): takes
+ * what came, gives the stack up again if no message did, else runs
+ * wake_fn(wake_arg). Never returns. */
 void proc_hibernate_entry(void *p);
 
 /* ---- Schedulers (sched.c) ----------------------------------------------- */
+
+/* The most stacks a scheduler keeps in its cache: those of processes that
+ * gave theirs up while they wait (erl_await), for the next that wakes. */
+#define SCHED_STACKS 8
 
 /* Starts n scheduler threads, preempting a process after slice_ns in its
  * own code (0: never; preempt.h). Returns 0, or -1 with errno set. */
@@ -223,8 +237,14 @@ void sched_stop(void);
 void sched_enqueue(struct proc *p);
 
 /* From a process: switch to its scheduler for why. Returns when resumed
- * (never for SWITCH_EXIT). */
+ * (never for SWITCH_EXIT, SWITCH_HIBERNATE, SWITCH_AWAIT). */
 void sched_switch(struct proc *p, enum proc_switch why);
+
+/* The first call of a process that starts on a new stack after it gave its
+ * own up (proc_hibernate_entry), after fiber_started: does what a return
+ * from sched_switch does (ends the run of a process that handed off to
+ * it). */
+void sched_landed(struct proc *p);
 
 /* Wakes the schedulers asleep without a time limit, if any: call it after
  * a spawn made procs.scheduled grow. This function can't fail. */

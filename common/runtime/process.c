@@ -419,10 +419,12 @@ size_t erl_processes(void (*fn)(const struct erl_proc_info *, void *), void *ctx
         int state = p->state;
         bool scheduled = p->fn != NULL;
         struct erl_proc_info info = {.pid = p->pid, .name = p->name};
-        /* Read only while it waits: the scheduler sets hibernated before
-         * park takes this lock to make it wait, and clears it only after a
-         * wakeup has made it runnable, under this lock too. */
-        info.hibernated = state == PROC_WAITING && p->hibernated;
+        /* Read only while it waits: the process sets hibernating and the
+         * scheduler stackless before park takes this lock to make it wait;
+         * they are cleared only after a wakeup has made it runnable, under
+         * this lock too. A server in erl_await is stackless too, but not
+         * hibernated, as OTP's loop between messages is not. */
+        info.hibernated = state == PROC_WAITING && p->stackless && p->hibernating;
         lock_give(&p->lock);
         if (state == PROC_FREE || state == PROC_EXITING)
             continue;   /* gone, as erl_is_alive says, once it is exiting */
@@ -494,7 +496,11 @@ int erl_start(const struct erl_options *opts) {
     atomic_store(&procs.scheduled, 0);
     atomic_store(&procs.used, 0);
     atomic_store(&procs.live, 0);
-    stack_pool_init(stack_size_for(opts));
+    int n = opts && opts->schedulers > 0 ? opts->schedulers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    n = n > 0 ? n : 1;
+    /* Who can hold a stack: a slot each, and each scheduler's cache. */
+    if (stack_pool_init(stack_size_for(opts), procs.max + (size_t)n * SCHED_STACKS) < 0)
+        goto error1;
     int err = pthread_key_create(&procs.thread_key, thread_done);
     if (err) {
         errno = err;
@@ -503,11 +509,10 @@ int erl_start(const struct erl_options *opts) {
     int64_t slice_ns = preempt_slice_ns(opts ? opts->preempt_us : 0);
     if (slice_ns < 0 || crash_init() < 0)
         goto error2;
-    int n = opts && opts->schedulers > 0 ? opts->schedulers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     atomic_store(&runtime_stopping, false);
     runtime_generation++;
     procs.running = true;
-    if (sched_start(n > 0 ? n : 1, slice_ns) < 0)
+    if (sched_start(n, slice_ns) < 0)
         goto error3;
     return 0;
 error3:
@@ -515,6 +520,7 @@ error3:
 error2:
     pthread_key_delete(procs.thread_key);
 error1:
+    stack_pool_free();
     unmap_tables();
     return -1;
 }

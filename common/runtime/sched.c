@@ -48,6 +48,12 @@
 #include "preempt.h"
 #include "proc.h"
 
+/* Waits in erl_await whose stacks are kept: more, and a server that is
+ * woken now and then in a crowd of idle ones more often wakes where it
+ * waited; fewer, and fewer idle stacks stay resident. The ring's stacks
+ * cost 4 KiB each per scheduler at most. */
+#define AWAIT_KEPT 16
+
 struct scheduler {
     pthread_t thread;           /* the scheduler's thread */
     int index;                  /* position in sched.v */
@@ -71,6 +77,16 @@ struct scheduler {
     struct proc *handoff_from;  /* set by a handoff for the one switched to:
                                    the process that switched, whose run it
                                    ends when it resumes; else NULL */
+    struct awaiting {
+        struct proc *p;         /* a process that waited in erl_await here */
+        uint64_t seq;           /* the number of that wait (its wait_seq) */
+    } awaiting[AWAIT_KEPT];     /* the last AWAIT_KEPT such waits, a ring;
+                                   an empty entry's p is NULL */
+    int await_next;             /* the entry the next wait takes */
+    char *stacks[SCHED_STACKS]; /* stacks taken from processes waiting in
+                                   erl_await, for the next stackless one to
+                                   wake here, the latest on top */
+    int nstacks;                /* how many stacks holds */
     uint64_t *seen;             /* the others' runs at its last look */
     int64_t next_look;          /* ns on CLOCK_MONOTONIC of its next look */
 
@@ -386,6 +402,7 @@ static struct proc *look(struct scheduler *s) {
 /* ---- Running processes --------------------------------------------------- */
 
 static void end_run(struct scheduler *s, struct proc *p);
+static void give_stack(struct scheduler *s, struct proc *p);
 
 /* p becomes s's running process, its run counted (what rescue and the
  * preemption ticker read): from run, or from a handoff to p. */
@@ -407,9 +424,11 @@ static void begin_run(struct scheduler *s, struct proc *p) {
  * something else is due: a preempted process pinned here, a flush of
  * messages to other nodes, the queue's turn (RUNNEXT_STREAK), or the loop's
  * own (HANDOFF_MAX). Only to a process that waits inside sched_switch
- * (why SWITCH_WAIT, its stack kept), which is where it resumes. The
- * process switched to becomes s's running process here, its run counted,
- * as run() does. call_rtt 343 -> 300 ns (means of 4 runs back to back). */
+ * (why SWITCH_WAIT or SWITCH_AWAIT, its stack kept), which is where it
+ * resumes, or to one whose stack was taken (stackless), given one here to
+ * start on, whose first call is sched_landed. The process switched to
+ * becomes s's running process here, its run counted, as run() does.
+ * call_rtt 343 -> 300 ns (means of 4 runs back to back). */
 #define HANDOFF_MAX 16
 __attribute__((noinline)) static struct proc *handoff(struct scheduler *s, struct proc *p) {
     if (s->pinned_head || s->dist_flush || s->streak >= RUNNEXT_STREAK ||
@@ -419,11 +438,13 @@ __attribute__((noinline)) static struct proc *handoff(struct scheduler *s, struc
     struct proc *q = atomic_exchange_explicit(&s->runnext, NULL, memory_order_acq_rel);
     if (!q)
         return NULL;
-    if (q->why != SWITCH_WAIT || q->hibernated) {
+    if (q->why != SWITCH_WAIT && q->why != SWITCH_AWAIT && !q->stackless) {
         /* Put back: only s's own thread fills the slot, rescuers empty it. */
         atomic_store_explicit(&s->runnext, q, memory_order_release);
         return NULL;
     }
+    if (q->stackless)
+        give_stack(s, q);
     s->streak++;
     s->handoffs++;
     s->handoff_from = p;
@@ -434,7 +455,7 @@ __attribute__((noinline)) static struct proc *handoff(struct scheduler *s, struc
 /* p resumed inside sched_switch: if a handoff switched to it, it ends the
  * run of the process that switched. Reads no thread-local: p may resume
  * on another thread than it stopped on; p->sched is where it runs now. */
-__attribute__((noinline)) static void landed(struct proc *p) {
+__attribute__((noinline)) void sched_landed(struct proc *p) {
     struct scheduler *s = p->sched;
     struct proc *from = s->handoff_from;
     if (from) {
@@ -445,26 +466,29 @@ __attribute__((noinline)) static void landed(struct proc *p) {
 
 void sched_switch(struct proc *p, enum proc_switch why) {
     p->why = why;
-    struct proc *q = why == SWITCH_WAIT ? handoff(p->sched, p) : NULL;
+    struct proc *q = why == SWITCH_WAIT || why == SWITCH_AWAIT ? handoff(p->sched, p) : NULL;
     fiber_switch(&p->fiber, q ? &q->fiber : &p->sched->fiber, why == SWITCH_EXIT);
-    landed(p);
+    sched_landed(p);
 }
 
 /* p asked to wait: park it unless a signal or its timer got there first.
  * Its receive timer, if any, is armed here, under p->lock: nothing can fire
- * or wake it before it is WAITING. */
-static void park(struct scheduler *s, struct proc *p) {
+ * or wake it before it is WAITING. Returns the number of the wait (its
+ * wait_seq), or 0 when p was runnable at once. */
+static uint64_t park(struct scheduler *s, struct proc *p) {
     lock_take(&p->lock);
     bool ready = p->inbox.head != NULL || p->timed_out;
+    uint64_t seq = 0;
     if (!ready) {
         p->state = PROC_WAITING;
-        ++p->wait_seq;
+        seq = ++p->wait_seq;
         if (p->deadline)
             timer_arm(p, p->deadline, p->wait_seq);
     }
     lock_give(&p->lock);
     if (ready)
         push(s, p, NULL);
+    return seq;
 }
 
 /* Ends p when it overflowed its stack, with {stack_overflow, Bytes}, and
@@ -486,18 +510,97 @@ static void check_stack(struct proc *p) {
     }
 }
 
-/* p called erl_hibernate: its stack goes back to the system, and it waits
- * for a message (at once runnable when its queue holds one already, as
- * erlang:hibernate/3 wakes at once then). Its next run starts it on a fresh
- * stack, at proc_hibernate_entry (run). The queue is p's own, read here
+/* ---- Stacks given up ------------------------------------------------------
+ *
+ * A process waiting in erl_hibernate, or in erl_await once its stack has
+ * been taken, holds no stack: it needs none until it wakes, and then
+ * starts afresh (hibernate.c). Who holds a stack is fiber.c's invariant;
+ * these are the moves:
+ *   - erl_hibernate: at the end of its run, the stack's pages go back to
+ *     the system and the stack to the pool.
+ *   - erl_await: the process waits with its stack, and s remembers the
+ *     wait in its ring of the last AWAIT_KEPT. When a newer wait pushes it
+ *     out of the ring and the process still waits in it, its stack is
+ *     taken, pages and all, into s's cache (the pool when the cache is
+ *     full), under the process's lock, the same lock that a wakeup takes:
+ *     a waiting process is switched out, so nobody runs on that stack, and
+ *     the wakeup that makes it runnable comes after, so its next run sees
+ *     it stackless. So a server that is busy wakes where it waited, as from
+ *     any receive, and a server that waits while AWAIT_KEPT others waited
+ *     after it costs its slot and heap only.
+ *   - A stackless process's next run gives it a stack: s's cache's top
+ *     (warm), else one from the pool.
+ * Only s's own thread touches s's ring and cache. */
+
+/* p, switched out in erl_hibernate, gives its stack up: the pages go back
+ * to the system, the stack to the pool. It waits for a message: at once
+ * runnable when its queue holds one (one a receive passed over), as
+ * erlang:hibernate/3 wakes at once then. The queue is p's own, read here
  * while p is switched out, on the thread that ran it. */
 static void hibernate(struct scheduler *s, struct proc *p) {
     fiber_discard(&p->fiber);
-    p->hibernated = true;
+    stack_put(p->fiber.stack);
+    p->fiber.stack = NULL;
+    p->stackless = true;
     if (p->queue.head)
         push(s, p, NULL);
     else
         park(s, p);
+}
+
+/* Takes the stack of p, waiting in wait number seq of erl_await, into s's
+ * cache (the pool when the cache is full), if it still waits there. */
+static void take_stack(struct scheduler *s, struct proc *p, uint64_t seq) {
+    char *stack = NULL;
+    lock_take(&p->lock);
+    if (p->state == PROC_WAITING && p->wait_seq == seq && p->why == SWITCH_AWAIT &&
+        !p->stackless) {
+        stack = p->fiber.stack;
+        p->fiber.stack = NULL;
+        p->stackless = true;
+    }
+    lock_give(&p->lock);
+    if (stack && s->nstacks < SCHED_STACKS)
+        s->stacks[s->nstacks++] = stack;
+    else if (stack)
+        stack_put(stack);   /* outside p's lock: it may make a system call */
+}
+
+/* p, switched out in erl_await, waits (at once runnable when a message is
+ * in its queue, as from any receive); the wait joins s's ring as its
+ * newest, and the oldest, AWAIT_KEPT waits back, gives its stack up if it
+ * still waits there. p's own last wait here, if the ring still holds it,
+ * is over: its entry is emptied, so that a busy server pushes nobody's
+ * wait out but its own. Other entries whose waits are over, their
+ * processes woken or gone, need no clearing: they no longer match their
+ * wait_seq (which counts on across the processes of a slot). p's
+ * await_sched and await_index are read and written only while p is
+ * switched out, before it may wake. */
+static void await(struct scheduler *s, struct proc *p) {
+    if (p->await_sched == s && s->awaiting[p->await_index].p == p)
+        s->awaiting[p->await_index].p = NULL;
+    struct awaiting *slot = &s->awaiting[s->await_next];
+    p->await_sched = s;
+    p->await_index = s->await_next;
+    s->await_next = (s->await_next + 1) % AWAIT_KEPT;
+    if (slot->p)
+        take_stack(s, slot->p, slot->seq);
+    uint64_t seq = p->queue.head ? (push(s, p, NULL), 0) : park(s, p);
+    *slot = (struct awaiting){.p = seq ? p : NULL, .seq = seq};
+}
+
+/* Gives stackless p, about to run on s, a stack: the one last put in s's
+ * cache, else one from the pool. It starts there at proc_hibernate_entry.
+ * Panics when out of memory: the process could not even run to die. */
+__attribute__((noinline)) static void give_stack(struct scheduler *s, struct proc *p) {
+    char *stack = s->nstacks ? s->stacks[--s->nstacks] : stack_get();
+    if (!stack)
+        panic("out of memory for a stack for %s <0.%u.%u> to wake on", p->name,
+              (unsigned)(p->pid.u.id >> 32), (unsigned)p->pid.u.id);
+    p->fiber.stack = stack;
+    fiber_restart(&p->fiber, proc_hibernate_entry, p);  /* its sanitizer
+                                   state clean there too */
+    p->stackless = false;
 }
 
 /* Ends the run of p, which switched out of its fiber on s: what its
@@ -513,6 +616,7 @@ static void end_run(struct scheduler *s, struct proc *p) {
     case SWITCH_YIELD: push(s, p, NULL); break;
     case SWITCH_WAIT: park(s, p); break;
     case SWITCH_HIBERNATE: hibernate(s, p); break;
+    case SWITCH_AWAIT: await(s, p); break;
     case SWITCH_PREEMPT: pin(s, p); break;
     case SWITCH_EXIT:     /* the slot keeps the stack for its next process */
         fiber_release(&p->fiber);
@@ -524,10 +628,8 @@ static void end_run(struct scheduler *s, struct proc *p) {
 /* Runs p until it, or the last process of the handoffs it began, yields,
  * waits, hibernates or exits. */
 static void run(struct scheduler *s, struct proc *p) {
-    if (p->hibernated) {    /* its stack is gone: start it on a fresh one */
-        fiber_restart(&p->fiber, proc_hibernate_entry, p);
-        p->hibernated = false;
-    }
+    if (p->stackless)
+        give_stack(s, p);
     begin_run(s, p);
     fiber_switch(&s->fiber, &p->fiber, false);
     p = atomic_load_explicit(&s->running, memory_order_relaxed);  /* the one
