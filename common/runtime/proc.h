@@ -126,8 +126,8 @@ struct proc {
     /* The scheduler and the timer touch these (see sched.c): */
     enum proc_switch why;       /* why it last switched to its scheduler;
                                    SWITCH_YIELD (0) before its first run */
-    bool stackless;             /* it gave its stack up (erl_hibernate,
-                                   erl_await): its next run starts it at
+    bool stackless;             /* its stack went (erl_hibernate, or taken
+                                   in erl_await): its next run starts it at
                                    proc_hibernate_entry on another */
     struct scheduler *sched;    /* the scheduler running or last running it */
     struct proc *run_next;      /* next in a run queue */
@@ -152,15 +152,19 @@ struct proc {
     /* The process itself, and hibernate.c; last, as they are rarely used.
      * Speed-up: placed after the registry's fields they moved the hot ones
      * across cache lines (cast_per_s 8.5 M/s there, 9.1 M/s here). */
-    erl_fn wake_fn;             /* stackless: what it starts in at its next
-                                   message; NULL when not (hibernate.c) */
+    erl_fn wake_fn;             /* in erl_hibernate or erl_await: what it
+                                   starts in at its next message if its
+                                   stack went; NULL when not (hibernate.c) */
     term wake_arg;              /* wake_fn's argument (boxed parts in the heap) */
     bool hibernating;           /* wake_fn is erl_hibernate's, not
                                    erl_await's: listed as hibernated */
-    struct scheduler *await_sched;  /* where its last erl_await wait was
-                                   remembered, and at which entry of that
-                                   scheduler's ring (sched.c, await) */
-    int await_index;
+
+    /* The scheduler that ends a run of it in erl_await, while it is
+     * switched out (sched.c, await); last, to leave the hot fields where
+     * they were: */
+    struct scheduler *await_sched;  /* the scheduler whose ring of waits
+                                   holds its last erl_await wait, or NULL */
+    int await_index;            /* that wait's entry in the ring */
 };
 
 /* Adds d to a counter that one thread at a time writes (under a lock, or
