@@ -102,8 +102,9 @@ bool erl_is_alive(term pid);
  * queue (one a receive passed over) wakes it at once. Signals that are not
  * messages (a link, a monitor) take effect without waking it into fn; an
  * exit signal ends it as it ends a process in receive. A hibernated
- * process costs no stack page: its slot and its heap only. A plain
- * thread cannot hibernate: it panics. */
+ * process costs no stack page: its slot and its heap only; it wakes on
+ * whichever stack its scheduler gives it (the node panics when there is
+ * no memory for one). A plain thread cannot hibernate: it panics. */
 _Noreturn void erl_hibernate(erl_fn fn, term arg);
 
 /* erl_receive(ANY, ERL_INFINITY), letting the runtime take the caller's
@@ -111,13 +112,15 @@ _Noreturn void erl_hibernate(erl_fn fn, term arg);
  * unless the stack was taken; then erl_await never returns, and fn(arg)
  * runs on another stack once a message is there, as after erl_hibernate
  * (everything that was on the stack is gone, the erl_catch frames too;
- * arg is copied into the heap; the message is still in the mailbox).
- * Signals that are not messages take effect while it waits. The runtime
- * takes the stack of a wait that many later waits have passed (sched.c):
- * a busy server keeps its stack, an idle one costs its slot and heap
- * only, as an idle event-based actor does, whose callbacks run on its
- * scheduler's stack. Not listed as hibernated. What a server's loop does
- * between messages; a plain thread panics. */
+ * arg is copied into the heap, a copy fn owns and may erl_drop; the
+ * message is still in the mailbox). Signals that are not messages take
+ * effect while it waits. The runtime takes the stack of a wait that 16
+ * later waits on its scheduler have passed (sched.c): a busy server keeps
+ * its stack, an idle one costs its slot and heap only, as an idle
+ * event-based actor does, whose callbacks run on its scheduler's stack.
+ * Not listed as hibernated. Waking without a stack, the process panics
+ * the node when there is no memory for one, as a hibernated one does.
+ * What a server's loop does between messages; a plain thread panics. */
 term erl_await(erl_fn fn, term arg);
 
 /* Lets the other runnable processes run first. */

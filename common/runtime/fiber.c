@@ -152,7 +152,9 @@ struct slab {
  * on it), with a free process slot (for its next process), in a
  * scheduler's cache (sched.c), or on the free list here. A stack leaves the
  * free list only through stack_get, and goes back only through stack_put:
- * one holder at a time. */
+ * one holder at a time. A slot holds one stack at most and a cache
+ * SCHED_STACKS, and a stack is made only when the free list is empty: so
+ * the free list never holds more than max_stacks (stack_pool_init). */
 static struct {
     pthread_mutex_t lock;   /* guards slabs, free and nfree */
     /* Set by stack_pool_init, before any thread uses the pool; read-only

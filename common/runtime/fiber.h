@@ -25,10 +25,12 @@ struct fiber {
 void fiber_make(struct fiber *f, void (*entry)(void *), void *arg);
 
 /* Makes the suspended fiber f run entry(arg) at the top of its stack when
- * next switched to, as fiber_make does, keeping its sanitizer state: what
- * was on its stack is dropped. For a process that can no longer run where
- * it stopped (it overflowed). entry must call fiber_started first and never
- * return. This function can't fail. */
+ * next switched to, as fiber_make does, keeping its sanitizer state (the
+ * fiber's, not the stack's: f->stack may just have been given a different
+ * stack): what was on its stack is dropped. For a process that can no
+ * longer run where it stopped (it overflowed, or its stack was taken
+ * while it waited). entry must call fiber_started first and never return.
+ * This function can't fail. */
 void fiber_restart(struct fiber *f, void (*entry)(void *), void *arg);
 
 /* Gives the pages of the suspended fiber f's stack back to the system
@@ -119,7 +121,8 @@ char *stack_get(void);
  * back to the system first. This function can't fail. */
 void stack_put(char *stack);
 
-/* How many stacks the pool has made so far (held or free). */
+/* How many stacks the pool has made so far (held or free). This function
+ * can't fail. */
 size_t stack_pool_made(void);
 
 /* Makes a stack that ran a process ready for the next one (the sanitizers'

@@ -65,8 +65,9 @@ enum proc_switch {
     SWITCH_HIBERNATE, /* erl_hibernate: give its stack's pages back and
                          the stack to the pool, wait for a message, then
                          start afresh on any stack (hibernate.c) */
-    SWITCH_AWAIT,   /* erl_await: as SWITCH_HIBERNATE, the stack given to
-                       the scheduler's cache with its pages */
+    SWITCH_AWAIT,   /* erl_await: waiting for a message with its stack,
+                       which its scheduler may take later (sched.c); then
+                       it starts afresh as from SWITCH_HIBERNATE */
     SWITCH_PREEMPT, /* preempted (preempt.c): runnable, and resumes on the
                        same scheduler thread (sched.c says why) */
 };
@@ -128,7 +129,9 @@ struct proc {
                                    SWITCH_YIELD (0) before its first run */
     bool stackless;             /* its stack went (erl_hibernate, or taken
                                    in erl_await): its next run starts it at
-                                   proc_hibernate_entry on another */
+                                   proc_hibernate_entry on another. Also
+                                   written by another scheduler, under
+                                   p->lock while p waits (take_stack) */
     struct scheduler *sched;    /* the scheduler running or last running it */
     struct proc *run_next;      /* next in a run queue */
     int64_t queued_ns;          /* ns on CLOCK_MONOTONIC it joined that queue */
@@ -157,11 +160,13 @@ struct proc {
                                    stack went; NULL when not (hibernate.c) */
     term wake_arg;              /* wake_fn's argument (boxed parts in the heap) */
     bool hibernating;           /* wake_fn is erl_hibernate's, not
-                                   erl_await's: listed as hibernated */
+                                   erl_await's: listed as hibernated (read
+                                   by erl_processes under p->lock while p
+                                   waits) */
 
     /* The scheduler that ends a run of it in erl_await, while it is
-     * switched out (sched.c, await); last, to leave the hot fields where
-     * they were: */
+     * switched out (sched.c, park_awaiting); last, to leave the hot
+     * fields where they were: */
     struct scheduler *await_sched;  /* the scheduler whose ring of waits
                                    holds its last erl_await wait, or NULL */
     int await_index;            /* that wait's entry in the ring */
@@ -241,7 +246,8 @@ void sched_stop(void);
 void sched_enqueue(struct proc *p);
 
 /* From a process: switch to its scheduler for why. Returns when resumed
- * (never for SWITCH_EXIT, SWITCH_HIBERNATE, SWITCH_AWAIT). */
+ * where it stopped: never for SWITCH_EXIT and SWITCH_HIBERNATE, and for
+ * SWITCH_AWAIT only if its stack was not taken meanwhile. */
 void sched_switch(struct proc *p, enum proc_switch why);
 
 /* The first call of a process that starts on a new stack after it gave its

@@ -143,7 +143,8 @@ static void proc_init(struct proc *p, const char *name, erl_fn fn) {
     /* wait_seq keeps counting across processes: a timer popped for the
      * slot's last process may fire late, and must find no wait of its. */
     uint64_t wait_seq = p->wait_seq;
-    char *stack = p->fiber.stack;       /* a slot keeps its stack for reuse */
+    char *stack = p->fiber.stack;       /* a slot keeps its stack, if it has
+                                           one, for reuse */
     /* Everything after the (held) lock starts from zero. */
     memset((char *)p + sizeof p->lock, 0, sizeof *p - sizeof p->lock);
     p->serial = serial;
@@ -419,11 +420,13 @@ size_t erl_processes(void (*fn)(const struct erl_proc_info *, void *), void *ctx
         int state = p->state;
         bool scheduled = p->fn != NULL;
         struct erl_proc_info info = {.pid = p->pid, .name = p->name};
-        /* Read only while it waits: the process sets hibernating and the
-         * scheduler stackless before park takes this lock to make it wait;
-         * they are cleared only after a wakeup has made it runnable, under
-         * this lock too. A server in erl_await is stackless too, but not
-         * hibernated, as OTP's loop between messages is not. */
+        /* Read only while it waits: the process sets hibernating before it
+         * switches out; stackless is set before park takes this lock to
+         * make it wait (erl_hibernate), or under this lock while it waits
+         * (a stack taken in erl_await); both are cleared only after a
+         * wakeup has made it runnable, under this lock too. A server in
+         * erl_await may be stackless too, but is not hibernated, as OTP's
+         * loop between messages is not. */
         info.hibernated = state == PROC_WAITING && p->stackless && p->hibernating;
         lock_give(&p->lock);
         if (state == PROC_FREE || state == PROC_EXITING)

@@ -51,7 +51,7 @@
 /* Waits in erl_await whose stacks are kept: more, and a server that is
  * woken now and then in a crowd of idle ones more often wakes where it
  * waited; fewer, and fewer idle stacks stay resident. The ring's stacks
- * cost 4 KiB each per scheduler at most. */
+ * cost a page each (what an idle server touches), or what more they hold. */
 #define AWAIT_KEPT 16
 
 struct scheduler {
@@ -84,8 +84,9 @@ struct scheduler {
                                    an empty entry's p is NULL */
     int await_next;             /* the entry the next wait takes */
     char *stacks[SCHED_STACKS]; /* stacks taken from processes waiting in
-                                   erl_await, for the next stackless one to
-                                   wake here, the latest on top */
+                                   erl_await, pages and all, for the next
+                                   stackless one to wake here, the latest
+                                   on top */
     int nstacks;                /* how many stacks holds */
     uint64_t *seen;             /* the others' runs at its last look */
     int64_t next_look;          /* ns on CLOCK_MONOTONIC of its next look */
@@ -419,7 +420,7 @@ static void begin_run(struct scheduler *s, struct proc *p) {
  * after its reply), switches straight to it instead of through the
  * scheduler's fiber: one switch instead of two, and no pass through the
  * scheduler's loop. What the loop would do between the two runs is done
- * by the process switched to, first thing (landed): it ends the waiting
+ * by the process switched to, first thing (sched_landed): it ends the waiting
  * process's run (end_run: park it, or queue it if a signal came). Not when
  * something else is due: a preempted process pinned here, a flush of
  * messages to other nodes, the queue's turn (RUNNEXT_STREAK), or the loop's
@@ -491,6 +492,15 @@ static uint64_t park(struct scheduler *s, struct proc *p) {
     return seq;
 }
 
+/* Without guard pages: panics when p wrote the red zone of stack, its
+ * own. Checked where p's stack leaves it: at its exit, and where it gives
+ * the stack up, so that another process's exit is never blamed for it. */
+static void check_red_zone(const struct proc *p, const char *stack) {
+    if (!stack_guarded() && !stack_intact(stack))
+        panic("process %s <0.%u.%u> overflowed its %zu-byte stack", p->name,
+              (unsigned)(p->pid.u.id >> 32), (unsigned)p->pid.u.id, p->fiber.size);
+}
+
 /* Ends p when it overflowed its stack, with {stack_overflow, Bytes}, and
  * no other process: its saved stack pointer is below its stack (or in the
  * red zone) now, so it cannot run on where it stopped; it runs once more,
@@ -504,9 +514,8 @@ static void check_stack(struct proc *p) {
     if (p->why != SWITCH_EXIT && fiber_overflowed(&p->fiber)) {
         fiber_restart(&p->fiber, crash_overflow_entry, p);
         p->why = SWITCH_YIELD;
-    } else if (p->why == SWITCH_EXIT && !stack_guarded() && !stack_intact(p->fiber.stack)) {
-        panic("process %s <0.%u.%u> overflowed its %zu-byte stack", p->name,
-              (unsigned)(p->pid.u.id >> 32), (unsigned)p->pid.u.id, p->fiber.size);
+    } else if (p->why == SWITCH_EXIT) {
+        check_red_zone(p, p->fiber.stack);
     }
 }
 
@@ -538,6 +547,7 @@ static void check_stack(struct proc *p) {
  * erlang:hibernate/3 wakes at once then. The queue is p's own, read here
  * while p is switched out, on the thread that ran it. */
 static void hibernate(struct scheduler *s, struct proc *p) {
+    check_red_zone(p, p->fiber.stack);
     fiber_discard(&p->fiber);
     stack_put(p->fiber.stack);
     p->fiber.stack = NULL;
@@ -556,6 +566,7 @@ static void take_stack(struct scheduler *s, struct proc *p, uint64_t seq) {
     if (p->state == PROC_WAITING && p->wait_seq == seq && p->why == SWITCH_AWAIT &&
         !p->stackless) {
         stack = p->fiber.stack;
+        check_red_zone(p, stack);
         p->fiber.stack = NULL;
         p->stackless = true;
     }
@@ -572,11 +583,14 @@ static void take_stack(struct scheduler *s, struct proc *p, uint64_t seq) {
  * still waits there. p's own last wait here, if the ring still holds it,
  * is over: its entry is emptied, so that a busy server pushes nobody's
  * wait out but its own. Other entries whose waits are over, their
- * processes woken or gone, need no clearing: they no longer match their
- * wait_seq (which counts on across the processes of a slot). p's
- * await_sched and await_index are read and written only while p is
- * switched out, before it may wake. */
-static void await(struct scheduler *s, struct proc *p) {
+ * processes woken or gone, need no clearing: an entry matches only a
+ * process whose why is SWITCH_AWAIT, waiting in the very wait the entry
+ * numbers. A scheduled process's waits are numbered on across the
+ * processes of its slot (park), and a slot's next process, a plain
+ * thread's too, starts with why SWITCH_YIELD. p's await_sched and
+ * await_index are read and written only while p is switched out, before
+ * it may wake. */
+static void park_awaiting(struct scheduler *s, struct proc *p) {
     if (p->await_sched == s && s->awaiting[p->await_index].p == p)
         s->awaiting[p->await_index].p = NULL;
     struct awaiting *slot = &s->awaiting[s->await_next];
@@ -616,7 +630,7 @@ static void end_run(struct scheduler *s, struct proc *p) {
     case SWITCH_YIELD: push(s, p, NULL); break;
     case SWITCH_WAIT: park(s, p); break;
     case SWITCH_HIBERNATE: hibernate(s, p); break;
-    case SWITCH_AWAIT: await(s, p); break;
+    case SWITCH_AWAIT: park_awaiting(s, p); break;
     case SWITCH_PREEMPT: pin(s, p); break;
     case SWITCH_EXIT:     /* the slot keeps the stack for its next process */
         fiber_release(&p->fiber);
