@@ -365,15 +365,14 @@ term erl_await(erl_fn fn, term arg) {
         if (atomic_load_explicit(&p->mail, memory_order_relaxed) && proc_take_inbox(p))
             continue;
         if (!marked) {
-            p->wake_arg = term_is_boxed(arg) ? term_keep(arg) : arg;
+            p->wake_arg = term_keep(arg);   /* as erl_hibernate's */
             p->wake_fn = fn;
             marked = true;
         }
         sched_switch(p, SWITCH_AWAIT);  /* returns if the stack stayed */
     }
     if (marked) {
-        if (term_is_boxed(p->wake_arg))
-            erl_drop(p->wake_arg);
+        erl_drop(p->wake_arg);
         p->wake_fn = NULL;
         p->wake_arg = NONE;
     }

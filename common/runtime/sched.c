@@ -577,10 +577,10 @@ static void take_stack(struct scheduler *s, struct proc *p, uint64_t seq) {
         stack_put(stack);   /* outside p's lock: it may make a system call */
 }
 
-/* p, switched out in erl_await, waits (at once runnable when a message is
- * in its queue, as from any receive); the wait joins s's ring as its
- * newest, and the oldest, AWAIT_KEPT waits back, gives its stack up if it
- * still waits there. p's own last wait here, if the ring still holds it,
+/* p, switched out in erl_await with its queue empty, waits (at once
+ * runnable when a signal came, as from any receive); the wait joins s's
+ * ring as its newest, and the oldest, AWAIT_KEPT waits back, gives its
+ * stack up if it still waits there. p's own last wait here, if the ring still holds it,
  * is over: its entry is emptied, so that a busy server pushes nobody's
  * wait out but its own. Other entries whose waits are over, their
  * processes woken or gone, need no clearing: an entry matches only a
@@ -599,7 +599,7 @@ static void park_awaiting(struct scheduler *s, struct proc *p) {
     s->await_next = (s->await_next + 1) % AWAIT_KEPT;
     if (slot->p)
         take_stack(s, slot->p, slot->seq);
-    uint64_t seq = p->queue.head ? (push(s, p, NULL), 0) : park(s, p);
+    uint64_t seq = park(s, p);
     *slot = (struct awaiting){.p = seq ? p : NULL, .seq = seq};
 }
 
